@@ -1,0 +1,101 @@
+/**
+ * The resolved configuration the runtime uses: one `ServerConfig` per `server { }` block of the
+ * `mail { }` block, with every directive's value already merged from the mail level (nginx's
+ * mail-to-server inheritance) and defaults filled in. The parser (src/config/) produces it;
+ * nothing else in src/ reads raw directives.
+ */
+export type Protocol = 'pop3' | 'imap' | 'smtp';
+export type StartTlsMode = 'off' | 'on' | 'only';
+export type Pop3AuthMethod = 'plain' | 'apop' | 'cram-md5' | 'external';
+export type ImapAuthMethod = 'plain' | 'login' | 'cram-md5' | 'external';
+export type SmtpAuthMethod = 'plain' | 'login' | 'cram-md5' | 'external' | 'none';
+
+/** Where a directive was written: reported in every config error, like `nginx -t`. */
+export interface Where {
+  file: string;
+  line: number;
+}
+
+export interface ListenConfig {
+  /** Literal address to bind: '0.0.0.0' for `*:port` or a bare port, '::' for `[::]:port`, else the IP. */
+  host: string;
+  port: number;
+  /** Text as written (for messages), e.g. `127.0.0.1:8143`, `*:110`, `[::]:993`. */
+  text: string;
+  ssl: boolean;
+  bind: boolean;
+  backlog?: number;
+  rcvbuf?: number;
+  sndbuf?: number;
+  ipv6only?: boolean;
+  /** `so_keepalive=on|off|idle:intvl:cnt`; idle/intvl in seconds. */
+  soKeepalive?: { enabled: boolean; idle?: number; interval?: number; count?: number };
+  where: Where;
+}
+
+export interface AuthHttpTarget {
+  /** URL as written. */
+  url: string;
+  /** TCP host (IP or name) or unix socket path. */
+  host?: string;
+  port?: number;
+  unixPath?: string;
+  /** Request-URI, default `/`. */
+  uri: string;
+  /** Value of the `Host:` header: the host without port, `localhost` for unix sockets. */
+  hostHeader: string;
+}
+
+export interface SslConfig {
+  certificates: string[];
+  certificateKeys: string[];
+  protocols: string[];
+  ciphers: string;
+  preferServerCiphers: boolean;
+  /** Where the certificate directives were written (for errors about them). */
+  certificateWhere?: Where;
+}
+
+export interface ErrorLogConfig {
+  /** File path, `stderr`, or `syslog:...` (refused for now). */
+  target: string;
+  level: 'debug' | 'info' | 'notice' | 'warn' | 'error' | 'crit' | 'alert' | 'emerg';
+}
+
+export interface ServerConfig {
+  where: Where;
+  listens: ListenConfig[];
+  protocol: Protocol;
+  serverName: string;
+  timeoutMs: number;
+  maxErrors: number;
+  errorLog?: ErrorLogConfig;
+  authHttp: AuthHttpTarget;
+  authHttpHeaders: Array<[name: string, value: string]>;
+  authHttpTimeoutMs: number;
+  proxyBufferSize: number;
+  proxyTimeoutMs: number;
+  proxyPassErrorMessage: boolean;
+  pop3Auth: Pop3AuthMethod[];
+  pop3Capabilities: string[];
+  imapAuth: ImapAuthMethod[];
+  imapCapabilities: string[];
+  imapClientBuffer: number;
+  smtpAuth: SmtpAuthMethod[];
+  smtpCapabilities: string[];
+  smtpClientBuffer: number;
+  smtpGreetingDelayMs: number;
+  starttls: StartTlsMode;
+  /** The legacy `ssl on` directive (every listen of the server is implicit TLS). */
+  sslOn: boolean;
+  ssl: SslConfig;
+}
+
+export interface MailConfig {
+  /** File the configuration came from (`<embedded>` for the built-in default). */
+  file: string;
+  servers: ServerConfig[];
+  errorLog?: ErrorLogConfig;
+  /** Notices printed by the parser (e.g. skipped non-mail blocks, deprecated `ssl on`). */
+  notices: string[];
+}

@@ -1,0 +1,38 @@
+import { inspect } from 'node:util';
+
+/**
+ * A value that must never reach a log, a journal or the inspector: passwords, SASL payloads,
+ * digests, private keys. Serialising it (JSON, util.inspect, template strings) yields a fixed
+ * marker; only `reveal()` gives the bytes, and only code that talks to the auth service or the
+ * backend calls it.
+ */
+export class Secret {
+  static readonly MARKER = '[secret]';
+  readonly #value: string;
+
+  constructor(value: string) {
+    this.#value = value;
+  }
+
+  reveal(): string {
+    return this.#value;
+  }
+
+  get length(): number {
+    return this.#value.length;
+  }
+
+  toJSON(): string {
+    return Secret.MARKER;
+  }
+
+  toString(): string {
+    return Secret.MARKER;
+  }
+
+  [inspect.custom](): string {
+    return Secret.MARKER;
+  }
+}
+
+export const secret = (value: string): Secret => new Secret(value);
