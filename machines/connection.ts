@@ -1,0 +1,528 @@
+import { assign, emit, not, setup } from 'xstate';
+import { dialectFor } from '../src/protocols/dialects.js';
+import type { CapabilityView, SaslChallenge } from '../src/protocols/dialect.js';
+import { Secret } from '../src/secret.js';
+import type {
+  AuthMethod,
+  AuthOutcome,
+  BackendTarget,
+  ConnectionEffect,
+  ConnectionEvent,
+  ConnectionInput,
+  LogLevel,
+  TlsInfo,
+} from './types.js';
+
+/** Credentials collected from the client, waiting for (or being checked by) the auth service. */
+export interface Credentials {
+  method: AuthMethod;
+  user: string;
+  password: Secret;
+  salt?: string;
+}
+
+export interface ConnectionContext {
+  settings: ConnectionInput;
+  tls: TlsInfo | null;
+  /** Parse-level invalid commands so far (nginx's `max_errors` counter). */
+  errors: number;
+  /** Completed credential sets so far (`Auth-Login-Attempt`). */
+  attempt: number;
+  /** IMAP tag of the LOGIN/AUTHENTICATE being handled. */
+  tag: string | undefined;
+  /** POP3 USER name, or the SASL LOGIN user name, until the password arrives. */
+  pendingUser: string | null;
+  credentials: Credentials | null;
+  /** Delay before the failure reply (`Auth-Wait`) or before re-asking (`WAIT`). */
+  authWaitMs: number;
+  /** The reply to send when the `Auth-Wait` delay ends. */
+  pendingFailureReply: string;
+  backend: BackendTarget | null;
+  closeReason: string;
+}
+
+type Ev<T extends ConnectionEvent['type']> = Extract<ConnectionEvent, { type: T }>;
+type Params = { context: ConnectionContext; event: ConnectionEvent };
+
+const EMPTY_PASSWORD = new Secret('');
+
+const capabilityView = (context: ConnectionContext, afterUser = false): CapabilityView => ({
+  tls: context.tls !== null,
+  starttls: context.settings.starttls,
+  authMethods: context.settings.authMethods,
+  capabilities: context.settings.capabilities,
+  afterUser,
+});
+
+const dialect = (context: ConnectionContext) => dialectFor(context.settings.protocol);
+
+/** The tag a command event carries (IMAP), if any. */
+const eventTag = (event: ConnectionEvent): string | undefined => ('tag' in event ? event.tag : undefined);
+
+/** An action that writes one reply, its text computed from the context, the event and the action's params. */
+const reply = <P extends Record<string, unknown> | undefined = undefined>(text: (p: Params, params: P) => string) =>
+  emit<ConnectionContext, ConnectionEvent, P, ConnectionEvent, ConnectionEffect>((p, params) => ({
+    type: 'reply',
+    text: text(p, params),
+  }));
+
+/** The credentials an event completes, given what the machine already holds. */
+function credentialsFrom(context: ConnectionContext, event: ConnectionEvent, method: AuthMethod): Credentials {
+  const salt = method === 'apop' || method === 'cram-md5' ? context.settings.salt : undefined;
+  switch (event.type) {
+    case 'cmd.pass':
+      return { method, user: context.pendingUser ?? '', password: event.password };
+    case 'cmd.apop':
+      return { method, user: event.user, password: event.digest, salt };
+    case 'cmd.login':
+      return { method, user: event.user, password: event.password };
+    case 'cmd.authenticate': {
+      const initial = event.initial?.valid ? event.initial : undefined;
+      return { method, user: initial?.user ?? '', password: initial?.password ?? EMPTY_PASSWORD };
+    }
+    case 'sasl.response':
+      return {
+        method,
+        user: event.user ?? context.pendingUser ?? '',
+        password: event.password ?? EMPTY_PASSWORD,
+        ...(salt === undefined ? {} : { salt }),
+      };
+    default:
+      throw new Error(`no credentials in ${event.type}`);
+  }
+}
+
+/** POP3/IMAP need a password for the backend: the client's (plain) or the auth service's `Auth-Pass`. */
+function backendPassword(credentials: Credentials | null, outcome: AuthOutcome): Secret | null {
+  if (outcome.status !== 'ok') return null;
+  if (outcome.password !== undefined) return outcome.password;
+  if (credentials?.method === 'plain' && credentials.password.length > 0) return credentials.password;
+  return null;
+}
+
+const outcomeOf = (event: ConnectionEvent): AuthOutcome | null => (event.type === 'auth.result' ? event.outcome : null);
+
+/**
+ * The per-connection statechart. Pure: every effect leaves as an emitted event
+ * (see `ConnectionEffect`), every fact from the world arrives as an event, and time only
+ * through the named delays.
+ */
+const connectionSetup = setup({
+  types: {
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    input: {} as ConnectionInput,
+    emitted: {} as ConnectionEffect,
+  },
+  delays: {
+    clientTimeout: ({ context }) => context.settings.timeoutMs,
+    authHttpTimeout: ({ context }) => context.settings.authHttpTimeoutMs,
+    authWait: ({ context }) => context.authWaitMs,
+  },
+  guards: {
+    implicitTls: ({ context }) => context.settings.implicitTls,
+    starttlsAllowed: ({ context }) => context.settings.starttls !== 'off' && context.tls === null,
+    tlsRequiredForAuth: ({ context }) => context.settings.starttls === 'only' && context.tls === null,
+    onTls: ({ context }) => context.tls !== null,
+    apopAllowed: ({ context }) =>
+      context.settings.authMethods.includes('apop') && !(context.settings.starttls === 'only' && context.tls === null),
+    invalidEndsSession: ({ context, event }) =>
+      (event.type === 'cmd.invalid' && event.closeAfter === true) || context.errors + 1 >= context.settings.maxErrors,
+    /**
+     * `AUTHENTICATE <mechanism>` with no, a valid, or an undecodable initial response; `enabledBy`
+     * names the `*_auth` method that must be configured (PLAIN and LOGIN are always accepted).
+     */
+    authenticateWith: (
+      { context, event },
+      params: { mechanism: string; initial: 'none' | 'valid' | 'invalid'; enabledBy?: string },
+    ) => {
+      if (event.type !== 'cmd.authenticate' || event.mechanism !== params.mechanism) return false;
+      if (params.enabledBy !== undefined && !context.settings.authMethods.includes(params.enabledBy)) return false;
+      if (event.initial === undefined) return params.initial === 'none';
+      return params.initial === (event.initial.valid ? 'valid' : 'invalid');
+    },
+    authAccepted: ({ context, event }) => backendPassword(context.credentials, outcomeOf(event) ?? { status: 'error', reason: '' }) !== null,
+    authAcceptedWithoutPassword: ({ event }) => outcomeOf(event)?.status === 'ok',
+    authFailedWithWait: ({ event }) => {
+      const outcome = outcomeOf(event);
+      return outcome?.status === 'fail' && (outcome.waitSeconds ?? 0) > 0;
+    },
+    authFailed: ({ event }) => outcomeOf(event)?.status === 'fail',
+    authAskedToWait: ({ event }) => outcomeOf(event)?.status === 'wait',
+    passErrorMessage: ({ context, event }) =>
+      context.settings.proxyPassErrorMessage && event.type === 'backend.failed' && event.passthrough !== undefined,
+  },
+  actions: {
+    greet: reply(({ context }) => dialect(context).greeting(context.settings)),
+    startTls: emit({ type: 'startTls' } as const),
+    replyOk: reply(({ context, event }) => dialect(context).ok(eventTag(event))),
+    replyInvalid: reply(({ context, event }) => dialect(context).invalid(eventTag(event))),
+    /** SASL failures answer with the AUTHENTICATE command's tag. */
+    replySaslInvalid: reply(({ context }) => dialect(context).invalid(context.tag)),
+    replySaslUsernameInvalid: reply(({ context }) => dialect(context).saslUsernameInvalid(context.tag)),
+    replyCapabilities: reply<{ afterUser: boolean } | undefined>(({ context, event }, params) =>
+      dialect(context).capabilities(capabilityView(context, params?.afterUser ?? false), eventTag(event)),
+    ),
+    replyAuthList: reply(({ context }) => dialect(context).authList(capabilityView(context))),
+    replyQuit: reply(({ context, event }) => dialect(context).quit(eventTag(event))),
+    replyStarttlsOk: reply(({ context, event }) => dialect(context).starttlsOk(eventTag(event))),
+    replyUserOk: reply(({ context }) => dialect(context).userOk),
+    replyChallenge: reply<{ step: SaslChallenge }>(({ context }, params) =>
+      dialect(context).challenge(params.step, context.settings.salt),
+    ),
+    replyLiteralContinuation: reply(({ context }) => dialect(context).literalContinuation),
+    replyInternalError: reply(({ context }) => dialect(context).internalError),
+    replyPendingFailure: reply(({ context }) => context.pendingFailureReply),
+    replyAuthFailure: reply(({ context, event }) => {
+      const outcome = outcomeOf(event);
+      const text = outcome?.status === 'fail' ? outcome.text : '';
+      const code = outcome?.status === 'fail' ? outcome.errorCode : undefined;
+      return dialect(context).authFailed(text, context.tag, code);
+    }),
+    replyBackendError: reply(({ event }) => (event.type === 'backend.failed' ? (event.passthrough ?? '') : '')),
+    countError: assign({ errors: ({ context }) => context.errors + 1 }),
+    rememberTls: assign({ tls: ({ event }) => (event.type === 'tls.established' ? event.tls : null) }),
+    rememberTag: assign({ tag: ({ event }) => eventTag(event) }),
+    rememberUser: assign({
+      pendingUser: ({ event }) => (event.type === 'cmd.user' || event.type === 'sasl.response' ? (event.user ?? null) : null),
+    }),
+    /** LOGIN with an initial response: the user name arrived with the command. */
+    rememberInitialUser: assign({
+      pendingUser: ({ event }) => (event.type === 'cmd.authenticate' && event.initial?.valid ? (event.initial.user ?? '') : null),
+    }),
+    forgetUser: assign({ pendingUser: null }),
+    takeCredentials: assign(({ context, event }, params: { method: AuthMethod }) => ({
+      credentials: credentialsFrom(context, event, params.method),
+      attempt: context.attempt + 1,
+      pendingUser: null,
+    })),
+    requestAuth: emit(({ context }): ConnectionEffect => {
+      const credentials = context.credentials ?? { method: 'plain', user: '', password: EMPTY_PASSWORD };
+      return {
+        type: 'authenticate',
+        request: {
+          method: credentials.method,
+          user: credentials.user,
+          password: credentials.password,
+          ...(credentials.salt === undefined ? {} : { salt: credentials.salt }),
+          protocol: context.settings.protocol,
+          attempt: context.attempt,
+          clientIp: context.settings.clientIp,
+          ...(context.tls === null ? {} : { tls: context.tls }),
+        },
+      };
+    }),
+    rememberWait: assign({
+      authWaitMs: ({ event }) => {
+        const outcome = outcomeOf(event);
+        return outcome && 'waitSeconds' in outcome ? (outcome.waitSeconds ?? 0) * 1000 : 0;
+      },
+    }),
+    rememberFailureReply: assign({
+      pendingFailureReply: ({ context, event }) => {
+        const outcome = outcomeOf(event);
+        return outcome?.status === 'fail' ? dialect(context).authFailed(outcome.text, context.tag, outcome.errorCode) : '';
+      },
+    }),
+    /** After a failed attempt the client starts over (POP3 must send USER again). */
+    forgetCredentials: assign({ credentials: null, pendingUser: null }),
+    chooseBackend: assign({
+      backend: ({ context, event }) => {
+        const outcome = outcomeOf(event);
+        const password = backendPassword(context.credentials, outcome ?? { status: 'error', reason: '' });
+        if (outcome?.status !== 'ok' || password === null) return null;
+        return {
+          server: outcome.server,
+          port: outcome.port,
+          user: outcome.user ?? context.credentials?.user ?? '',
+          password,
+          ...(context.tag === undefined ? {} : { tag: context.tag }),
+        };
+      },
+      credentials: null,
+    }),
+    connectBackend: emit(({ context }): ConnectionEffect => ({
+      type: 'connectBackend',
+      target: context.backend ?? { server: '', port: 0, user: '', password: EMPTY_PASSWORD },
+    })),
+    forgetBackendPassword: assign({ backend: null }),
+    startRelay: emit({ type: 'startRelay' } as const),
+    setCloseReason: assign({ closeReason: (_, params: { reason: string }) => params.reason }),
+    setCloseReasonFromEvent: assign({
+      closeReason: ({ event }) => {
+        if (event.type === 'auth.result' && event.outcome.status === 'error') return event.outcome.reason;
+        if (event.type === 'backend.failed' || event.type === 'relay.ended' || event.type === 'tls.failed') return event.reason;
+        return event.type;
+      },
+    }),
+    log: emit((_, params: { level: LogLevel; message: string }): ConnectionEffect => ({ type: 'log', ...params })),
+    close: emit(({ context }): ConnectionEffect => ({ type: 'close', reason: context.closeReason })),
+  },
+});
+
+type StateConfig = NonNullable<Parameters<typeof connectionSetup.createMachine>[0]['states']>[string];
+
+export const connectionMachine = connectionSetup.createMachine({
+  id: 'connection',
+  context: ({ input }) => ({
+    settings: input,
+    tls: null,
+    errors: 0,
+    attempt: 0,
+    tag: undefined,
+    pendingUser: null,
+    credentials: null,
+    authWaitMs: 0,
+    pendingFailureReply: '',
+    backend: null,
+    closeReason: '',
+  }),
+  initial: 'preauth',
+  on: {
+    'client.closed': { target: '.closed', actions: { type: 'setCloseReason', params: { reason: 'client closed connection' } } },
+  },
+  states: {
+    /** Before credentials are complete: nginx's absolute `timeout` runs here, not re-armed by commands. */
+    preauth: {
+      initial: 'greeting',
+      after: {
+        clientTimeout: {
+          target: 'closed',
+          actions: [{ type: 'setCloseReason', params: { reason: 'client timed out' } }],
+        },
+      },
+      on: {
+        'input.tooLong': {
+          target: 'closed',
+          actions: ['replyInvalid', { type: 'setCloseReason', params: { reason: 'client sent too long command' } }],
+        },
+        'input.literal': { actions: 'replyLiteralContinuation' },
+      },
+      states: {
+        /**
+         * Plaintext listeners greet at once; on `listen ... ssl` the runtime runs the TLS
+         * handshake as soon as it accepts, and the greeting follows the handshake.
+         */
+        greeting: {
+          always: { guard: not('implicitTls'), target: 'plaintext', actions: 'greet' },
+          on: {
+            'tls.established': { target: 'secure', actions: ['rememberTls', 'greet'] },
+            'tls.failed': { target: '#connection.closed', actions: 'setCloseReasonFromEvent' },
+          },
+        },
+        plaintext: commandPhase(),
+        upgrading: {
+          on: {
+            'tls.established': { target: 'secure', actions: 'rememberTls' },
+            'tls.failed': { target: '#connection.closed', actions: 'setCloseReasonFromEvent' },
+          },
+        },
+        secure: commandPhase(),
+      },
+    },
+    authenticating: {
+      entry: 'requestAuth',
+      after: {
+        authHttpTimeout: {
+          target: 'closed',
+          actions: ['replyInternalError', { type: 'setCloseReason', params: { reason: 'auth http server timed out' } }],
+        },
+      },
+      on: {
+        'auth.result': [
+          { guard: 'authAccepted', target: 'backend', actions: 'chooseBackend' },
+          {
+            guard: 'authAcceptedWithoutPassword',
+            target: 'closed',
+            actions: ['replyInternalError', { type: 'setCloseReason', params: { reason: 'auth http server did not send password' } }],
+          },
+          { guard: 'authFailedWithWait', target: 'authFailed', actions: ['rememberWait', 'rememberFailureReply', 'forgetCredentials'] },
+          {
+            guard: 'authFailed',
+            target: 'closed',
+            actions: ['replyAuthFailure', 'forgetCredentials', { type: 'setCloseReason', params: { reason: 'client login failed' } }],
+          },
+          { guard: 'authAskedToWait', target: 'authRetry', actions: 'rememberWait' },
+          { target: 'closed', actions: ['replyInternalError', 'setCloseReasonFromEvent'] },
+        ],
+      },
+    },
+    /** `Auth-Wait` after a failure: silence, then the failure reply, then the client may try again. */
+    authFailed: {
+      after: {
+        authWait: [
+          { guard: 'onTls', target: '#connection.preauth.secure', actions: 'replyPendingFailure' },
+          { target: '#connection.preauth.plaintext', actions: 'replyPendingFailure' },
+        ],
+      },
+    },
+    /** `Auth-Status: WAIT`: ask the auth service again after `Auth-Wait`, same attempt number. */
+    authRetry: {
+      after: { authWait: { target: 'authenticating' } },
+    },
+    /** Connecting to the backend and logging in there; `timeout` guards the whole dialogue. */
+    backend: {
+      entry: 'connectBackend',
+      after: {
+        clientTimeout: {
+          target: 'closed',
+          actions: ['replyInternalError', { type: 'setCloseReason', params: { reason: 'upstream timed out' } }],
+        },
+      },
+      on: {
+        'backend.ready': { target: 'relaying', actions: 'forgetBackendPassword' },
+        'backend.failed': [
+          { guard: 'passErrorMessage', target: 'closed', actions: ['replyBackendError', 'setCloseReasonFromEvent'] },
+          { target: 'closed', actions: ['replyInternalError', 'setCloseReasonFromEvent'] },
+        ],
+      },
+    },
+    /** The data plane copies bytes; the machine only hears how it ended. */
+    relaying: {
+      entry: ['startRelay', { type: 'log', params: { level: 'info', message: 'client logged in' } }],
+      on: {
+        'relay.ended': { target: 'closed', actions: 'setCloseReasonFromEvent' },
+        'client.closed': { target: 'closed', actions: { type: 'setCloseReason', params: { reason: 'proxied session done' } } },
+      },
+    },
+    closed: {
+      type: 'final',
+      entry: 'close',
+    },
+  },
+});
+
+/**
+ * The command dialogue before authentication, the same in `plaintext` and in `secure`; what
+ * differs (STARTTLS allowed, credentials refused before TLS) comes from guards on `context.tls`.
+ */
+function commandPhase(): StateConfig {
+  // Commands carry the IMAP tag the auth replies will use; SASL continuation lines do not.
+  const toAuth = (method: AuthMethod) =>
+    ({ target: '#connection.authenticating', actions: ['rememberTag', { type: 'takeCredentials', params: { method } }] }) as const satisfies StateConfig['always'];
+  const saslToAuth = (method: AuthMethod) =>
+    ({ target: '#connection.authenticating', actions: [{ type: 'takeCredentials', params: { method } }] }) as const satisfies StateConfig['always'];
+  return {
+    tags: [READS_INPUT],
+    initial: 'idle',
+    on: {
+      'cmd.invalid': [
+        {
+          guard: 'invalidEndsSession',
+          target: '#connection.closed',
+          actions: ['countError', 'replyInvalid', { type: 'setCloseReason', params: { reason: 'client sent too many invalid commands' } }],
+        },
+        { target: '.idle', actions: ['countError', 'replyInvalid'] },
+      ],
+      'cmd.noop': { actions: 'replyOk' },
+      'cmd.quit': {
+        target: '#connection.closed',
+        actions: ['replyQuit', { type: 'setCloseReason', params: { reason: 'client quit' } }],
+      },
+      // A recognised command in the wrong place: answered as invalid, not counted, state reset.
+      'cmd.*': { target: '.idle', actions: 'replyInvalid' },
+    },
+    states: {
+      idle: {
+        on: {
+          'cmd.capability': { actions: 'replyCapabilities' },
+          'cmd.starttls': {
+            guard: 'starttlsAllowed',
+            target: '#connection.preauth.upgrading',
+            actions: ['replyStarttlsOk', 'startTls'],
+          },
+          // `starttls only`: nothing carrying credentials before TLS (falls through to the refusal).
+          'cmd.user': { guard: not('tlsRequiredForAuth'), target: 'user', actions: ['rememberUser', 'replyUserOk'] },
+          'cmd.apop': {
+            guard: 'apopAllowed',
+            ...toAuth('apop'),
+          },
+          'cmd.login': { guard: not('tlsRequiredForAuth'), ...toAuth('plain') },
+          'cmd.authList': { guard: not('tlsRequiredForAuth'), actions: 'replyAuthList' },
+          'cmd.authenticate': [
+            { guard: 'tlsRequiredForAuth', actions: 'replyInvalid' },
+            { guard: { type: 'authenticateWith', params: { mechanism: 'PLAIN', initial: 'valid' } }, ...toAuth('plain') },
+            {
+              guard: { type: 'authenticateWith', params: { mechanism: 'PLAIN', initial: 'none' } },
+              target: 'saslPlain',
+              actions: ['rememberTag', { type: 'replyChallenge', params: { step: 'plain' } }],
+            },
+            {
+              guard: { type: 'authenticateWith', params: { mechanism: 'LOGIN', initial: 'valid' } },
+              target: 'saslLoginPassword',
+              actions: ['rememberTag', 'rememberInitialUser', { type: 'replyChallenge', params: { step: 'password' } }],
+            },
+            {
+              guard: { type: 'authenticateWith', params: { mechanism: 'LOGIN', initial: 'none' } },
+              target: 'saslLoginUser',
+              actions: ['rememberTag', { type: 'replyChallenge', params: { step: 'username' } }],
+            },
+            {
+              guard: { type: 'authenticateWith', params: { mechanism: 'CRAM-MD5', initial: 'none', enabledBy: 'cram-md5' } },
+              target: 'saslCramMd5',
+              actions: ['rememberTag', { type: 'replyChallenge', params: { step: 'cram-md5' } }],
+            },
+            {
+              guard: { type: 'authenticateWith', params: { mechanism: 'EXTERNAL', initial: 'valid', enabledBy: 'external' } },
+              ...toAuth('external'),
+            },
+            {
+              guard: { type: 'authenticateWith', params: { mechanism: 'EXTERNAL', initial: 'none', enabledBy: 'external' } },
+              target: 'saslExternal',
+              actions: ['rememberTag', { type: 'replyChallenge', params: { step: 'username' } }],
+            },
+            // Unknown or disabled mechanism, undecodable initial response: refused, not counted.
+            { actions: 'replyInvalid' },
+          ],
+        },
+      },
+      /** POP3 after USER: only PASS, CAPA, NOOP and QUIT keep the state. */
+      user: {
+        on: {
+          'cmd.pass': saslToAuth('plain'),
+          'cmd.capability': { actions: { type: 'replyCapabilities', params: { afterUser: true } } },
+        },
+      },
+      saslPlain: saslStep('plain', { 'sasl.response': saslToAuth('plain') }),
+      saslLoginUser: saslStep(
+        'loginUser',
+        {
+          'sasl.response': {
+            target: 'saslLoginPassword',
+            actions: ['rememberUser', { type: 'replyChallenge', params: { step: 'password' } }],
+          },
+        },
+        'replySaslUsernameInvalid',
+      ),
+      saslLoginPassword: saslStep('loginPassword', { 'sasl.response': saslToAuth('plain') }),
+      saslCramMd5: saslStep('cram-md5', { 'sasl.response': saslToAuth('cram-md5') }),
+      saslExternal: saslStep('external', { 'sasl.response': saslToAuth('external') }),
+    },
+  };
+}
+
+/**
+ * The SASL step a state waits in, published as a state tag so that the runtime knows how to
+ * decode the next continuation line (the machine itself never looks inside credentials).
+ */
+export type SaslStep = 'plain' | 'loginUser' | 'loginPassword' | 'cram-md5' | 'external';
+export const SASL_STEPS: readonly SaslStep[] = ['plain', 'loginUser', 'loginPassword', 'cram-md5', 'external'];
+export const saslTag = (step: SaslStep): string => `sasl:${step}`;
+
+/** Tag of the states in which the runtime reads and frames client input. */
+export const READS_INPUT = 'readsInput';
+
+/** A state waiting for one SASL continuation line; an undecodable one sends the client back to idle. */
+function saslStep(
+  step: SaslStep,
+  on: NonNullable<StateConfig['on']>,
+  invalidReply: 'replySaslInvalid' | 'replySaslUsernameInvalid' = 'replySaslInvalid',
+): StateConfig {
+  return {
+    tags: ['sasl', saslTag(step)],
+    on: {
+      ...on,
+      'sasl.invalid': { target: 'idle', actions: [invalidReply, 'forgetUser'] },
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import type { Protocol, StartTlsMode } from '../src/config/types.js';
+import type { Secret } from '../src/secret.js';
+
+/**
+ * Everything a connection's machine knows from outside when it starts: the server's settings
+ * and the facts about this connection that come from the clock, randomness or the socket
+ * (salt, client address). Journaled as the first record; holds no secret.
+ */
+export interface ConnectionInput {
+  protocol: Protocol;
+  starttls: StartTlsMode;
+  /** `listen ... ssl` (or legacy `ssl on`): TLS before the greeting. */
+  implicitTls: boolean;
+  /** pop3_auth / imap_auth / smtp_auth methods, as configured. */
+  authMethods: readonly string[];
+  /** pop3_capabilities / imap_capabilities / smtp_capabilities. */
+  capabilities: readonly string[];
+  maxErrors: number;
+  /** `timeout`: absolute deadline before authentication, and for the backend login. */
+  timeoutMs: number;
+  authHttpTimeoutMs: number;
+  serverName: string;
+  /** `<random.unixtime@server_name>`: APOP/CRAM-MD5 challenge, made by the runtime. */
+  salt: string;
+  clientIp: string;
+  proxyPassErrorMessage: boolean;
+}
+
+export interface TlsInfo {
+  protocol: string;
+  cipher: string;
+}
+
+export type AuthMethod = 'plain' | 'apop' | 'cram-md5' | 'external' | 'none';
+
+/** One request to the auth_http service, as data. */
+export interface AuthRequest {
+  method: AuthMethod;
+  user: string;
+  password: Secret;
+  salt?: string;
+  protocol: Protocol;
+  attempt: number;
+  clientIp: string;
+  clientHost?: string;
+  smtp?: { helo: string; from: string; to: string };
+  tls?: TlsInfo;
+}
+
+export type AuthOutcome =
+  | { status: 'ok'; server: string; port: number; user?: string; password?: Secret }
+  | { status: 'fail'; text: string; waitSeconds?: number; errorCode?: string }
+  | { status: 'wait'; waitSeconds: number }
+  | { status: 'error'; reason: string };
+
+/** What the backend connector needs to log in on the client's behalf. */
+export interface BackendTarget {
+  server: string;
+  port: number;
+  user: string;
+  password: Secret;
+  /** IMAP: the client's LOGIN/AUTHENTICATE tag, reused towards the backend. */
+  tag?: string;
+}
+
+/** A SASL initial response, already decoded by the runtime (the machine never looks inside secrets). */
+export type SaslInitial = { valid: false } | { valid: true; user?: string; password?: Secret };
+
+/** Events the machine receives. Command events mirror src/protocols/types.ts `Command`. */
+export type ConnectionEvent =
+  | { type: 'cmd.capability'; tag?: string }
+  | { type: 'cmd.noop'; tag?: string }
+  | { type: 'cmd.quit'; tag?: string }
+  | { type: 'cmd.starttls'; tag?: string }
+  | { type: 'cmd.user'; user: string }
+  | { type: 'cmd.pass'; password: Secret }
+  | { type: 'cmd.apop'; user: string; digest: Secret }
+  | { type: 'cmd.login'; tag?: string; user: string; password: Secret }
+  | { type: 'cmd.authList'; tag?: string }
+  | { type: 'cmd.authenticate'; tag?: string; mechanism: string; initial?: SaslInitial }
+  | { type: 'cmd.helo'; esmtp: boolean; domain: string }
+  | { type: 'cmd.mail'; line: string }
+  | { type: 'cmd.rcpt'; line: string }
+  | { type: 'cmd.rset' }
+  | { type: 'cmd.refused'; tag?: string; reply?: 'invalidArgument' | 'invalidCommand' }
+  | { type: 'cmd.invalid'; tag?: string; closeAfter?: boolean }
+  /** A decoded SASL continuation: which fields are set depends on the step the machine is in. */
+  | { type: 'sasl.response'; user?: string; password?: Secret }
+  | { type: 'sasl.invalid' }
+  | { type: 'input.literal' }
+  | { type: 'input.tooLong'; tag?: string }
+  | { type: 'tls.established'; tls: TlsInfo }
+  | { type: 'tls.failed'; reason: string }
+  | { type: 'auth.result'; outcome: AuthOutcome }
+  | { type: 'backend.ready' }
+  | { type: 'backend.failed'; reason: string; passthrough?: string }
+  | { type: 'relay.ended'; reason: string }
+  | { type: 'client.closed' };
+
+export type ConnectionEventType = ConnectionEvent['type'];
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Effects the machine asks the runtime to carry out, in order. */
+export type ConnectionEffect =
+  | { type: 'reply'; text: string }
+  | { type: 'startTls' }
+  | { type: 'authenticate'; request: AuthRequest }
+  | { type: 'connectBackend'; target: BackendTarget }
+  | { type: 'startRelay' }
+  | { type: 'log'; level: LogLevel; message: string }
+  | { type: 'close'; reason: string };

@@ -1,0 +1,45 @@
+import { parseConfigText } from '../config/index.js';
+import type { MailConfig } from '../config/types.js';
+import { startEmbeddedAuthService } from '../auth/embedded-service.js';
+import { startDemoMailbox } from '../demo/mailbox.js';
+import { ensureSelfSignedCertificate } from './certificate.js';
+import { renderDefaultConfig } from './default-config.js';
+
+/** The demo accounts of the embedded default (documented in the README). */
+export const DEMO_USERS = [
+  { user: 'demo', password: 'demo' },
+  { user: 'alice', password: 'wonderland' },
+];
+
+export interface EmbeddedDefault {
+  config: MailConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * Everything `postern` needs to run with no configuration file: a demo mailbox (POP3 + IMAP, in
+ * memory), an auth_http service that knows the demo users, a self-signed certificate in the
+ * state folder, and the default configuration pointing at them.
+ */
+export async function startEmbeddedDefault(stateDir: string): Promise<EmbeddedDefault> {
+  const certificate = await ensureSelfSignedCertificate(stateDir);
+  const mailbox = await startDemoMailbox({ host: '127.0.0.1', pop3Port: 0, imapPort: 0, users: DEMO_USERS });
+  const auth = await startEmbeddedAuthService({
+    host: '127.0.0.1',
+    port: 0,
+    users: DEMO_USERS,
+    backend: {
+      pop3: { host: '127.0.0.1', port: mailbox.pop3Port },
+      imap: { host: '127.0.0.1', port: mailbox.imapPort },
+    },
+  });
+  const text = renderDefaultConfig({ authUrl: auth.url, certificate: certificate.certificate, key: certificate.key });
+  const config = parseConfigText(text, '<embedded default>');
+  return {
+    config,
+    close: async () => {
+      await auth.close();
+      await mailbox.close();
+    },
+  };
+}

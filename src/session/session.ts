@@ -1,0 +1,275 @@
+import { randomInt } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import { fromEvent, Subject, type Subscription } from 'rxjs';
+import { createActor, type SnapshotFrom } from 'xstate';
+import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
+import type { AuthOutcome, AuthRequest, ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
+import type { ServerConfig } from '../config/types.js';
+import { createFramer } from '../protocols/framer.js';
+import type { FrameMode } from '../protocols/types.js';
+import { serverHandshake } from '../net/tls.js';
+import { loginToBackend, BackendLoginError } from '../proxy/backend-login.js';
+import { relay } from '../proxy/relay.js';
+import type { Logger } from '../log.js';
+import { frameCommands } from './frame-commands.js';
+import { toMachineEvent } from './to-event.js';
+
+/** Asks the auth service about one set of credentials; never rejects. */
+export interface AuthService {
+  request(request: AuthRequest, signal: AbortSignal): Promise<AuthOutcome>;
+}
+
+/** Receives every event a connection's machine is sent (the journal). */
+export interface EventSink {
+  record(event: ConnectionEvent): void;
+}
+
+export interface SessionOptions {
+  server: ServerConfig;
+  /** Whether this listener is `listen ... ssl` (or the server has the legacy `ssl on`). */
+  implicitTls: boolean;
+  tlsContext: SecureContext | null;
+  auth: AuthService;
+  logger: Logger;
+  journal?: (input: ConnectionInput) => EventSink;
+}
+
+/** POP3's command buffer is fixed, as in nginx. */
+const POP3_BUFFER = 128;
+
+const clientBuffer = (server: ServerConfig): number =>
+  server.protocol === 'pop3' ? POP3_BUFFER : server.protocol === 'imap' ? server.imapClientBuffer : server.smtpClientBuffer;
+
+const authMethods = (server: ServerConfig): readonly string[] =>
+  server.protocol === 'pop3' ? server.pop3Auth : server.protocol === 'imap' ? server.imapAuth : server.smtpAuth;
+
+const capabilities = (server: ServerConfig): readonly string[] =>
+  server.protocol === 'pop3' ? server.pop3Capabilities : server.protocol === 'imap' ? server.imapCapabilities : server.smtpCapabilities;
+
+/** The facts one connection's machine starts from; the salt is where randomness and the clock come in. */
+export function connectionInput(server: ServerConfig, implicitTls: boolean, clientIp: string): ConnectionInput {
+  return {
+    protocol: server.protocol,
+    starttls: server.starttls,
+    implicitTls,
+    authMethods: authMethods(server),
+    capabilities: capabilities(server),
+    maxErrors: server.maxErrors,
+    timeoutMs: server.timeoutMs,
+    authHttpTimeoutMs: server.authHttpTimeoutMs,
+    serverName: server.serverName,
+    salt: `<${randomInt(0, 2 ** 31 - 1)}.${Math.floor(Date.now() / 1000)}@${server.serverName}>`,
+    clientIp,
+    proxyPassErrorMessage: server.proxyPassErrorMessage,
+  };
+}
+
+type Snapshot = SnapshotFrom<typeof connectionMachine>;
+
+function saslStepOf(snapshot: Snapshot): SaslStep | null {
+  return SASL_STEPS.find((step) => snapshot.hasTag(saslTag(step))) ?? null;
+}
+
+const readsInput = (snapshot: Snapshot): boolean => snapshot.status === 'active' && snapshot.hasTag(READS_INPUT);
+
+/**
+ * One client connection: the machine decides, this runs what it decides. Socket bytes go
+ * through the framer into machine events; emitted effects become writes, TLS handshakes, auth
+ * requests, the backend login and finally the byte relay, which bypasses the machine.
+ */
+export function runSession(socket: Socket, options: SessionOptions): void {
+  const { server, logger } = options;
+  const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const input = connectionInput(server, options.implicitTls, clientIp);
+  const log = logger.child({ client: clientIp, server: `${socket.localAddress}:${socket.localPort}`, protocol: server.protocol });
+  const journal = options.journal?.(input);
+  const framer = createFramer(server.protocol, { bufferSize: clientBuffer(server) });
+  const wake$ = new Subject<void>();
+  const inFlight = new AbortController();
+
+  let transport: Socket | TLSSocket = socket;
+  let input$: Subscription | null = null;
+  let backendSocket: Socket | null = null;
+  let backendFirstReply: Buffer = Buffer.alloc(0);
+  let closed = false;
+  let reading = false;
+
+  const actor = createActor(connectionMachine, { input });
+
+  const send = (event: ConnectionEvent) => {
+    if (actor.getSnapshot().status !== 'active') return;
+    journal?.record(event);
+    actor.send(event);
+  };
+
+  const frameMode = (): FrameMode | null => {
+    const snapshot = actor.getSnapshot();
+    if (!readsInput(snapshot)) return null;
+    return saslStepOf(snapshot) === null ? 'command' : 'sasl';
+  };
+
+  /** Feed the machine from `from`'s bytes until the subscription is dropped (STARTTLS, relay, close). */
+  const listen = (from: Socket | TLSSocket) => {
+    input$ = fromEvent<Buffer>(from, 'data')
+      .pipe(frameCommands(framer, frameMode, wake$))
+      .subscribe((item) => send(toMachineEvent(item, saslStepOf(actor.getSnapshot()))));
+  };
+  const stopListening = () => {
+    input$?.unsubscribe();
+    input$ = null;
+  };
+
+  /** nginx does not read the client while it authenticates: pause, and resume when the machine reads again. */
+  actor.subscribe((snapshot) => {
+    const nowReading = readsInput(snapshot);
+    if (nowReading === reading || input$ === null) return;
+    reading = nowReading;
+    if (reading) {
+      transport.resume();
+      wake$.next();
+    } else {
+      transport.pause();
+    }
+  });
+
+  const startTls = () => {
+    if (options.tlsContext === null) {
+      send({ type: 'tls.failed', reason: 'no TLS context for this server' });
+      return;
+    }
+    const context = options.tlsContext;
+    stopListening();
+    socket.pause();
+    // Everything the client pipelined after STARTTLS is dropped (CVE-2014-3556 class).
+    const dropped = framer.takeRemainder().length;
+    if (dropped > 0) log.info({ bytes: dropped }, 'discarded input pipelined after STARTTLS');
+    // Wrap once the reply has been flushed, so that it precedes the handshake on the wire.
+    socket.write('', () => {
+      if (closed) return;
+      const secure = serverHandshake(socket, context);
+      transport = secure;
+      let established = false;
+      secure.once('secure', () => {
+        established = true;
+        const cipher = secure.getCipher();
+        listen(secure);
+        reading = true;
+        send({ type: 'tls.established', tls: { protocol: secure.getProtocol() ?? 'unknown', cipher: cipher.name } });
+      });
+      secure.on('error', (error) => {
+        if (!established) send({ type: 'tls.failed', reason: `SSL handshake failed: ${error.message}` });
+        else log.info({ err: error.message }, 'client connection error');
+      });
+      secure.on('end', () => send({ type: 'client.closed' }));
+    });
+  };
+
+  const authenticate = (request: AuthRequest) => {
+    options.auth
+      .request(request, inFlight.signal)
+      .then((outcome) => {
+        if (outcome.status === 'error') log.error(outcome.reason);
+        else if (outcome.status === 'fail') log.info({ login: request.user }, `client login failed: "${outcome.text}"`);
+        send({ type: 'auth.result', outcome });
+      });
+  };
+
+  const connectBackend = (effect: Extract<ConnectionEffect, { type: 'connectBackend' }>) => {
+    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlight.signal }).then(
+      (session) => {
+        if (closed) {
+          session.socket.destroy();
+          return;
+        }
+        backendSocket = session.socket;
+        backendFirstReply = session.firstReply;
+        backendSocket.on('error', () => undefined);
+        send({ type: 'backend.ready' });
+      },
+      (error: BackendLoginError) => {
+        if (error.message !== 'aborted') log.error({ login: effect.target.user }, error.message);
+        send({
+          type: 'backend.failed',
+          reason: error.message,
+          ...(error.passthrough === undefined ? {} : { passthrough: error.passthrough }),
+        });
+      },
+    );
+  };
+
+  const startRelay = () => {
+    stopListening();
+    transport.removeAllListeners('end');
+    const upstream = backendSocket;
+    if (upstream === null) {
+      send({ type: 'relay.ended', reason: 'no backend connection' });
+      return;
+    }
+    transport.resume();
+    relay(transport as Socket, upstream, {
+      toClient: backendFirstReply,
+      toBackend: framer.takeRemainder(),
+      idleTimeoutMs: server.proxyTimeoutMs,
+    }).then((result) => {
+      log.info(result.reason === 'client timed out while proxying' ? result.reason : 'proxied session done');
+      send({ type: 'relay.ended', reason: result.reason });
+    });
+  };
+
+  const close = (reason: string) => {
+    if (closed) return;
+    closed = true;
+    log.info(reason);
+    stopListening();
+    wake$.complete();
+    inFlight.abort();
+    backendSocket?.destroy();
+    // Let queued replies reach the client, but never wait on a client that does not read.
+    const deadline = setTimeout(() => transport.destroy(), Math.min(server.timeoutMs, 5_000));
+    deadline.unref();
+    transport.end(() => {
+      clearTimeout(deadline);
+      transport.destroy();
+    });
+  };
+
+  actor.on('*', (effect: ConnectionEffect) => {
+    switch (effect.type) {
+      case 'reply':
+        if (!closed) transport.write(effect.text, 'latin1');
+        return;
+      case 'startTls':
+        startTls();
+        return;
+      case 'authenticate':
+        authenticate(effect.request);
+        return;
+      case 'connectBackend':
+        connectBackend(effect);
+        return;
+      case 'startRelay':
+        startRelay();
+        return;
+      case 'log':
+        log[effect.level](effect.message);
+        return;
+      case 'close':
+        close(effect.reason);
+        return;
+    }
+  });
+
+  socket.setNoDelay(true);
+  socket.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
+  socket.on('close', () => send({ type: 'client.closed' }));
+  actor.start();
+
+  if (options.implicitTls) {
+    startTls();
+  } else {
+    socket.on('end', () => send({ type: 'client.closed' }));
+    listen(socket);
+    reading = readsInput(actor.getSnapshot());
+  }
+}

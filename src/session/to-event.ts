@@ -1,0 +1,77 @@
+import type { SaslStep } from '../../machines/connection.js';
+import type { ConnectionEvent, SaslInitial } from '../../machines/types.js';
+import { decodeBase64Lenient, parseCramMd5, parseSaslPlain } from '../protocols/sasl.js';
+import type { Command, Framed } from '../protocols/types.js';
+import { Secret } from '../secret.js';
+
+type SaslValue = { user?: string; password?: Secret };
+
+/** Decode one base64 SASL payload as the given step expects it; `null` when it is not acceptable. */
+function decodeSasl(step: SaslStep, payload: Secret): SaslValue | null {
+  const decoded = decodeBase64Lenient(payload.reveal());
+  if (decoded === null) return null;
+  switch (step) {
+    case 'plain':
+      return parseSaslPlain(decoded);
+    case 'cram-md5': {
+      const parsed = parseCramMd5(decoded);
+      return parsed === null ? null : { user: parsed.user, password: parsed.digest };
+    }
+    case 'loginUser':
+    case 'external':
+      return { user: decoded.toString('latin1') };
+    case 'loginPassword':
+      return { password: new Secret(decoded.toString('latin1')) };
+  }
+}
+
+/** The step an `AUTHENTICATE <mechanism> <initial>` initial response stands for. */
+const INITIAL_STEP: Record<string, SaslStep> = { PLAIN: 'plain', LOGIN: 'loginUser', EXTERNAL: 'external' };
+
+function decodeInitial(mechanism: string, initial: Secret): SaslInitial {
+  const step = INITIAL_STEP[mechanism];
+  const value = step === undefined ? null : decodeSasl(step, initial);
+  return value === null ? { valid: false } : { valid: true, ...value };
+}
+
+function commandEvent(command: Command): ConnectionEvent {
+  switch (command.kind) {
+    case 'authenticate': {
+      const { initialResponse, ...rest } = command;
+      return {
+        type: 'cmd.authenticate',
+        ...rest,
+        ...(initialResponse === undefined ? {} : { initial: decodeInitial(command.mechanism, initialResponse) }),
+      };
+    }
+    case 'saslResponse':
+      // Only reached when a SASL line arrives outside a SASL step, which the framer's mode prevents.
+      return { type: 'sasl.invalid' };
+    default: {
+      const { kind, ...rest } = command;
+      return { type: `cmd.${kind}`, ...rest } as ConnectionEvent;
+    }
+  }
+}
+
+/**
+ * Turn one framed item into the machine event it stands for. SASL payloads are decoded here,
+ * against the step the machine is waiting in, so that the machine (and its journal) only ever
+ * holds opaque `Secret`s and plain user names.
+ */
+export function toMachineEvent(item: Framed, saslStep: SaslStep | null): ConnectionEvent {
+  switch (item.type) {
+    case 'literalContinuation':
+      return { type: 'input.literal' };
+    case 'tooLong':
+      return item.tag === undefined ? { type: 'input.tooLong' } : { type: 'input.tooLong', tag: item.tag };
+    case 'command': {
+      const { command } = item;
+      if (command.kind === 'saslResponse' && saslStep !== null) {
+        const value = decodeSasl(saslStep, command.response);
+        return value === null ? { type: 'sasl.invalid' } : { type: 'sasl.response', ...value };
+      }
+      return commandEvent(command);
+    }
+  }
+}
