@@ -1,0 +1,165 @@
+import type { CommandFramer, FrameMode, Framed } from './types.js';
+import { ImapScanner } from './imap/parse.js';
+import { Pop3Scanner } from './pop3/parse.js';
+import { SmtpScanner } from './smtp/parse.js';
+
+/**
+ * What a dialect scanner reports after looking at the bytes of the command being assembled.
+ *
+ * - `again`: every byte offered was consumed, the command is not complete yet;
+ * - `complete`: the command ended (at its LF); `consumed` is its full length;
+ * - `continuation`: IMAP synchronising literal header read (`{N}` + CRLF); scanning resumes
+ *   at the next call;
+ * - `tooLong`: the scanner knows already that the command cannot fit (IMAP literal header
+ *   announcing more bytes than the buffer can still hold).
+ */
+export type ScanResult =
+  | { type: 'again' }
+  | { type: 'complete'; framed: Framed }
+  | { type: 'continuation' }
+  | { type: 'tooLong'; tag?: string };
+
+/**
+ * An incremental, byte-at-a-time scanner for one protocol. It sees the command being
+ * assembled as `data[base .. end)` and remembers how far it got (`consumed`, relative to
+ * `base`), so each byte is looked at once however the input was split into chunks.
+ */
+export interface CommandScanner {
+  /** Start a new command, read as a command line or as a SASL continuation line. */
+  begin(mode: FrameMode): void;
+  /** Continue scanning; `end - base` never exceeds the buffer size. */
+  scan(data: Buffer, base: number, end: number): ScanResult;
+  /** Bytes of the current command consumed so far. */
+  readonly consumed: number;
+  /** The IMAP tag of the current command if it was already read (for `tooLong`). */
+  readonly tag: string | undefined;
+}
+
+export type FramerProtocol = 'pop3' | 'imap' | 'smtp';
+
+const INITIAL_CAPACITY = 256;
+
+/**
+ * Byte-exact command framer. Raw bytes stay in a Buffer until the dialect scanner has
+ * a complete command; nothing is ever decoded as UTF-8 (arguments are latin1 strings, one
+ * char per byte).
+ *
+ * Limit rule: the bytes of the command being assembled — from its first byte to its final LF,
+ * including IMAP literal headers and literal data — must number at most `bufferSize`. When
+ * `bufferSize` bytes of one command have been scanned without reaching its end, the result is
+ * `tooLong`. Bytes of later pipelined commands never count (nginx's "partial command at the end
+ * of a full buffer" artefact is deliberately not reproduced).
+ */
+class Framer implements CommandFramer {
+  #data: Buffer = Buffer.allocUnsafe(INITIAL_CAPACITY);
+  /** Start of the command being assembled (first unframed byte). */
+  #head = 0;
+  /** End of received bytes. */
+  #tail = 0;
+  /** A command has been started (scanner.begin called) and not finished. */
+  #inCommand = false;
+  #mode: FrameMode = 'command';
+  /** After `tooLong` the runtime closes; the framer stops producing items. */
+  #dead = false;
+
+  constructor(
+    private readonly scanner: CommandScanner,
+    private readonly bufferSize: number,
+  ) {}
+
+  get buffered(): number {
+    return this.#tail - this.#head;
+  }
+
+  push(chunk: Buffer): void {
+    const n = chunk.length;
+    if (n === 0) return;
+    if (this.#tail + n > this.#data.length) {
+      const live = this.#tail - this.#head;
+      if (live + n <= this.#data.length && this.#head > 0) {
+        this.#data.copy(this.#data, 0, this.#head, this.#tail);
+      } else {
+        let capacity = this.#data.length;
+        while (capacity < live + n) capacity *= 2;
+        const grown = Buffer.allocUnsafe(capacity);
+        this.#data.copy(grown, 0, this.#head, this.#tail);
+        this.#data = grown;
+      }
+      this.#head = 0;
+      this.#tail = live;
+    }
+    chunk.copy(this.#data, this.#tail);
+    this.#tail += n;
+  }
+
+  next(mode: FrameMode): Framed | undefined {
+    if (this.#dead) return undefined;
+    const available = this.#tail - this.#head;
+    if (!this.#inCommand) {
+      if (available === 0) return undefined;
+      this.scanner.begin(mode);
+      this.#mode = mode;
+      this.#inCommand = true;
+    } else if (mode !== this.#mode) {
+      // The runtime changed its mind about what the next line is: rescan it from its start.
+      this.scanner.begin(mode);
+      this.#mode = mode;
+    }
+
+    const limit = Math.min(available, this.bufferSize);
+    const result = this.scanner.scan(this.#data, this.#head, this.#head + limit);
+    switch (result.type) {
+      case 'complete': {
+        this.#head += this.scanner.consumed;
+        this.#inCommand = false;
+        if (this.#head === this.#tail) this.#head = this.#tail = 0;
+        return result.framed;
+      }
+      case 'continuation':
+        return { type: 'literalContinuation' };
+      case 'tooLong':
+        this.#dead = true;
+        return result.tag === undefined ? { type: 'tooLong' } : { type: 'tooLong', tag: result.tag };
+      case 'again': {
+        if (this.scanner.consumed >= this.bufferSize) {
+          this.#dead = true;
+          const tag = this.scanner.tag;
+          return tag === undefined ? { type: 'tooLong' } : { type: 'tooLong', tag };
+        }
+        return undefined;
+      }
+    }
+  }
+
+  takeRemainder(): Buffer {
+    const rest = Buffer.from(this.#data.subarray(this.#head, this.#tail));
+    this.#head = this.#tail = 0;
+    this.#inCommand = false;
+    this.#dead = false;
+    return rest;
+  }
+}
+
+/**
+ * Creates the command framer for one client connection. POP3 uses a fixed 128-byte command
+ * buffer in nginx; the runtime passes it as `bufferSize`. IMAP/SMTP use
+ * `imap_client_buffer` / `smtp_client_buffer`.
+ */
+export function createFramer(protocol: FramerProtocol, limits: { bufferSize: number }): CommandFramer {
+  const { bufferSize } = limits;
+  if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
+    throw new RangeError(`bufferSize must be a positive integer, got ${String(bufferSize)}`);
+  }
+  switch (protocol) {
+    case 'pop3':
+      return new Framer(new Pop3Scanner(), bufferSize);
+    case 'imap':
+      return new Framer(new ImapScanner(bufferSize), bufferSize);
+    case 'smtp':
+      return new Framer(new SmtpScanner(), bufferSize);
+    default: {
+      const never: never = protocol;
+      throw new Error(`unknown protocol ${String(never)}`);
+    }
+  }
+}
