@@ -1,5 +1,6 @@
 import { assign, emit, not, setup } from 'xstate';
 import { dialectFor } from '../src/protocols/dialects.js';
+import { smtpReplies } from '../src/protocols/smtp/dialect.js';
 import type { CapabilityView, SaslChallenge } from '../src/protocols/dialect.js';
 import { Secret } from '../src/secret.js';
 import type {
@@ -12,6 +13,17 @@ import type {
   LogLevel,
   TlsInfo,
 } from './types.js';
+
+/**
+ * The SASL step a state waits in, published as a state tag so that the runtime knows how to
+ * decode the next continuation line (the machine itself never looks inside credentials).
+ */
+export type SaslStep = 'plain' | 'loginUser' | 'loginPassword' | 'cram-md5' | 'external';
+export const SASL_STEPS: readonly SaslStep[] = ['plain', 'loginUser', 'loginPassword', 'cram-md5', 'external'];
+export const saslTag = (step: SaslStep): string => `sasl:${step}`;
+
+/** Tag of the states in which the runtime reads and frames client input. */
+export const READS_INPUT = 'readsInput';
 
 /** Credentials collected from the client, waiting for (or being checked by) the auth service. */
 export interface Credentials {
@@ -39,6 +51,11 @@ export interface ConnectionContext {
   pendingFailureReply: string;
   backend: BackendTarget | null;
   closeReason: string;
+  /** SMTP: the last HELO/EHLO argument, whether EHLO was ever used, and the `smtp_auth none` envelope. */
+  helo: string;
+  esmtp: boolean;
+  mailLine: string | null;
+  rcptLine: string | null;
 }
 
 type Ev<T extends ConnectionEvent['type']> = Extract<ConnectionEvent, { type: T }>;
@@ -118,9 +135,18 @@ const connectionSetup = setup({
     clientTimeout: ({ context }) => context.settings.timeoutMs,
     authHttpTimeout: ({ context }) => context.settings.authHttpTimeoutMs,
     authWait: ({ context }) => context.authWaitMs,
+    greetingDelay: ({ context }) => context.settings.greetingDelayMs,
   },
   guards: {
     implicitTls: ({ context }) => context.settings.implicitTls,
+    greetsAtOnce: ({ context }) => !context.settings.implicitTls && context.settings.greetingDelayMs <= 0,
+    delaysGreeting: ({ context }) => context.settings.greetingDelayMs > 0,
+    smtpNoneEnabled: ({ context }) => context.settings.authMethods.includes('none'),
+    mailGiven: ({ context }) => context.mailLine !== null,
+    /** SMTP MAIL/RCPT without an argument: the line is the bare verb. */
+    envelopeLineBare: ({ event }) => (event.type === 'cmd.mail' || event.type === 'cmd.rcpt') && !event.line.includes(' '),
+    smtpAuthSucceeded: ({ context }) => context.settings.protocol === 'smtp' && context.backend?.smtp?.envelope === undefined,
+    refusedWithInvalidArgument: ({ event }) => event.type === 'cmd.refused' && event.reply === 'invalidArgument',
     starttlsAllowed: ({ context }) => context.settings.starttls !== 'off' && context.tls === null,
     tlsRequiredForAuth: ({ context }) => context.settings.starttls === 'only' && context.tls === null,
     onTls: ({ context }) => context.tls !== null,
@@ -141,7 +167,9 @@ const connectionSetup = setup({
       if (event.initial === undefined) return params.initial === 'none';
       return params.initial === (event.initial.valid ? 'valid' : 'invalid');
     },
-    authAccepted: ({ context, event }) => backendPassword(context.credentials, outcomeOf(event) ?? { status: 'error', reason: '' }) !== null,
+    authAccepted: ({ context, event }) =>
+      outcomeOf(event)?.status === 'ok' &&
+      (context.settings.protocol === 'smtp' || backendPassword(context.credentials, outcomeOf(event)!) !== null),
     authAcceptedWithoutPassword: ({ event }) => outcomeOf(event)?.status === 'ok',
     authFailedWithWait: ({ event }) => {
       const outcome = outcomeOf(event);
@@ -180,6 +208,30 @@ const connectionSetup = setup({
       return dialect(context).authFailed(text, context.tag, code);
     }),
     replyBackendError: reply(({ event }) => (event.type === 'backend.failed' ? (event.passthrough ?? '') : '')),
+    replyInvalidArgument: reply(() => smtpReplies.invalidArgument),
+    replyBadSequence: reply(() => smtpReplies.badSequence),
+    replyAuthRequired: reply(() => smtpReplies.authRequired),
+    replyAuthSucceeded: reply(() => smtpReplies.authSucceeded),
+    replyTalkedTooSoon: reply(() => smtpReplies.talkedTooSoon),
+    replyHelo: reply(({ context, event }) =>
+      event.type === 'cmd.helo' && event.esmtp
+        ? smtpReplies.ehlo(capabilityView(context), context.settings.serverName)
+        : smtpReplies.helo(context.settings.serverName),
+    ),
+    rememberHelo: assign(({ context, event }) =>
+      event.type === 'cmd.helo'
+        ? { helo: event.domain, esmtp: context.esmtp || event.esmtp, mailLine: null, rcptLine: null }
+        : {},
+    ),
+    rememberMail: assign({ mailLine: ({ event }) => (event.type === 'cmd.mail' ? event.line : null), credentials: null }),
+    rememberRcpt: assign(({ context, event }) => ({
+      rcptLine: event.type === 'cmd.rcpt' ? event.line : null,
+      credentials: { method: 'none' as const, user: '', password: EMPTY_PASSWORD },
+      attempt: context.attempt + 1,
+    })),
+    forgetEnvelope: assign({ mailLine: null, rcptLine: null }),
+    /** RFC 3207: after STARTTLS the client starts over, HELO included. */
+    forgetSmtpSession: assign({ helo: '', mailLine: null, rcptLine: null }),
     countError: assign({ errors: ({ context }) => context.errors + 1 }),
     rememberTls: assign({ tls: ({ event }) => (event.type === 'tls.established' ? event.tls : null) }),
     rememberTag: assign({ tag: ({ event }) => eventTag(event) }),
@@ -208,6 +260,10 @@ const connectionSetup = setup({
           protocol: context.settings.protocol,
           attempt: context.attempt,
           clientIp: context.settings.clientIp,
+          ...(context.settings.protocol === 'smtp' ? { clientHost: context.settings.clientHost } : {}),
+          ...(credentials.method === 'none'
+            ? { smtp: { helo: context.helo, from: context.mailLine ?? '', to: context.rcptLine ?? '' } }
+            : {}),
           ...(context.tls === null ? {} : { tls: context.tls }),
         },
       };
@@ -225,18 +281,34 @@ const connectionSetup = setup({
       },
     }),
     /** After a failed attempt the client starts over (POP3 must send USER again). */
-    forgetCredentials: assign({ credentials: null, pendingUser: null }),
+    forgetCredentials: assign({ credentials: null, pendingUser: null, mailLine: null, rcptLine: null }),
     chooseBackend: assign({
       backend: ({ context, event }) => {
         const outcome = outcomeOf(event);
         const password = backendPassword(context.credentials, outcome ?? { status: 'error', reason: '' });
-        if (outcome?.status !== 'ok' || password === null) return null;
+        if (outcome?.status !== 'ok') return null;
+        const { settings } = context;
         return {
           server: outcome.server,
           port: outcome.port,
           user: outcome.user ?? context.credentials?.user ?? '',
-          password,
+          password: password ?? EMPTY_PASSWORD,
           ...(context.tag === undefined ? {} : { tag: context.tag }),
+          ...(settings.protocol === 'smtp'
+            ? {
+                smtp: {
+                  serverName: settings.serverName,
+                  helo: context.helo,
+                  esmtp: context.esmtp,
+                  xclient: settings.xclient,
+                  clientIp: settings.clientIp,
+                  clientHost: settings.clientHost,
+                  ...(context.credentials?.method === 'none'
+                    ? { envelope: { mail: context.mailLine ?? '', rcpt: context.rcptLine ?? '' } }
+                    : {}),
+                },
+              }
+            : {}),
         };
       },
       credentials: null,
@@ -276,6 +348,10 @@ export const connectionMachine = connectionSetup.createMachine({
     pendingFailureReply: '',
     backend: null,
     closeReason: '',
+    helo: '',
+    esmtp: false,
+    mailLine: null,
+    rcptLine: null,
   }),
   initial: 'preauth',
   on: {
@@ -304,10 +380,36 @@ export const connectionMachine = connectionSetup.createMachine({
          * handshake as soon as it accepts, and the greeting follows the handshake.
          */
         greeting: {
-          always: { guard: not('implicitTls'), target: 'plaintext', actions: 'greet' },
+          always: [
+            { guard: 'greetsAtOnce', target: 'plaintext', actions: 'greet' },
+            { guard: not('implicitTls'), target: 'greetingDelay' },
+          ],
           on: {
-            'tls.established': { target: 'secure', actions: ['rememberTls', 'greet'] },
+            'tls.established': [
+              { guard: 'delaysGreeting', target: 'greetingDelay', actions: 'rememberTls' },
+              { target: 'secure', actions: ['rememberTls', 'greet'] },
+            ],
             'tls.failed': { target: '#connection.closed', actions: 'setCloseReasonFromEvent' },
+          },
+        },
+        /** SMTP `smtp_greeting_delay`: a client that talks before the greeting is refused. */
+        greetingDelay: {
+          tags: [READS_INPUT],
+          after: {
+            greetingDelay: [
+              { guard: 'onTls', target: 'secure', actions: 'greet' },
+              { target: 'plaintext', actions: 'greet' },
+            ],
+          },
+          on: {
+            'cmd.*': {
+              target: '#connection.closed',
+              actions: ['replyTalkedTooSoon', { type: 'setCloseReason', params: { reason: 'client was rejected before greeting' } }],
+            },
+            'input.tooLong': {
+              target: '#connection.closed',
+              actions: ['replyTalkedTooSoon', { type: 'setCloseReason', params: { reason: 'client was rejected before greeting' } }],
+            },
           },
         },
         plaintext: commandPhase(),
@@ -370,7 +472,11 @@ export const connectionMachine = connectionSetup.createMachine({
         },
       },
       on: {
-        'backend.ready': { target: 'relaying', actions: 'forgetBackendPassword' },
+        'backend.ready': [
+          // SMTP AUTH: the proxy itself says 235 once the backend dialogue is done.
+          { guard: 'smtpAuthSucceeded', target: 'relaying', actions: ['replyAuthSucceeded', 'forgetBackendPassword'] },
+          { target: 'relaying', actions: 'forgetBackendPassword' },
+        ],
         'backend.failed': [
           { guard: 'passErrorMessage', target: 'closed', actions: ['replyBackendError', 'setCloseReasonFromEvent'] },
           { target: 'closed', actions: ['replyInternalError', 'setCloseReasonFromEvent'] },
@@ -419,6 +525,10 @@ function commandPhase(): StateConfig {
         target: '#connection.closed',
         actions: ['replyQuit', { type: 'setCloseReason', params: { reason: 'client quit' } }],
       },
+      'cmd.refused': [
+        { guard: 'refusedWithInvalidArgument', target: '.idle', actions: 'replyInvalidArgument' },
+        { target: '.idle', actions: 'replyInvalid' },
+      ],
       // A recognised command in the wrong place: answered as invalid, not counted, state reset.
       'cmd.*': { target: '.idle', actions: 'replyInvalid' },
     },
@@ -429,8 +539,22 @@ function commandPhase(): StateConfig {
           'cmd.starttls': {
             guard: 'starttlsAllowed',
             target: '#connection.preauth.upgrading',
-            actions: ['replyStarttlsOk', 'startTls'],
+            actions: ['replyStarttlsOk', 'forgetSmtpSession', 'startTls'],
           },
+          // SMTP: HELO/EHLO, RSET and the `smtp_auth none` envelope (MAIL, then RCPT asks the auth service).
+          'cmd.helo': { actions: ['rememberHelo', 'replyHelo'] },
+          'cmd.rset': { actions: ['forgetEnvelope', 'replyOk'] },
+          'cmd.mail': [
+            { guard: not('smtpNoneEnabled'), actions: 'replyAuthRequired' },
+            { guard: 'mailGiven', actions: 'replyBadSequence' },
+            { guard: 'envelopeLineBare', actions: 'replyInvalidArgument' },
+            { actions: ['rememberMail', 'replyOk'] },
+          ],
+          'cmd.rcpt': [
+            { guard: not('mailGiven'), actions: 'replyBadSequence' },
+            { guard: 'envelopeLineBare', actions: 'replyInvalidArgument' },
+            { target: '#connection.authenticating', actions: 'rememberRcpt' },
+          ],
           // `starttls only`: nothing carrying credentials before TLS (falls through to the refusal).
           'cmd.user': { guard: not('tlsRequiredForAuth'), target: 'user', actions: ['rememberUser', 'replyUserOk'] },
           'cmd.apop': {
@@ -500,17 +624,6 @@ function commandPhase(): StateConfig {
     },
   };
 }
-
-/**
- * The SASL step a state waits in, published as a state tag so that the runtime knows how to
- * decode the next continuation line (the machine itself never looks inside credentials).
- */
-export type SaslStep = 'plain' | 'loginUser' | 'loginPassword' | 'cram-md5' | 'external';
-export const SASL_STEPS: readonly SaslStep[] = ['plain', 'loginUser', 'loginPassword', 'cram-md5', 'external'];
-export const saslTag = (step: SaslStep): string => `sasl:${step}`;
-
-/** Tag of the states in which the runtime reads and frames client input. */
-export const READS_INPUT = 'readsInput';
 
 /** A state waiting for one SASL continuation line; an undecodable one sends the client back to idle. */
 function saslStep(

@@ -23,7 +23,13 @@ export interface ConnectionInput {
   /** `<random.unixtime@server_name>`: APOP/CRAM-MD5 challenge, made by the runtime. */
   salt: string;
   clientIp: string;
+  /** SMTP: the client's host name for `Client-Host` and XCLIENT `NAME=` (`[UNAVAILABLE]` without a resolver). */
+  clientHost: string;
   proxyPassErrorMessage: boolean;
+  /** SMTP `smtp_greeting_delay`: wait this long before greeting; a client talking first is refused. */
+  greetingDelayMs: number;
+  /** SMTP `xclient`: tell the backend who the client is. */
+  xclient: boolean;
 }
 
 export interface TlsInfo {
@@ -61,6 +67,21 @@ export interface BackendTarget {
   password: Secret;
   /** IMAP: the client's LOGIN/AUTHENTICATE tag, reused towards the backend. */
   tag?: string;
+  /** SMTP: what the backend dialogue replays (HELO/EHLO, XCLIENT, the `smtp_auth none` envelope). */
+  smtp?: SmtpBackendDialogue;
+}
+
+export interface SmtpBackendDialogue {
+  serverName: string;
+  /** The client's last HELO/EHLO argument ('' if none, or forgotten by STARTTLS). */
+  helo: string;
+  /** The client used EHLO at least once (sticky, as in nginx). */
+  esmtp: boolean;
+  xclient: boolean;
+  clientIp: string;
+  clientHost: string;
+  /** `smtp_auth none`: the MAIL and RCPT lines to replay; the backend's RCPT reply goes to the client. */
+  envelope?: { mail: string; rcpt: string };
 }
 
 /** A SASL initial response, already decoded by the runtime (the machine never looks inside secrets). */

@@ -8,14 +8,18 @@ import { startProxy, StartupError } from '../server.js';
 import { startEmbeddedDefault, DEMO_USERS } from '../embedded/start.js';
 import { DEFAULT_PORTS } from '../embedded/default-config.js';
 import { VERSION } from '../version.js';
+import { printMachines, replayFile } from './commands.js';
 
 const USAGE = `Usage: postern [-c FILE] [-t] [-q] [--state-dir DIR]
+       postern machines [--format json|mermaid|dot]
+       postern replay FILE
 
 Options:
   -c, --config FILE   read the nginx-style configuration (a whole nginx.conf or a mail { } block)
   -t, --test          check the configuration and exit, like nginx -t
   -q, --quiet         with -t, print only errors
       --state-dir DIR where the embedded default keeps its certificate (default ./.postern)
+      --format FMT    with machines: json (default), mermaid or dot
   -v, --version       print the version
   -h, --help          this text
 
@@ -45,9 +49,9 @@ function describeFailure(error: unknown): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let args;
+  let parsed;
   try {
-    args = parseArgs({
+    parsed = parseArgs({
       args: argv,
       options: {
         config: { type: 'string', short: 'c' },
@@ -56,11 +60,28 @@ export async function main(argv: string[]): Promise<number> {
         'state-dir': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
+        format: { type: 'string' },
       },
       strict: true,
-    }).values;
+      allowPositionals: true,
+    });
   } catch (error) {
     say((error as Error).message);
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const args = parsed.values;
+  const [command, ...rest] = parsed.positionals;
+  if (command === 'machines') return printMachines(args.format ?? 'json');
+  if (command === 'replay') {
+    if (rest[0] === undefined) {
+      say('replay needs a journal file');
+      return 2;
+    }
+    return replayFile(rest[0]);
+  }
+  if (command !== undefined) {
+    say(`unknown command "${command}"`);
     process.stderr.write(USAGE);
     return 2;
   }

@@ -85,6 +85,8 @@ export interface ServerConfig {
   smtpCapabilities: string[];
   smtpClientBuffer: number;
   smtpGreetingDelayMs: number;
+  /** `xclient on|off` (default on): send Postfix XCLIENT to the SMTP backend. */
+  xclient: boolean;
   starttls: StartTlsMode;
   /** The legacy `ssl on` directive (every listen of the server is implicit TLS). */
   sslOn: boolean;

@@ -2,8 +2,9 @@ import type { Protocol } from '../config/types.js';
 import type { Dialect } from './dialect.js';
 import { imapDialect } from './imap/dialect.js';
 import { pop3Dialect } from './pop3/dialect.js';
+import { smtpDialect } from './smtp/dialect.js';
 
-const dialects: Partial<Record<Protocol, Dialect>> = { pop3: pop3Dialect, imap: imapDialect };
+const dialects: Partial<Record<Protocol, Dialect>> = { pop3: pop3Dialect, imap: imapDialect, smtp: smtpDialect };
 
 /** Protocols this build can serve; the runtime refuses a configuration naming another. */
 export const supportedProtocols = Object.keys(dialects) as Protocol[];

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Protocol } from '../config/types.js';
-import type { BackendTarget } from '../../machines/types.js';
+import { isIPv6 } from 'node:net';
+import type { BackendTarget, SmtpBackendDialogue } from '../../machines/types.js';
 
 /** One step of the login dialogue with the backend: what its reply must look like, what we send next. */
 interface LoginStep {
@@ -8,6 +9,8 @@ interface LoginStep {
   check(reply: string): 'ok' | 'more' | 'bad';
   /** What to send once the reply checked out (nothing after the last step). */
   send?: () => string;
+  /** Last step only: the backend's reply is not for the client (SMTP AUTH, where the proxy says 235). */
+  keepReply?: boolean;
 }
 
 const startsWith = (prefix: string) => (reply: string) => (reply.startsWith(prefix) ? 'ok' : 'bad');
@@ -44,6 +47,72 @@ function imapSteps(target: BackendTarget): LoginStep[] {
   ];
 }
 
+/** xtext (RFC 1891) as nginx ≥1.29.2 applies it to XCLIENT LOGIN: no byte can end or extend the command. */
+export function xtext(value: string): string {
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    out += code <= 0x20 || code >= 0x7f || code === 0x2b || code === 0x3d ? `+${code.toString(16).toUpperCase().padStart(2, '0')}` : value[i];
+  }
+  return out;
+}
+
+export function xclientLine(dialogue: SmtpBackendDialogue, login: string): string {
+  const addr = isIPv6(dialogue.clientIp) ? `IPV6:${dialogue.clientIp}` : dialogue.clientIp;
+  const loginPart = login === '' ? '' : ` LOGIN=${xtext(login)}`;
+  return `XCLIENT ADDR=${addr}${loginPart} NAME=${dialogue.clientHost}\r\n`;
+}
+
+/** A multi-line SMTP reply is complete at the line whose 4th character is not `-`. */
+function smtpReplyComplete(reply: string): boolean {
+  const lines = reply.split('\r\n').slice(0, -1);
+  const last = lines[lines.length - 1] ?? '';
+  return last.length < 4 || last[3] !== '-';
+}
+
+/** SMTP replies are judged on their first three characters, as nginx does. */
+const smtpCode =
+  (...codes: string[]) =>
+  (reply: string): 'ok' | 'more' | 'bad' => {
+    if (!codes.includes(reply.slice(0, 3))) return 'bad';
+    return smtpReplyComplete(reply) ? 'ok' : 'more';
+  };
+
+/**
+ * SMTP: greeting, EHLO/HELO with our name, XCLIENT (then the client's own HELO/EHLO again),
+ * and for `smtp_auth none` the client's MAIL and RCPT, whose reply the client then receives.
+ */
+function smtpSteps(target: BackendTarget): LoginStep[] {
+  const dialogue = target.smtp;
+  if (dialogue === undefined) throw new Error('SMTP backend login without its dialogue');
+  const hello = (name: string) => `${dialogue.esmtp || dialogue.xclient ? 'EHLO' : 'HELO'} ${name}\r\n`;
+  const clientHello = (name: string) => `${dialogue.esmtp ? 'EHLO' : 'HELO'} ${name}\r\n`;
+  const steps: LoginStep[] = [{ check: smtpCode('220'), send: () => hello(dialogue.serverName) }];
+  const followUps: Array<{ codes: string[]; line: string }> = [];
+  if (dialogue.xclient) {
+    followUps.push({ codes: ['220', '250'], line: xclientLine(dialogue, target.user) });
+    if (dialogue.helo !== '') followUps.push({ codes: ['250'], line: clientHello(dialogue.helo) });
+  }
+  if (dialogue.envelope) {
+    followUps.push({ codes: ['250'], line: `${dialogue.envelope.mail}\r\n` });
+    followUps.push({ codes: ['250'], line: `${dialogue.envelope.rcpt}\r\n` });
+  }
+  // Each line is sent once the previous reply checked out: the reply to EHLO/HELO must be 250.
+  let expect = ['250'];
+  for (const followUp of followUps) {
+    const codes = expect;
+    steps.push({ check: smtpCode(...codes), send: () => followUp.line });
+    expect = followUp.codes;
+  }
+  if (dialogue.envelope) {
+    // The RCPT reply, whatever it says, is relayed to the client.
+    steps.push({ check: (reply) => (smtpReplyComplete(reply) ? 'ok' : 'more') });
+  } else {
+    steps.push({ check: smtpCode(...expect), keepReply: true });
+  }
+  return steps;
+}
+
 export function loginSteps(protocol: Protocol, target: BackendTarget): LoginStep[] {
   switch (protocol) {
     case 'pop3':
@@ -51,7 +120,7 @@ export function loginSteps(protocol: Protocol, target: BackendTarget): LoginStep
     case 'imap':
       return imapSteps(target);
     case 'smtp':
-      throw new Error('SMTP backend login is not supported yet');
+      return smtpSteps(target);
   }
 }
 
@@ -117,7 +186,7 @@ export function loginToBackend(
       if (step.send === undefined) {
         cleanup();
         socket.pause();
-        resolve({ socket, firstReply: received });
+        resolve({ socket, firstReply: step.keepReply ? Buffer.alloc(0) : received });
         return;
       }
       received = Buffer.alloc(0);

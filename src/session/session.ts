@@ -14,15 +14,17 @@ import { relay } from '../proxy/relay.js';
 import type { Logger } from '../log.js';
 import { frameCommands } from './frame-commands.js';
 import { toMachineEvent } from './to-event.js';
+import { stateKey, type JournalEntry } from '../journal/journal.js';
 
 /** Asks the auth service about one set of credentials; never rejects. */
 export interface AuthService {
   request(request: AuthRequest, signal: AbortSignal): Promise<AuthOutcome>;
 }
 
-/** Receives every event a connection's machine is sent (the journal). */
-export interface EventSink {
-  record(event: ConnectionEvent): void;
+/** Receives a connection's journal entries (see src/journal/journal.ts). */
+export interface JournalSink {
+  write(entry: JournalEntry): void;
+  close(): void;
 }
 
 export interface SessionOptions {
@@ -32,7 +34,8 @@ export interface SessionOptions {
   tlsContext: SecureContext | null;
   auth: AuthService;
   logger: Logger;
-  journal?: (input: ConnectionInput) => EventSink;
+  /** Opens a journal for a new connection (the `postern_journal` extension directive). */
+  journal?: () => JournalSink;
 }
 
 /** POP3's command buffer is fixed, as in nginx. */
@@ -61,7 +64,11 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
     serverName: server.serverName,
     salt: `<${randomInt(0, 2 ** 31 - 1)}.${Math.floor(Date.now() / 1000)}@${server.serverName}>`,
     clientIp,
+    // No `resolver` yet: nginx sends this placeholder when it does not resolve the client.
+    clientHost: '[UNAVAILABLE]',
     proxyPassErrorMessage: server.proxyPassErrorMessage,
+    greetingDelayMs: server.protocol === 'smtp' ? server.smtpGreetingDelayMs : 0,
+    xclient: server.xclient,
   };
 }
 
@@ -83,7 +90,10 @@ export function runSession(socket: Socket, options: SessionOptions): void {
   const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const input = connectionInput(server, options.implicitTls, clientIp);
   const log = logger.child({ client: clientIp, server: `${socket.localAddress}:${socket.localPort}`, protocol: server.protocol });
-  const journal = options.journal?.(input);
+  const journal = options.journal?.();
+  const startedAt = performance.now();
+  const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
+  journal?.write({ kind: 'input', input });
   const framer = createFramer(server.protocol, { bufferSize: clientBuffer(server) });
   const wake$ = new Subject<void>();
   const inFlight = new AbortController();
@@ -99,7 +109,7 @@ export function runSession(socket: Socket, options: SessionOptions): void {
 
   const send = (event: ConnectionEvent) => {
     if (actor.getSnapshot().status !== 'active') return;
-    journal?.record(event);
+    journal?.write({ kind: 'event', t: elapsed(), event });
     actor.send(event);
   };
 
@@ -233,6 +243,18 @@ export function runSession(socket: Socket, options: SessionOptions): void {
       transport.destroy();
     });
   };
+
+  if (journal) {
+    let lastState = '';
+    actor.on('*', (effect: ConnectionEffect) => journal.write({ kind: 'effect', t: elapsed(), effect }));
+    actor.subscribe((snapshot) => {
+      const state = stateKey(snapshot.value);
+      if (state === lastState) return;
+      lastState = state;
+      journal.write({ kind: 'state', t: elapsed(), state });
+      if (snapshot.status === 'done') journal.close();
+    });
+  }
 
   actor.on('*', (effect: ConnectionEffect) => {
     switch (effect.type) {

@@ -1,0 +1,53 @@
+import { CRLF, saslChallengeText, type CapabilityView, type Dialect } from '../dialect.js';
+
+/** SMTP AUTH mechanisms in nginx's fixed order, only those listed in `smtp_auth`. */
+function authMechanisms(authMethods: readonly string[]): string[] {
+  const order: Array<[method: string, mechanism: string]> = [
+    ['plain', 'PLAIN'],
+    ['login', 'LOGIN'],
+    ['cram-md5', 'CRAM-MD5'],
+    ['external', 'EXTERNAL'],
+  ];
+  return order.filter(([method]) => authMethods.includes(method)).map(([, mechanism]) => mechanism);
+}
+
+/** The multi-line EHLO reply: name, `smtp_capabilities`, AUTH (not before TLS with `starttls only`), STARTTLS. */
+function ehlo(view: CapabilityView, serverName: string): string {
+  const items = [serverName, ...view.capabilities];
+  const tlsRequired = view.starttls === 'only' && !view.tls;
+  const mechanisms = authMechanisms(view.authMethods);
+  if (!tlsRequired && mechanisms.length > 0) items.push(`AUTH ${mechanisms.join(' ')}`);
+  if (view.starttls !== 'off' && !view.tls) items.push('STARTTLS');
+  return items.map((item, i) => `250${i === items.length - 1 ? ' ' : '-'}${item}${CRLF}`).join('');
+}
+
+const INVALID = `500 5.5.1 Invalid command${CRLF}`;
+
+/** Replies only SMTP has, used by the machine's SMTP transitions. */
+export const smtpReplies = {
+  ehlo,
+  helo: (serverName: string) => `250 ${serverName}${CRLF}`,
+  ok: `250 2.0.0 OK${CRLF}`,
+  invalidArgument: `501 5.5.4 Invalid argument${CRLF}`,
+  badSequence: `503 5.5.1 Bad sequence of commands${CRLF}`,
+  authRequired: `530 5.7.1 Authentication required${CRLF}`,
+  authSucceeded: `235 2.0.0 OK${CRLF}`,
+  talkedTooSoon: `503 5.5.0 Improper use of SMTP command pipelining${CRLF}`,
+};
+
+export const smtpDialect: Dialect = {
+  protocol: 'smtp',
+  greeting: ({ serverName }) => `220 ${serverName} ESMTP ready${CRLF}`,
+  ok: () => smtpReplies.ok,
+  invalid: () => INVALID,
+  internalError: `451 4.3.2 Internal server error${CRLF}`,
+  capabilities: () => INVALID,
+  authList: () => INVALID,
+  quit: () => `221 2.0.0 Bye${CRLF}`,
+  starttlsOk: () => `220 2.0.0 Start TLS${CRLF}`,
+  userOk: '',
+  challenge: (step, salt) => `334 ${saslChallengeText(step, salt)}${CRLF}`,
+  saslUsernameInvalid: () => INVALID,
+  authFailed: (text, _tag, errorCode) => `${errorCode ?? '535 5.7.0'} ${text}${CRLF}`,
+  literalContinuation: '',
+};
