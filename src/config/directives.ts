@@ -1,0 +1,395 @@
+/**
+ * The directive table: the single source of truth for what Postern accepts in a `mail { }`
+ * configuration. Parsing (contexts, argument counts, value syntax, duplicates), defaults, merging
+ * from `mail` to `server`, and docs/configuration.md are all driven from here.
+ *
+ * To enable a directive that is recognised but not supported yet: set `supported: true`, give it
+ * a `store`/`parse`, and read it in merge/resolve.ts.
+ */
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { AddressError, parseAuthHttpUrl } from './addresses.js';
+import { ConfigError } from './errors.js';
+import { newLevel, type Level, type ParseState, type PathValue } from './level.js';
+import { applyListen } from './listen.js';
+import type { ErrorLogConfig, Protocol, Where } from './types.js';
+import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
+
+export type Context = 'main' | 'mail' | 'server';
+
+/** nginx's argument-count classes (NGX_CONF_NOARGS, TAKE1, TAKE2, TAKE12, FLAG, 1MORE, 2MORE). */
+export type Arity = 'none' | 'take1' | 'take2' | 'take12' | 'flag' | '1more' | '2more';
+
+/**
+ * How a value reaches a server:
+ * - `inherit`: the server's own value, else the mail block's, else the default;
+ * - `replace`: a list; occurrences at one level add up, and a server that has any replaces the
+ *   inherited list as a whole;
+ * - `server`: only meaningful inside `server { }`, nothing is inherited;
+ * - `main`: top level of the file only;
+ * - `block`: a block directive.
+ */
+export type MergeRule = 'inherit' | 'replace' | 'server' | 'main' | 'block';
+
+/**
+ * How repeated occurrences at one level are stored:
+ * `once` ("is duplicate" on the second), `last` (last one wins, like nginx's auth_http),
+ * `append` (each occurrence adds items), `bitmask` (a set of keywords, added up; a repeated
+ * keyword is a notice), `custom` (the directive's own `apply`), `none` (handled by the parser).
+ */
+export type StoreMode = 'once' | 'last' | 'append' | 'bitmask' | 'custom' | 'none';
+
+export interface ApplyContext {
+  spec: DirectiveSpec;
+  /** Arguments after the directive name, already unquoted/unescaped. */
+  args: string[];
+  where: Where;
+  level: Level;
+  state: ParseState;
+  /** Throws `reason in FILE:LINE`. */
+  fail(reason: string): never;
+  /** Throws nginx's `"name" directive <rv> in FILE:LINE` (e.g. `is duplicate`, `invalid value`). */
+  failDirective(rv: string): never;
+  /** Records a notice `text in FILE:LINE`. */
+  notice(text: string): void;
+}
+
+export interface DirectiveSpec {
+  name: string;
+  contexts: readonly Context[];
+  arity: Arity;
+  block?: boolean;
+  /** Argument syntax for the documentation, e.g. `time`, `on | off`. */
+  syntax: string;
+  /** Default as nginx-syntax arguments; parsed with `parse` to get the default value. */
+  default?: string;
+  /** Documentation text for defaults that are not plain arguments. */
+  defaultText?: string;
+  store: StoreMode;
+  /** The value of one occurrence (`once`/`last`/`custom`), or its items (`append`). */
+  parse?: (ctx: ApplyContext) => unknown;
+  /** Keywords of a `bitmask` directive in canonical order. */
+  keywords?: readonly string[];
+  /** For `custom` directives. */
+  apply?: (ctx: ApplyContext) => void;
+  merge: MergeRule;
+  /** false: recognised (context and argument count are checked) but refused "not supported yet". */
+  supported: boolean;
+  description: string;
+  /** Where Postern differs from nginx, for the documentation. */
+  postern?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value parsers shared by several directives
+
+const arg = (ctx: ApplyContext, i = 0): string => ctx.args[i] ?? '';
+
+const time = (ctx: ApplyContext): number => parseTime(arg(ctx), 'ms') ?? ctx.failDirective('invalid value');
+const size = (ctx: ApplyContext): number => parseSize(arg(ctx)) ?? ctx.failDirective('invalid value');
+const number = (ctx: ApplyContext): number => parseNumber(arg(ctx)) ?? ctx.failDirective('invalid number');
+const text = (ctx: ApplyContext): string => arg(ctx);
+const words = (ctx: ApplyContext): string[] => [...ctx.args];
+
+const flag = (ctx: ApplyContext): boolean =>
+  parseFlag(arg(ctx)) ??
+  ctx.fail(`invalid value "${arg(ctx)}" in "${ctx.spec.name}" directive, it must be "on" or "off"`);
+
+const oneOf =
+  (values: readonly string[]) =>
+  (ctx: ApplyContext): string =>
+    values.find((v) => v.toLowerCase() === arg(ctx).toLowerCase()) ?? ctx.fail(`invalid value "${arg(ctx)}"`);
+
+/** A file name, resolved like nginx resolves against its configuration prefix. */
+const filePath = (ctx: ApplyContext): PathValue => {
+  const written = arg(ctx);
+  const keep = isAbsolute(written) || /^(data|engine|store):/.test(written);
+  return { written, path: keep ? written : resolvePath(ctx.state.baseDir, written) };
+};
+
+const STARTTLS_MODES = ['off', 'on', 'only'] as const;
+const LOG_LEVELS: readonly ErrorLogConfig['level'][] = ['emerg', 'alert', 'crit', 'error', 'warn', 'notice', 'info', 'debug'];
+const DEBUG_LEVELS = ['debug_core', 'debug_alloc', 'debug_mutex', 'debug_event', 'debug_http', 'debug_mail', 'debug_stream'];
+
+/** `error_log file [level ...]` as nginx's ngx_log_set_log/ngx_log_set_levels check it. */
+export function parseErrorLog(ctx: ApplyContext): ErrorLogConfig {
+  const [target, ...levels] = ctx.args as [string, ...string[]];
+  if (target.startsWith('syslog:') || target.startsWith('memory:')) {
+    ctx.fail(`"${target.slice(0, 7)}" targets of the "error_log" directive are not supported yet`);
+  }
+  let level: ErrorLogConfig['level'] | undefined;
+  let debug = false;
+  for (const word of levels) {
+    if ((LOG_LEVELS as readonly string[]).includes(word)) {
+      if (level !== undefined || debug) ctx.fail(`duplicate log level "${word}"`);
+      level = word as ErrorLogConfig['level'];
+    } else if (DEBUG_LEVELS.includes(word)) {
+      if (level !== undefined && level !== 'debug') ctx.fail(`invalid log level "${word}"`);
+      debug = true;
+    } else {
+      ctx.fail(`invalid log level "${word}"`);
+    }
+  }
+  const path = target === 'stderr' || isAbsolute(target) ? target : resolvePath(ctx.state.baseDir, target);
+  return { target: path, level: level ?? (debug ? 'debug' : 'error') };
+}
+
+function applyErrorLog(ctx: ApplyContext): void {
+  const log = parseErrorLog(ctx);
+  if (ctx.level.settings.has('error_log')) {
+    ctx.notice(`only the first "error_log" of a level is used, "${arg(ctx)}" is ignored`);
+    return;
+  }
+  ctx.level.settings.set('error_log', { value: log, where: ctx.where });
+}
+
+function applyProtocol(ctx: ApplyContext): void {
+  const value = arg(ctx);
+  if (value !== 'pop3' && value !== 'imap' && value !== 'smtp') ctx.fail(`unknown protocol "${value}"`);
+  ctx.level.protocol = value as Protocol;
+}
+
+function applySsl(ctx: ApplyContext): void {
+  const { level } = ctx;
+  if (level.settings.has('ssl')) ctx.failDirective('is duplicate');
+  const on = ctx.spec.parse!(ctx) as boolean;
+  level.settings.set('ssl', { value: on, where: ctx.where });
+  ctx.notice('the "ssl" directive is deprecated, use the "listen ... ssl" directive instead');
+  const starttls = level.settings.get('starttls')?.value;
+  if (on && starttls !== undefined && starttls !== 'off') ctx.fail('"starttls" directive conflicts with "ssl on"');
+  if (!level.hasListenSsl) level.sslWhere = ctx.where;
+}
+
+function applyStarttls(ctx: ApplyContext): void {
+  const { level } = ctx;
+  if (level.settings.has('starttls')) ctx.failDirective('is duplicate');
+  const mode = ctx.spec.parse!(ctx) as string;
+  level.settings.set('starttls', { value: mode, where: ctx.where });
+  if (level.settings.get('ssl')?.value === true && mode !== 'off') ctx.fail('"ssl" directive conflicts with "starttls"');
+  if (!level.hasListenSsl) level.sslWhere = ctx.where;
+}
+
+function authHttp(ctx: ApplyContext): unknown {
+  try {
+    return parseAuthHttpUrl(arg(ctx));
+  } catch (error) {
+    if (error instanceof AddressError) ctx.fail(error.message);
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+const MS: readonly Context[] = ['mail', 'server'];
+
+/** Declares a directive that is recognised but refused for now (see DirectiveSpec.supported). */
+const later = (name: string, arity: Arity, syntax: string, description: string, contexts: readonly Context[] = MS): DirectiveSpec => ({
+  name,
+  contexts,
+  arity,
+  syntax,
+  store: 'none',
+  merge: 'inherit',
+  supported: false,
+  description,
+});
+
+export const directives: readonly DirectiveSpec[] = [
+  // ---- ngx_mail_core_module
+  { name: 'mail', contexts: ['main'], arity: 'none', block: true, syntax: '{ ... }', store: 'none', merge: 'block', supported: true,
+    description: 'The mail proxy configuration; exactly one per configuration.' },
+  { name: 'server', contexts: ['mail'], arity: 'none', block: true, syntax: '{ ... }', store: 'none', merge: 'block', supported: true,
+    description: 'One proxied service: its listen sockets, protocol and settings.' },
+  { name: 'include', contexts: ['main', 'mail', 'server'], arity: 'take1', syntax: 'file | mask', store: 'none', merge: 'block', supported: true,
+    description: 'Reads another file (or every file matching a glob) in place; relative to the main file\'s directory.' },
+  { name: 'listen', contexts: ['server'], arity: '1more', store: 'custom', apply: applyListen, merge: 'server', supported: true,
+    syntax: 'address:port [ssl] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]]',
+    description: 'Address and port to accept connections on; `ssl` makes it implicit TLS.',
+    postern: '`proxy_protocol` and `multipath` are refused (`"proxy_protocol" parameter of "listen" is not supported yet`), as are `unix:` sockets and port ranges; an address without a port is an error; host names are kept as written, not resolved.' },
+  { name: 'protocol', contexts: ['server'], arity: 'take1', syntax: 'imap | pop3 | smtp', store: 'custom', apply: applyProtocol, merge: 'server', supported: true,
+    defaultText: 'by port of the first matching `listen`', description: 'Protocol of the server; when unset at the time of a `listen`, ports 110/995 mean pop3, 143/993 imap, 25/465/587 smtp.' },
+  { name: 'server_name', contexts: MS, arity: 'take1', syntax: 'name', store: 'once', parse: text, merge: 'inherit', supported: true,
+    defaultText: 'the machine\'s host name', description: 'Name used in the SMTP greeting and HELO/EHLO, and in APOP/CRAM-MD5 challenges.' },
+  { name: 'timeout', contexts: MS, arity: 'take1', syntax: 'time', default: '60s', store: 'once', parse: time, merge: 'inherit', supported: true,
+    description: 'Deadline from the greeting until the connection is handed to the backend (not reset by client activity).' },
+  { name: 'max_errors', contexts: MS, arity: 'take1', syntax: 'number', default: '5', store: 'once', parse: number, merge: 'inherit', supported: true,
+    description: 'Number of protocol errors after which the connection is closed.' },
+  { name: 'error_log', contexts: ['main', 'mail', 'server'], arity: '1more', syntax: 'file [level]', store: 'custom', apply: applyErrorLog, merge: 'inherit', supported: true,
+    defaultText: 'the top-level `error_log`, else stderr', description: 'Where and from which level to log (`stderr` or a file; levels debug ... emerg, default error).',
+    postern: 'One log per level; further `error_log` lines of the same level are ignored with a notice; `syslog:` and `memory:` are refused; relative paths are taken from the main file\'s directory.' },
+  later('resolver', '1more', 'address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off', 'DNS servers used to find the SMTP client\'s host name.'),
+  later('resolver_timeout', 'take1', 'time', 'Timeout for DNS lookups of the SMTP client\'s host name.'),
+
+  // ---- ngx_mail_auth_http_module
+  { name: 'auth_http', contexts: MS, arity: 'take1', syntax: 'URL', store: 'last', parse: authHttp, merge: 'inherit', supported: true,
+    defaultText: '— (required)', description: 'The HTTP authentication service: `[http://]host[:port][/uri]` or `unix:/path[:/uri]`.',
+    postern: 'Host names are checked for syntax, not resolved at load time; `https://` gets a clear error.' },
+  { name: 'auth_http_header', contexts: MS, arity: 'take2', syntax: 'header value', store: 'append', parse: (ctx) => [[arg(ctx, 0), arg(ctx, 1)]], merge: 'replace', supported: true,
+    description: 'Extra header sent with every auth request; repeatable.' },
+  { name: 'auth_http_timeout', contexts: MS, arity: 'take1', syntax: 'time', default: '60s', store: 'once', parse: time, merge: 'inherit', supported: true,
+    description: 'Timeout for connecting to and reading from the auth service.' },
+  later('auth_http_pass_client_cert', 'flag', 'on | off', 'Pass the client certificate to the auth service in `Auth-SSL-Cert`.'),
+
+  // ---- ngx_mail_proxy_module
+  { name: 'proxy', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag, merge: 'inherit', supported: true,
+    description: 'Accepted for compatibility; has no effect (as in nginx).' },
+  { name: 'proxy_buffer', contexts: MS, arity: 'take1', syntax: 'size', default: '4k', store: 'once', parse: size, merge: 'inherit', supported: true,
+    description: 'Buffer for reading the backend during login and for backend-to-client relaying.' },
+  { name: 'proxy_timeout', contexts: MS, arity: 'take1', syntax: 'time', default: '24h', store: 'once', parse: time, merge: 'inherit', supported: true,
+    description: 'Idle timeout once the connection is relayed to the backend.' },
+  { name: 'proxy_pass_error_message', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag, merge: 'inherit', supported: true,
+    description: 'Pass the backend\'s error message to the client when the backend login fails.' },
+  { name: 'xclient', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'on', store: 'once', parse: flag, merge: 'inherit', supported: true,
+    description: 'Send Postfix XCLIENT (client address, login, host name) to the SMTP backend.',
+    postern: 'The LOGIN value is xtext-encoded, as in nginx 1.29.2+ (1.22 sent it raw, an injection hole).' },
+  later('proxy_smtp_auth', 'flag', 'on | off', 'Authenticate to the SMTP backend with AUTH PLAIN.'),
+  later('proxy_protocol', 'take1', 'on | off | v2', 'Send a PROXY protocol header to the backend.'),
+
+  // ---- ngx_mail_ssl_module
+  { name: 'ssl', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'custom', parse: flag, apply: applySsl, merge: 'inherit', supported: true,
+    description: 'Legacy: every `listen` of the server is implicit TLS. Prefer `listen ... ssl`.',
+    postern: 'Accepted as in nginx 1.22 (removed in nginx 1.25.1), with a deprecation notice.' },
+  { name: 'starttls', contexts: MS, arity: 'take1', syntax: 'on | off | only', default: 'off', store: 'custom', parse: oneOf(STARTTLS_MODES), apply: applyStarttls, merge: 'inherit', supported: true,
+    description: 'Offer STARTTLS/STLS (`on`), or require TLS before any authentication (`only`).' },
+  { name: 'ssl_certificate', contexts: MS, arity: 'take1', syntax: 'file', store: 'append', parse: (ctx) => [filePath(ctx)], merge: 'replace', supported: true,
+    description: 'PEM certificate (chain); repeat for several key types.', postern: 'Files are read when the server starts (or by `postern -t`), not while parsing.' },
+  { name: 'ssl_certificate_key', contexts: MS, arity: 'take1', syntax: 'file', store: 'append', parse: (ctx) => [filePath(ctx)], merge: 'replace', supported: true,
+    description: 'PEM private key for the `ssl_certificate` in the same position.' },
+  { name: 'ssl_protocols', contexts: MS, arity: '1more', syntax: '[SSLv2] [SSLv3] [TLSv1] [TLSv1.1] [TLSv1.2] [TLSv1.3]', default: 'TLSv1.2 TLSv1.3',
+    store: 'bitmask', keywords: ['SSLv2', 'SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'], merge: 'inherit', supported: true,
+    description: 'Enabled TLS versions.', postern: 'Default is today\'s nginx (`TLSv1.2 TLSv1.3`), not 1.22\'s `TLSv1 TLSv1.1 TLSv1.2`.' },
+  { name: 'ssl_ciphers', contexts: MS, arity: 'take1', syntax: 'ciphers', default: 'HIGH:!aNULL:!MD5', store: 'once', parse: text, merge: 'inherit', supported: true,
+    description: 'OpenSSL cipher list for TLS 1.2 and below.' },
+  { name: 'ssl_prefer_server_ciphers', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag, merge: 'inherit', supported: true,
+    description: 'Prefer the server\'s cipher order over the client\'s.' },
+  later('ssl_password_file', 'take1', 'file', 'Passphrases for encrypted private keys.'),
+  later('ssl_dhparam', 'take1', 'file', 'DH parameters for DHE ciphers.'),
+  later('ssl_ecdh_curve', 'take1', 'curve', 'Curves for ECDHE.'),
+  later('ssl_session_cache', 'take12', 'off | none | [builtin[:size]] [shared:name:size]', 'TLS session cache.'),
+  later('ssl_session_timeout', 'take1', 'time', 'Lifetime of cached TLS sessions.'),
+  later('ssl_session_tickets', 'flag', 'on | off', 'TLS session tickets.'),
+  later('ssl_session_ticket_key', 'take1', 'file', 'Keys for TLS session tickets.'),
+  later('ssl_verify_client', 'take1', 'on | off | optional | optional_no_ca', 'Client certificate verification.'),
+  later('ssl_verify_depth', 'take1', 'number', 'Client certificate chain depth.'),
+  later('ssl_client_certificate', 'take1', 'file', 'CA certificates for client verification (advertised).'),
+  later('ssl_trusted_certificate', 'take1', 'file', 'CA certificates for client verification (not advertised).'),
+  later('ssl_crl', 'take1', 'file', 'Revoked client certificates.'),
+  later('ssl_conf_command', 'take2', 'name value', 'Raw OpenSSL configuration commands.'),
+  later('ssl_certificate_compression', 'flag', 'on | off', 'TLS 1.3 certificate compression (nginx 1.29.1).'),
+
+  // ---- ngx_mail_pop3_module / imap / smtp
+  { name: 'pop3_auth', contexts: MS, arity: '1more', syntax: 'method ...', default: 'plain', store: 'bitmask', keywords: ['plain', 'apop', 'cram-md5', 'external'],
+    merge: 'inherit', supported: true, description: 'Advertised POP3 methods (`plain apop cram-md5 external`); USER/PASS, AUTH PLAIN and LOGIN are always accepted.' },
+  { name: 'pop3_capabilities', contexts: MS, arity: '1more', syntax: 'extension ...', default: 'TOP USER UIDL', store: 'append', parse: words, merge: 'replace', supported: true,
+    description: 'Extensions listed in the CAPA reply.' },
+  { name: 'imap_auth', contexts: MS, arity: '1more', syntax: 'method ...', default: 'plain', store: 'bitmask', keywords: ['plain', 'login', 'cram-md5', 'external'],
+    merge: 'inherit', supported: true, description: 'Advertised IMAP methods (`plain login cram-md5 external`); LOGIN and AUTHENTICATE PLAIN/LOGIN are always accepted.' },
+  { name: 'imap_capabilities', contexts: MS, arity: '1more', syntax: 'extension ...', default: 'IMAP4 IMAP4rev1 UIDPLUS', store: 'append', parse: words, merge: 'replace', supported: true,
+    description: 'Capabilities listed in the CAPABILITY reply.' },
+  { name: 'imap_client_buffer', contexts: MS, arity: 'take1', syntax: 'size', default: '4k', store: 'once', parse: size, merge: 'inherit', supported: true,
+    description: 'Largest IMAP command, literals included.' },
+  { name: 'smtp_auth', contexts: MS, arity: '1more', syntax: 'method ...', default: 'plain login', store: 'bitmask', keywords: ['plain', 'login', 'cram-md5', 'external', 'none'],
+    merge: 'inherit', supported: true, description: 'Advertised SMTP methods (`plain login cram-md5 external none`); `none` allows mail without authentication.' },
+  { name: 'smtp_capabilities', contexts: MS, arity: '1more', syntax: 'extension ...', default: '', defaultText: '—', store: 'append', parse: words, merge: 'replace', supported: true,
+    description: 'Extensions listed in the EHLO reply, one per argument (quote ones with spaces).' },
+  { name: 'smtp_client_buffer', contexts: MS, arity: 'take1', syntax: 'size', default: '4k', store: 'once', parse: size, merge: 'inherit', supported: true,
+    description: 'Largest SMTP command line.' },
+  { name: 'smtp_greeting_delay', contexts: MS, arity: 'take1', syntax: 'time', default: '0', store: 'once', parse: time, merge: 'inherit', supported: true,
+    description: 'Wait this long before the greeting; clients that talk first are rejected.' },
+
+  // ---- ngx_mail_realip_module
+  later('set_real_ip_from', 'take1', 'address | CIDR | unix:', 'Trusted sources of PROXY protocol client addresses.'),
+];
+
+export const directiveByName: ReadonlyMap<string, DirectiveSpec> = new Map(directives.map((d) => [d.name, d]));
+
+/**
+ * Top-level directives of a whole nginx.conf that are not about mail: skipped (blocks whole) with
+ * one notice. `true` marks block directives.
+ */
+export const NON_MAIL_MAIN_DIRECTIVES: ReadonlyMap<string, boolean> = new Map([
+  ...['events', 'http', 'stream', 'rtmp'].map((n) => [n, true] as const),
+  ...[
+    'user', 'worker_processes', 'pid', 'load_module', 'worker_rlimit_nofile', 'worker_rlimit_core', 'env', 'daemon',
+    'master_process', 'pcre_jit', 'thread_pool', 'lock_file', 'timer_resolution', 'working_directory', 'worker_priority',
+    'worker_cpu_affinity', 'worker_shutdown_timeout', 'worker_aio_requests', 'debug_points', 'ssl_engine',
+    'ssl_object_cache_inheritable', 'google_perftools_profiles', 'quic_bpf', 'acme_issuer',
+  ].map((n) => [n, false] as const),
+]);
+
+/** Directive names of other nginx modules: inside `mail` they are "not allowed here", not unknown. */
+export const OTHER_NGINX_DIRECTIVES: ReadonlySet<string> = new Set([
+  ...NON_MAIL_MAIN_DIRECTIVES.keys(),
+  'location', 'upstream', 'root', 'alias', 'index', 'proxy_pass', 'return', 'rewrite', 'access_log', 'log_format',
+  'sendfile', 'keepalive_timeout', 'types', 'default_type', 'add_header', 'allow', 'deny', 'limit_conn', 'limit_req',
+  'worker_connections', 'use', 'multi_accept', 'accept_mutex', 'client_max_body_size', 'gzip', 'ssl_stapling',
+  'ssl_early_data', 'ssl_reject_handshake', 'http2', 'map', 'geo', 'if', 'set', 'try_files', 'fastcgi_pass',
+]);
+
+/** Runs `parse` against a default written as arguments; used by the merge step and the docs. */
+export function defaultValue(spec: DirectiveSpec): unknown {
+  if (spec.default === undefined) return undefined;
+  const args = spec.default === '' ? [] : spec.default.split(' ');
+  const where = { file: '<default>', line: 0 };
+  const ctx: ApplyContext = {
+    spec,
+    args,
+    where,
+    level: newLevel('mail', where),
+    state: { baseDir: '/', notices: [], listenKeys: new Set() },
+    fail: (reason) => {
+      throw ConfigError.at(reason, where);
+    },
+    failDirective: (rv) => {
+      throw ConfigError.at(`"${spec.name}" directive ${rv}`, where);
+    },
+    notice: () => undefined,
+  };
+  if (spec.store === 'bitmask') return bitmaskValues(ctx);
+  if (spec.store === 'append' && args.length === 0) return [];
+  return spec.parse!(ctx);
+}
+
+/** Keywords of a bitmask directive occurrence, canonical spelling; repeated ones are noticed. */
+export function bitmaskValues(ctx: ApplyContext, already: readonly string[] = []): string[] {
+  const keywords = ctx.spec.keywords ?? [];
+  const seen = new Set(already);
+  for (const word of ctx.args) {
+    const keyword = keywords.find((k) => k.toLowerCase() === word.toLowerCase());
+    if (keyword === undefined) ctx.fail(`invalid value "${word}"`);
+    if (seen.has(keyword!)) ctx.notice(`duplicate value "${word}"`);
+    seen.add(keyword!);
+  }
+  return keywords.filter((k) => seen.has(k));
+}
+
+/** Applies one occurrence of a directive to its level according to its store mode. */
+export function applyDirective(ctx: ApplyContext): void {
+  const { spec, level } = ctx;
+  const current = level.settings.get(spec.name);
+  switch (spec.store) {
+    case 'once':
+      if (current) ctx.failDirective('is duplicate');
+      level.settings.set(spec.name, { value: spec.parse!(ctx), where: ctx.where });
+      return;
+    case 'last':
+      level.settings.set(spec.name, { value: spec.parse!(ctx), where: ctx.where });
+      return;
+    case 'append': {
+      const items = spec.parse!(ctx) as unknown[];
+      if (current) (current.value as unknown[]).push(...items);
+      else level.settings.set(spec.name, { value: [...items], where: ctx.where });
+      return;
+    }
+    case 'bitmask': {
+      const values = bitmaskValues(ctx, (current?.value as string[] | undefined) ?? []);
+      level.settings.set(spec.name, { value: values, where: current?.where ?? ctx.where });
+      return;
+    }
+    case 'custom':
+      spec.apply!(ctx);
+      return;
+    case 'none':
+      return;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Merging `mail { }` settings into each `server { }` and the checks nginx makes while merging.
+ * Checks run in nginx's module order over all servers (core: protocol; ssl: certificates;
+ * auth_http: presence), so the first error reported is the one `nginx -t` reports.
+ */
+import { hostname } from 'node:os';
+import { defaultValue, directiveByName } from '../directives.js';
+import { ConfigError } from '../errors.js';
+import type { Level, PathValue, Setting } from '../level.js';
+import type {
+  AuthHttpTarget,
+  ErrorLogConfig,
+  ImapAuthMethod,
+  Pop3AuthMethod,
+  Protocol,
+  ServerConfig,
+  SmtpAuthMethod,
+  StartTlsMode,
+  Where,
+} from '../types.js';
+
+/** The machine's host name, lower-cased as nginx does. */
+export const defaultServerName = (): string => hostname().toLowerCase();
+
+/** The value a server sees for a directive: its own, else the mail block's, else the default. */
+function effective(server: Level, mail: Level, name: string): Setting | undefined {
+  const spec = directiveByName.get(name);
+  if (!spec) throw new Error(`no directive "${name}" in the table`);
+  const own = server.settings.get(name);
+  if (own || spec.merge === 'server') return own;
+  return mail.settings.get(name);
+}
+
+/** Lists are copied so that servers never share (and never mutate) one array. */
+const copy = <T>(v: T): T => (Array.isArray(v) ? (v.map((x: unknown) => (Array.isArray(x) ? [...x] : x)) as T) : v);
+
+function value<T>(server: Level, mail: Level, name: string): T {
+  const setting = effective(server, mail, name);
+  if (setting) return copy(setting.value as T);
+  return defaultValue(directiveByName.get(name)!) as T;
+}
+
+interface TlsCheck {
+  mode: 'listen ... ssl' | 'ssl' | 'starttls';
+  where: Where;
+}
+
+function tlsMode(server: Level, mail: Level): TlsCheck | undefined {
+  const sslOn = value<boolean>(server, mail, 'ssl');
+  const starttls = value<StartTlsMode>(server, mail, 'starttls');
+  const mode = server.hasListenSsl ? 'listen ... ssl' : sslOn ? 'ssl' : starttls !== 'off' ? 'starttls' : undefined;
+  if (!mode) return undefined;
+  return { mode, where: server.sslWhere ?? mail.sslWhere ?? server.where };
+}
+
+function checkCertificates(server: Level, mail: Level): void {
+  const check = tlsMode(server, mail);
+  if (!check) return;
+  const at = (reason: string) => ConfigError.at(reason, check.where);
+  const certificates = effective(server, mail, 'ssl_certificate')?.value as PathValue[] | undefined;
+  const keys = effective(server, mail, 'ssl_certificate_key')?.value as PathValue[] | undefined;
+  if (!certificates) throw at(`no "ssl_certificate" is defined for the "${check.mode}" directive`);
+  if (!keys) throw at(`no "ssl_certificate_key" is defined for the "${check.mode}" directive`);
+  if (keys.length < certificates.length) {
+    const last = certificates[certificates.length - 1]!;
+    throw at(`no "ssl_certificate_key" is defined for certificate "${last.written}" and the "${check.mode}" directive`);
+  }
+}
+
+function build(server: Level, mail: Level): ServerConfig {
+  const get = <T>(name: string): T => value<T>(server, mail, name);
+  const certificates = effective(server, mail, 'ssl_certificate');
+  const serverName = get<string | undefined>('server_name');
+  const errorLog = get<ErrorLogConfig | undefined>('error_log');
+  const config: ServerConfig = {
+    where: server.where,
+    listens: [...server.listens],
+    protocol: server.protocol as Protocol,
+    serverName: serverName === undefined || serverName === '' ? defaultServerName() : serverName,
+    timeoutMs: get('timeout'),
+    maxErrors: get('max_errors'),
+    authHttp: get<AuthHttpTarget>('auth_http'),
+    authHttpHeaders: get<Array<[string, string]> | undefined>('auth_http_header') ?? [],
+    authHttpTimeoutMs: get('auth_http_timeout'),
+    proxyBufferSize: get('proxy_buffer'),
+    proxyTimeoutMs: get('proxy_timeout'),
+    proxyPassErrorMessage: get('proxy_pass_error_message'),
+    pop3Auth: get<Pop3AuthMethod[]>('pop3_auth'),
+    pop3Capabilities: get('pop3_capabilities'),
+    imapAuth: get<ImapAuthMethod[]>('imap_auth'),
+    imapCapabilities: get('imap_capabilities'),
+    imapClientBuffer: get('imap_client_buffer'),
+    smtpAuth: get<SmtpAuthMethod[]>('smtp_auth'),
+    smtpCapabilities: get('smtp_capabilities'),
+    smtpClientBuffer: get('smtp_client_buffer'),
+    smtpGreetingDelayMs: get('smtp_greeting_delay'),
+    xclient: get('xclient'),
+    starttls: get('starttls'),
+    sslOn: get('ssl'),
+    ssl: {
+      certificates: ((certificates?.value as PathValue[] | undefined) ?? []).map((p) => p.path),
+      certificateKeys: (get<PathValue[] | undefined>('ssl_certificate_key') ?? []).map((p) => p.path),
+      protocols: get('ssl_protocols'),
+      ciphers: get('ssl_ciphers'),
+      preferServerCiphers: get('ssl_prefer_server_ciphers'),
+    },
+  };
+  if (certificates) config.ssl.certificateWhere = certificates.where;
+  if (errorLog) config.errorLog = errorLog;
+  return config;
+}
+
+/** Every server of the mail block, merged and checked. */
+export function resolveServers(mail: Level, servers: readonly Level[]): ServerConfig[] {
+  // ngx_mail_core_module
+  for (const server of servers) {
+    if (server.protocol === undefined) throw ConfigError.at('unknown mail protocol for server', server.where);
+  }
+  // ngx_mail_ssl_module
+  for (const server of servers) checkCertificates(server, mail);
+  // ngx_mail_auth_http_module
+  for (const server of servers) {
+    if (!effective(server, mail, 'auth_http')) throw ConfigError.at('no "auth_http" is defined for server', server.where);
+  }
+  return servers.map((server) => build(server, mail));
+}

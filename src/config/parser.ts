@@ -1,0 +1,229 @@
+/**
+ * Reads statements from the lexer the way `ngx_conf_parse` does: one statement at a time, in
+ * file order, so the first error reported is the one nginx would report. Handles `include`
+ * (with globs), the top level of a whole nginx.conf (non-mail directives are skipped), the
+ * `mail` and `server` blocks, and dispatches everything else through the directive table.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import {
+  applyDirective,
+  directiveByName,
+  NON_MAIL_MAIN_DIRECTIVES,
+  OTHER_NGINX_DIRECTIVES,
+  parseErrorLog,
+  type ApplyContext,
+  type Arity,
+  type Context,
+  type DirectiveSpec,
+} from './directives.js';
+import { ConfigError, describeErrno } from './errors.js';
+import { expandGlob, hasGlob } from './glob.js';
+import { newLevel, type Level, type ParseState } from './level.js';
+import { Lexer } from './lexer.js';
+import { resolveServers } from './merge/resolve.js';
+import type { MailConfig, ServerConfig, Where } from './types.js';
+
+/** Deepest include nesting accepted (nginx has no limit and loops until it runs out of files). */
+export const MAX_INCLUDE_DEPTH = 32;
+
+interface Statement {
+  name: string;
+  args: string[];
+  block: boolean;
+  where: Where;
+}
+
+type Handler = (statement: Statement, lexer: Lexer) => void;
+
+const arityOk = (arity: Arity, count: number): boolean => {
+  switch (arity) {
+    case 'none':
+      return count === 0;
+    case 'take1':
+    case 'flag':
+      return count === 1;
+    case 'take2':
+      return count === 2;
+    case 'take12':
+      return count === 1 || count === 2;
+    case '1more':
+      return count >= 1;
+    case '2more':
+      return count >= 2;
+  }
+};
+
+export class ConfigParser {
+  private readonly state: ParseState;
+  private mail: { servers: ServerConfig[] } | undefined;
+  private readonly skipped: string[] = [];
+  private depth = 0;
+
+  constructor(baseDir: string) {
+    this.state = { baseDir, notices: [], listenKeys: new Set() };
+  }
+
+  /** Parses a whole main file. */
+  parseMain(text: string, file: string): MailConfig {
+    const lexer = new Lexer(text, file);
+    this.parse(lexer, false, (s, l) => this.mainDirective(s, l));
+    if (!this.mail) throw ConfigError.at('no "mail" section in configuration', { file, line: lexer.currentLine });
+    const notices = [...this.state.notices];
+    if (this.skipped.length > 0) notices.unshift(`skipping non-mail directives: ${this.skipped.join(', ')}`);
+    const config: MailConfig = { file, servers: this.mail.servers, notices };
+    if (this.state.mainErrorLog) config.errorLog = this.state.mainErrorLog;
+    return config;
+  }
+
+  /** `ngx_conf_parse`: statements until `}` (in a block) or end of file (in a file). */
+  private parse(lexer: Lexer, inBlock: boolean, handler: Handler): void {
+    for (;;) {
+      const st = lexer.next();
+      const where = { file: lexer.file, line: st.line };
+      if (st.kind === 'end') {
+        if (!inBlock) throw ConfigError.at('unexpected "}"', where);
+        return;
+      }
+      if (st.kind === 'eof') {
+        if (inBlock) throw ConfigError.at('unexpected end of file, expecting "}"', where);
+        return;
+      }
+      const [name, ...args] = st.args as [string, ...string[]];
+      const statement = { name, args, block: st.block, where };
+      if (name === 'include') this.include(statement, handler);
+      else handler(statement, lexer);
+    }
+  }
+
+  /** Skips a block of a non-mail directive, checking only its lexical structure. */
+  private skipBlock(lexer: Lexer): void {
+    this.parse(lexer, true, (statement, l) => {
+      if (statement.block) this.skipBlock(l);
+    });
+  }
+
+  private include(statement: Statement, handler: Handler): void {
+    const spec = directiveByName.get('include')!;
+    this.checkForm(spec, statement);
+    const written = statement.args[0]!;
+    const pattern = isAbsolute(written) ? written : resolvePath(this.state.baseDir, written);
+    let files: string[];
+    if (hasGlob(pattern)) {
+      try {
+        files = expandGlob(pattern);
+      } catch (error) {
+        throw ConfigError.at(`glob() "${pattern}" failed (${describeErrno(error)})`, statement.where);
+      }
+    } else {
+      files = [pattern];
+    }
+    if (this.depth >= MAX_INCLUDE_DEPTH) {
+      throw ConfigError.at(`too deeply nested "include" of "${written}" (more than ${MAX_INCLUDE_DEPTH} levels)`, statement.where);
+    }
+    for (const file of files) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (error) {
+        throw ConfigError.at(`open() "${file}" failed (${describeErrno(error)})`, statement.where);
+      }
+      this.depth++;
+      try {
+        this.parse(new Lexer(text, file), false, handler);
+      } finally {
+        this.depth--;
+      }
+    }
+  }
+
+  /** `;` versus `{`, and the argument count, as ngx_conf_handler checks them. */
+  private checkForm(spec: DirectiveSpec, statement: Statement): void {
+    if (!spec.block && statement.block) {
+      throw ConfigError.at(`directive "${spec.name}" is not terminated by ";"`, statement.where);
+    }
+    if (spec.block && !statement.block) {
+      throw ConfigError.at(`directive "${spec.name}" has no opening "{"`, statement.where);
+    }
+    if (!arityOk(spec.arity, statement.args.length)) {
+      throw ConfigError.at(`invalid number of arguments in "${spec.name}" directive`, statement.where);
+    }
+  }
+
+  /** Finds the directive for a context and checks its form; null means "skip it" (top level). */
+  private lookup(statement: Statement, context: Context): DirectiveSpec | null {
+    const spec = directiveByName.get(statement.name);
+    if (spec && spec.contexts.includes(context)) {
+      this.checkForm(spec, statement);
+      if (!spec.supported) throw ConfigError.at(`"${spec.name}" directive is not supported yet`, statement.where);
+      return spec;
+    }
+    if (context === 'main' && NON_MAIL_MAIN_DIRECTIVES.has(statement.name)) return null;
+    if (spec || OTHER_NGINX_DIRECTIVES.has(statement.name)) {
+      throw ConfigError.at(`"${statement.name}" directive is not allowed here`, statement.where);
+    }
+    throw ConfigError.at(`unknown directive "${statement.name}"`, statement.where);
+  }
+
+  private mainDirective(statement: Statement, lexer: Lexer): void {
+    const spec = this.lookup(statement, 'main');
+    if (spec === null) {
+      const block = NON_MAIL_MAIN_DIRECTIVES.get(statement.name)!;
+      if (block && !statement.block) throw ConfigError.at(`directive "${statement.name}" has no opening "{"`, statement.where);
+      if (!block && statement.block) throw ConfigError.at(`directive "${statement.name}" is not terminated by ";"`, statement.where);
+      if (!this.skipped.includes(statement.name)) this.skipped.push(statement.name);
+      if (statement.block) this.skipBlock(lexer);
+      return;
+    }
+    if (spec.name === 'error_log') {
+      const ctx = this.context(spec, statement, newLevel('mail', statement.where));
+      const log = parseErrorLog(ctx);
+      if (this.state.mainErrorLog) ctx.notice(`only the first "error_log" of a level is used, "${statement.args[0]}" is ignored`);
+      else this.state.mainErrorLog = log;
+      return;
+    }
+    // spec.name === 'mail'
+    if (this.mail) throw ConfigError.at('"mail" directive is duplicate', statement.where);
+    this.mail = { servers: [] };
+    this.state.listenKeys.clear();
+    const mailLevel = newLevel('mail', statement.where);
+    const servers: Level[] = [];
+    this.parse(lexer, true, (s, l) => {
+      const inner = this.lookup(s, 'mail')!;
+      if (inner.name === 'server') servers.push(this.serverBlock(s, l));
+      else applyDirective(this.context(inner, s, mailLevel));
+    });
+    this.mail.servers = resolveServers(mailLevel, servers);
+  }
+
+  private serverBlock(statement: Statement, lexer: Lexer): Level {
+    const level = newLevel('server', statement.where);
+    this.parse(lexer, true, (s) => {
+      const spec = this.lookup(s, 'server')!;
+      applyDirective(this.context(spec, s, level));
+    });
+    if (level.listens.length === 0) throw ConfigError.at('no "listen" is defined for server', level.where);
+    return level;
+  }
+
+  private context(spec: DirectiveSpec, statement: Statement, level: Level): ApplyContext {
+    const { where } = statement;
+    const state = this.state;
+    return {
+      spec,
+      args: statement.args,
+      where,
+      level,
+      state,
+      fail(reason: string): never {
+        throw ConfigError.at(reason, where);
+      },
+      failDirective(rv: string): never {
+        throw ConfigError.at(`"${spec.name}" directive ${rv}`, where);
+      },
+      notice(text: string): void {
+        state.notices.push(`${text} in ${where.file}:${where.line}`);
+      },
+    };
+  }
+}
