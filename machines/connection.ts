@@ -1,4 +1,4 @@
-import { assign, emit, not, setup } from 'xstate';
+import { and, assign, emit, not, setup } from 'xstate';
 import { dialectFor } from '../src/protocols/dialects.js';
 import { smtpReplies } from '../src/protocols/smtp/dialect.js';
 import type { CapabilityView, SaslChallenge } from '../src/protocols/dialect.js';
@@ -139,6 +139,10 @@ const connectionSetup = setup({
   },
   guards: {
     implicitTls: ({ context }) => context.settings.implicitTls,
+    /** Protocol guards keep each dialect's commands to its own protocol, whatever event arrives. */
+    speaksPop3: ({ context }) => context.settings.protocol === 'pop3',
+    speaksImap: ({ context }) => context.settings.protocol === 'imap',
+    speaksSmtp: ({ context }) => context.settings.protocol === 'smtp',
     greetsAtOnce: ({ context }) => !context.settings.implicitTls && context.settings.greetingDelayMs <= 0,
     delaysGreeting: ({ context }) => context.settings.greetingDelayMs > 0,
     smtpNoneEnabled: ({ context }) => context.settings.authMethods.includes('none'),
@@ -146,12 +150,15 @@ const connectionSetup = setup({
     /** SMTP MAIL/RCPT without an argument: the line is the bare verb. */
     envelopeLineBare: ({ event }) => (event.type === 'cmd.mail' || event.type === 'cmd.rcpt') && !event.line.includes(' '),
     smtpAuthSucceeded: ({ context }) => context.settings.protocol === 'smtp' && context.backend?.smtp?.envelope === undefined,
-    refusedWithInvalidArgument: ({ event }) => event.type === 'cmd.refused' && event.reply === 'invalidArgument',
+    refusedWithInvalidArgument: ({ context, event }) =>
+      context.settings.protocol === 'smtp' && event.type === 'cmd.refused' && event.reply === 'invalidArgument',
     starttlsAllowed: ({ context }) => context.settings.starttls !== 'off' && context.tls === null,
     tlsRequiredForAuth: ({ context }) => context.settings.starttls === 'only' && context.tls === null,
     onTls: ({ context }) => context.tls !== null,
     apopAllowed: ({ context }) =>
-      context.settings.authMethods.includes('apop') && !(context.settings.starttls === 'only' && context.tls === null),
+      context.settings.protocol === 'pop3' &&
+      context.settings.authMethods.includes('apop') &&
+      !(context.settings.starttls === 'only' && context.tls === null),
     invalidEndsSession: ({ context, event }) =>
       (event.type === 'cmd.invalid' && event.closeAfter === true) || context.errors + 1 >= context.settings.maxErrors,
     /**
@@ -268,6 +275,16 @@ const connectionSetup = setup({
         },
       };
     }),
+    /**
+     * An APOP/CRAM-MD5 digest is only good for the request it was sent in: a WAIT re-query goes
+     * without it, and the backend password must come from `Auth-Pass` (nginx CVE-2026-27651).
+     */
+    forgetDigest: assign({
+      credentials: ({ context }) =>
+        context.credentials && (context.credentials.method === 'apop' || context.credentials.method === 'cram-md5')
+          ? { ...context.credentials, password: EMPTY_PASSWORD }
+          : context.credentials,
+    }),
     rememberWait: assign({
       authWaitMs: ({ event }) => {
         const outcome = outcomeOf(event);
@@ -372,7 +389,7 @@ export const connectionMachine = connectionSetup.createMachine({
           target: 'closed',
           actions: ['replyInvalid', { type: 'setCloseReason', params: { reason: 'client sent too long command' } }],
         },
-        'input.literal': { actions: 'replyLiteralContinuation' },
+        'input.literal': { guard: 'speaksImap', actions: 'replyLiteralContinuation' },
       },
       states: {
         /**
@@ -423,7 +440,7 @@ export const connectionMachine = connectionSetup.createMachine({
       },
     },
     authenticating: {
-      entry: 'requestAuth',
+      entry: ['requestAuth', 'forgetDigest'],
       after: {
         authHttpTimeout: {
           target: 'closed',
@@ -542,27 +559,29 @@ function commandPhase(): StateConfig {
             actions: ['replyStarttlsOk', 'forgetSmtpSession', 'startTls'],
           },
           // SMTP: HELO/EHLO, RSET and the `smtp_auth none` envelope (MAIL, then RCPT asks the auth service).
-          'cmd.helo': { actions: ['rememberHelo', 'replyHelo'] },
-          'cmd.rset': { actions: ['forgetEnvelope', 'replyOk'] },
+          'cmd.helo': { guard: 'speaksSmtp', actions: ['rememberHelo', 'replyHelo'] },
+          'cmd.rset': { guard: 'speaksSmtp', actions: ['forgetEnvelope', 'replyOk'] },
           'cmd.mail': [
+            { guard: not('speaksSmtp'), actions: 'replyInvalid' },
             { guard: not('smtpNoneEnabled'), actions: 'replyAuthRequired' },
             { guard: 'mailGiven', actions: 'replyBadSequence' },
             { guard: 'envelopeLineBare', actions: 'replyInvalidArgument' },
             { actions: ['rememberMail', 'replyOk'] },
           ],
           'cmd.rcpt': [
+            { guard: not('speaksSmtp'), actions: 'replyInvalid' },
             { guard: not('mailGiven'), actions: 'replyBadSequence' },
             { guard: 'envelopeLineBare', actions: 'replyInvalidArgument' },
             { target: '#connection.authenticating', actions: 'rememberRcpt' },
           ],
           // `starttls only`: nothing carrying credentials before TLS (falls through to the refusal).
-          'cmd.user': { guard: not('tlsRequiredForAuth'), target: 'user', actions: ['rememberUser', 'replyUserOk'] },
+          'cmd.user': { guard: and(['speaksPop3', not('tlsRequiredForAuth')]), target: 'user', actions: ['rememberUser', 'replyUserOk'] },
           'cmd.apop': {
             guard: 'apopAllowed',
             ...toAuth('apop'),
           },
-          'cmd.login': { guard: not('tlsRequiredForAuth'), ...toAuth('plain') },
-          'cmd.authList': { guard: not('tlsRequiredForAuth'), actions: 'replyAuthList' },
+          'cmd.login': { guard: and(['speaksImap', not('tlsRequiredForAuth')]), ...toAuth('plain') },
+          'cmd.authList': { guard: and(['speaksPop3', not('tlsRequiredForAuth')]), actions: 'replyAuthList' },
           'cmd.authenticate': [
             { guard: 'tlsRequiredForAuth', actions: 'replyInvalid' },
             { guard: { type: 'authenticateWith', params: { mechanism: 'PLAIN', initial: 'valid' } }, ...toAuth('plain') },
