@@ -259,7 +259,7 @@ export function runSession(socket: Socket, options: SessionOptions): void {
   actor.on('*', (effect: ConnectionEffect) => {
     switch (effect.type) {
       case 'reply':
-        if (!closed) transport.write(effect.text, 'latin1');
+        if (!closed && effect.text !== '') transport.write(effect.text, 'latin1');
         return;
       case 'startTls':
         startTls();
