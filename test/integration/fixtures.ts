@@ -91,6 +91,8 @@ export async function fakeBackend(protocol: 'pop3' | 'imap'): Promise<{ port: nu
         pending = '';
         received.push(line);
         socket.write(answer(protocol, line));
+        // Like real servers, hang up after QUIT/LOGOUT.
+        if (/^(QUIT|\S+ LOGOUT)$/i.test(line)) socket.end();
       }
     });
   });
