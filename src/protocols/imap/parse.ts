@@ -18,7 +18,8 @@
  *   literal;
  * - only one CR is allowed between `}` and LF (nginx skips any number);
  * - a literal length above 2^64-1 is invalid (nginx's check lets 2^64.. wrap to 0..);
- * - a literal that cannot fit the buffer is `tooLong` as soon as its header is read.
+ * - a literal that cannot fit the buffer is still answered `+ OK` (when synchronising), as nginx does;
+ *   the command becomes `tooLong` once its bytes fill the buffer.
  */
 import type { CommandScanner, ScanResult } from '../framer.js';
 import { classifyAuthenticate } from '../sasl.js';
@@ -308,14 +309,12 @@ export class ImapScanner implements CommandScanner {
             state = ST_INVALID;
             continue;
           }
-          // Header complete. The literal plus at least a final LF must fit the buffer.
+          // Header complete. Like nginx, a literal that cannot fit the buffer is still invited
+          // (`+ OK` for a synchronising one); the buffer limit ends it once its bytes fill the buffer.
           const headerEnd = p + 1 - base;
-          if (BigInt(headerEnd) + this.#literalLength + 1n > BigInt(this.bufferSize)) {
-            this.#pos = headerEnd;
-            this.#state = ST_INVALID;
-            return this.#tag === undefined || this.#sasl ? { type: 'tooLong' } : { type: 'tooLong', tag: this.#tag };
-          }
-          this.#literalRemaining = Number(this.#literalLength);
+          this.#literalRemaining = Number(
+            this.#literalLength > BigInt(this.bufferSize) ? BigInt(this.bufferSize) + 1n : this.#literalLength,
+          );
           this.#argStart = headerEnd;
           if (this.#literalRemaining === 0) {
             this.#args.push('');

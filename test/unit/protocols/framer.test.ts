@@ -127,17 +127,23 @@ describe('IMAP/SMTP client buffer (§3.1)', () => {
     ]);
     // one more byte (CRLF instead of LF) → tooLong when the 64th byte is not LF
     expect(frame('imap', `${fit(n)}${'p'.repeat(n)}\r\n`, { bufferSize })).toEqual([{ type: 'tooLong', tag: 'a' }]);
-    // a literal one byte longer cannot fit: tooLong right at the header, before any data
-    expect(frame('imap', fit(n + 1), { bufferSize })).toEqual([{ type: 'tooLong', tag: 'a' }]);
-    // sync literal (header one byte shorter) that cannot fit: tooLong instead of a continuation
-    expect(frame('imap', `a LOGIN u {${n + 2}}\r\n`, { bufferSize })).toEqual([{ type: 'tooLong', tag: 'a' }]);
+    // a literal one byte longer cannot fit: nothing until its bytes fill the buffer, then tooLong
+    expect(frame('imap', fit(n + 1), { bufferSize })).toEqual([]);
+    expect(frame('imap', `${fit(n + 1)}${'p'.repeat(n + 1)}\n`, { bufferSize })).toEqual([{ type: 'tooLong', tag: 'a' }]);
+    // a synchronising literal that cannot fit is still invited (`+ OK`), as nginx does (live 1.22)
+    expect(frame('imap', `a LOGIN u {${n + 2}}\r\n${'p'.repeat(n + 2)}\r\n`, { bufferSize })).toEqual([
+      { type: 'literalContinuation' },
+      { type: 'tooLong', tag: 'a' },
+    ]);
     expect(frame('imap', `a LOGIN u {${n + 1}}\r\n`, { bufferSize })).toEqual([{ type: 'literalContinuation' }]);
   });
 
   it('several literals add up', () => {
     const bufferSize = 40;
     // "a LOGIN {10+}\r\n" (15) + 10 + " {10+}\r\n" (8) + 10 = 43 > 40
-    expect(frame('imap', `a LOGIN {10+}\r\n${'u'.repeat(10)} {10+}\r\n`, { bufferSize })).toEqual([{ type: 'tooLong', tag: 'a' }]);
+    expect(frame('imap', `a LOGIN {10+}\r\n${'u'.repeat(10)} {10+}\r\n${'p'.repeat(10)}\r\n`, { bufferSize })).toEqual([
+      { type: 'tooLong', tag: 'a' },
+    ]);
     expect(frame('imap', `a LOGIN {10+}\r\n${'u'.repeat(10)} {5+}\r\nppppp\n`, { bufferSize })).toEqual([
       cmd({ kind: 'login', tag: 'a', user: 'u'.repeat(10), password: 'secret:ppppp' }),
     ]);

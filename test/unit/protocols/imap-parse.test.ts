@@ -215,10 +215,11 @@ describe('IMAP literals (§5.2)', () => {
     expect(i('a LOGIN u {1844674407370955162}\r\n')).toEqual(cmd({ kind: 'invalid', tag: 'a' }));
   });
 
-  it('a representable but oversized literal is tooLong at once, with the tag', () => {
-    expect(frame('imap', 'a LOGIN u {1844674407370955161}\r\n')).toEqual([{ type: 'tooLong', tag: 'a' }]);
-    expect(frame('imap', 'z LOGIN {999999}\r\n')).toEqual([{ type: 'tooLong', tag: 'z' }]);
-    expect(frame('imap', 'z LOGIN {999999+}\r\n')).toEqual([{ type: 'tooLong', tag: 'z' }]);
+  it('an oversized literal is invited like nginx does, then tooLong (with the tag) once the buffer is full', () => {
+    const filler = 'x'.repeat(4096);
+    expect(frame('imap', `a LOGIN u {1844674407370955161}\r\n${filler}`)).toEqual([cont, { type: 'tooLong', tag: 'a' }]);
+    expect(frame('imap', `z LOGIN {999999}\r\n${filler}`)).toEqual([cont, { type: 'tooLong', tag: 'z' }]);
+    expect(frame('imap', `z LOGIN {999999+}\r\n${filler}`)).toEqual([{ type: 'tooLong', tag: 'z' }]);
   });
 
   it('literals as the SASL continuation line follow the same grammar', () => {
