@@ -137,7 +137,10 @@ export function runSession(socket: Socket, options: SessionOptions): void {
     reading = nowReading;
     if (reading) {
       transport.resume();
-      wake$.next();
+      // Not from inside the machine's own transition: framing the next command must see the new state.
+      queueMicrotask(() => {
+        if (!closed) wake$.next();
+      });
     } else {
       transport.pause();
     }

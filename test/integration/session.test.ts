@@ -132,6 +132,15 @@ describe('session runtime over real sockets (fake auth service and backends)', (
     client.close();
   });
 
+  it('commands pipelined behind a failed login are read once the Auth-Wait delay is over', async () => {
+    const port = await start({ protocol: 'pop3' });
+    const client = await LineClient.connect(port);
+    await client.line();
+    client.send('USER wait1\r\nPASS x\r\nUSER test@example.com\r\nPASS secret\r\nSTAT\r\n');
+    expect(await client.lines(5)).toEqual(['+OK', '-ERR Invalid login or password', '+OK', '+OK pass ok', '-ERR unknown command STAT']);
+    client.close();
+  });
+
   it('a failure without Auth-Wait answers and closes', async () => {
     const port = await start({ protocol: 'imap' });
     const client = await LineClient.connect(port);
