@@ -4,38 +4,20 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseConfigText } from '../../src/config/index.js';
 import type { ServerConfig } from '../../src/config/types.js';
 
-/** A ServerConfig with nginx's defaults, for tests that do not go through the config parser. */
+/**
+ * A ServerConfig with nginx's defaults (from the real parser), listening on an ephemeral
+ * loopback port, for tests that build servers in code.
+ */
 export function serverConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
-  return {
-    where: { file: 'test', line: 1 },
-    listens: [{ host: '127.0.0.1', port: 0, text: '127.0.0.1:0', ssl: false, bind: false, where: { file: 'test', line: 1 } }],
-    protocol: 'pop3',
-    serverName: 'mx.test',
-    timeoutMs: 60_000,
-    maxErrors: 5,
-    authHttp: { url: 'http://127.0.0.1:1/', host: '127.0.0.1', port: 1, uri: '/', hostHeader: '127.0.0.1' },
-    authHttpHeaders: [],
-    authHttpTimeoutMs: 60_000,
-    proxyBufferSize: 4096,
-    proxyTimeoutMs: 24 * 3600_000,
-    proxyPassErrorMessage: false,
-    pop3Auth: ['plain'],
-    pop3Capabilities: ['TOP', 'USER', 'UIDL'],
-    imapAuth: ['plain'],
-    imapCapabilities: ['IMAP4', 'IMAP4rev1', 'UIDPLUS'],
-    imapClientBuffer: 4096,
-    smtpAuth: ['plain', 'login'],
-    smtpCapabilities: [],
-    smtpClientBuffer: 4096,
-    smtpGreetingDelayMs: 0,
-    xclient: true,
-    starttls: 'off',
-    sslOn: false,
-    ssl: { certificates: [], certificateKeys: [], protocols: ['TLSv1.2', 'TLSv1.3'], ciphers: 'HIGH:!aNULL:!MD5', preferServerCiphers: false },
-    ...overrides,
-  };
+  const parsed = parseConfigText(
+    'mail { auth_http 127.0.0.1:1/; server_name mx.test; server { listen 127.0.0.1:1; protocol pop3; } }',
+    'test',
+  ).servers[0]!;
+  const listen = { ...parsed.listens[0]!, port: 0, text: '127.0.0.1:0' };
+  return { ...parsed, listens: [listen], ...overrides };
 }
 
 let certCache: { certificate: string; key: string } | null = null;
