@@ -62,6 +62,7 @@ type Ev<T extends ConnectionEvent['type']> = Extract<ConnectionEvent, { type: T 
 type Params = { context: ConnectionContext; event: ConnectionEvent };
 
 const EMPTY_PASSWORD = new Secret('');
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const capabilityView = (context: ConnectionContext, afterUser = false): CapabilityView => ({
   tls: context.tls !== null,
@@ -288,7 +289,8 @@ const connectionSetup = setup({
     rememberWait: assign({
       authWaitMs: ({ event }) => {
         const outcome = outcomeOf(event);
-        return outcome && 'waitSeconds' in outcome ? (outcome.waitSeconds ?? 0) * 1000 : 0;
+        // Timers cannot wait longer than 2^31-1 ms (a longer one would fire at once).
+        return outcome && 'waitSeconds' in outcome ? Math.min((outcome.waitSeconds ?? 0) * 1000, MAX_TIMER_MS) : 0;
       },
     }),
     rememberFailureReply: assign({
@@ -318,6 +320,7 @@ const connectionSetup = setup({
                   helo: context.helo,
                   esmtp: context.esmtp,
                   xclient: settings.xclient,
+                  proxySmtpAuth: settings.proxySmtpAuth,
                   clientIp: settings.clientIp,
                   clientHost: settings.clientHost,
                   ...(context.credentials?.method === 'none'

@@ -4,48 +4,112 @@ import type { AuthHttpTarget } from '../config/types.js';
 export type { AuthRequest };
 
 /**
- * nginx's escaping of `Auth-User`/`Auth-Pass`: control bytes, space and `%` become `%XX`
- * (upper-case hex); every other byte goes raw. Credentials therefore cannot end or add a header.
+ * The bytes of a value. Strings are latin1 "binary" strings (one byte per character); a
+ * character above U+00FF (which should not happen) is sent as its UTF-8 bytes rather than being
+ * truncated to its low byte: truncation would turn U+010A into a line feed.
  */
-export function escapeHeaderValue(value: string): string {
-  let out = '';
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    out += code <= 0x20 || code === 0x25 ? `%${code.toString(16).toUpperCase().padStart(2, '0')}` : value[i];
+function bytesOf(value: string): Buffer {
+  if (!/[^\u0000-\u00ff]/.test(value)) return Buffer.from(value, 'latin1');
+  const parts: Buffer[] = [];
+  for (const char of value) {
+    parts.push(char.codePointAt(0)! > 0xff ? Buffer.from(char, 'utf8') : Buffer.from(char, 'latin1'));
+  }
+  return Buffer.concat(parts);
+}
+
+const HEX = '0123456789ABCDEF';
+
+/** Replace every byte for which `escape` holds by `%XX` (upper-case hex). */
+function percentEscape(bytes: Buffer, escape: (byte: number) => boolean): Buffer {
+  let count = 0;
+  for (const byte of bytes) if (escape(byte)) count++;
+  if (count === 0) return bytes;
+  const out = Buffer.alloc(bytes.length + 2 * count);
+  let at = 0;
+  for (const byte of bytes) {
+    if (escape(byte)) {
+      out[at++] = 0x25;
+      out[at++] = HEX.charCodeAt(byte >> 4);
+      out[at++] = HEX.charCodeAt(byte & 0x0f);
+    } else {
+      out[at++] = byte;
+    }
   }
   return out;
 }
 
-/** Values we place verbatim must not carry a line break (they come from our own state, but be sure). */
-const oneLine = (value: string): string => value.replace(/[\r\n]/g, ' ');
+/**
+ * nginx's escaping of `Auth-User`/`Auth-Pass` (`NGX_ESCAPE_MAIL_AUTH`): bytes 0x00-0x20 and `%`
+ * become `%XX`; every other byte, 0x7F and 0x80-0xFF included, goes raw. A credential therefore
+ * can neither end a header nor add one.
+ */
+export function escapeCredential(value: string): Buffer {
+  return percentEscape(bytesOf(value), (byte) => byte <= 0x20 || byte === 0x25);
+}
+
+/** The same escaping as a latin1 string (for tests and logs of non-secret values). */
+export function escapeHeaderValue(value: string): string {
+  return escapeCredential(value).toString('latin1');
+}
 
 /**
- * The auth request exactly as nginx sends it: HTTP/1.0 GET, headers in nginx's order, the
- * configured `auth_http_header` lines last. Latin1: one byte per character of the credentials.
+ * Values nginx copies verbatim (salt, Client-IP, Client-Host, HELO/MAIL/RCPT lines, TLS names,
+ * configured headers) cannot carry a control byte when they come from our own parsers. Be sure
+ * anyway (CVE-2026-28753 was exactly such a value): a control byte is sent as `%XX`, so CR/LF
+ * can never reach the request as a line break. Printable text goes out byte for byte.
  */
-export function buildAuthRequest(target: AuthHttpTarget, request: AuthRequest, extraHeaders: ReadonlyArray<readonly [string, string]>): Buffer {
-  const lines = [
-    `GET ${target.uri} HTTP/1.0`,
-    `Host: ${target.hostHeader}`,
-    `Auth-Method: ${request.method}`,
-    `Auth-User: ${escapeHeaderValue(request.user)}`,
-    `Auth-Pass: ${escapeHeaderValue(request.password.reveal())}`,
-  ];
-  if ((request.method === 'apop' || request.method === 'cram-md5') && request.salt !== undefined) {
-    lines.push(`Auth-Salt: ${oneLine(request.salt)}`);
+function verbatim(value: string): Buffer {
+  return percentEscape(bytesOf(value), (byte) => byte < 0x20 || byte === 0x7f);
+}
+
+/**
+ * The auth request exactly as nginx sends it (ngx_mail_auth_http_create_request): HTTP/1.0 GET,
+ * headers in nginx's order, the `auth_http_header` lines last, then the empty line.
+ */
+export function buildAuthRequest(
+  target: AuthHttpTarget,
+  request: AuthRequest,
+  extraHeaders: ReadonlyArray<readonly [string, string]>,
+): Buffer {
+  const parts: Buffer[] = [];
+  const text = (value: string) => parts.push(Buffer.from(value, 'latin1'));
+  const header = (name: string, value: Buffer) => {
+    text(`${name}: `);
+    parts.push(value);
+    text('\r\n');
+  };
+
+  text('GET ');
+  parts.push(verbatim(target.uri === '' ? '/' : target.uri));
+  text(' HTTP/1.0\r\n');
+  header('Host', verbatim(target.hostHeader));
+  header('Auth-Method', verbatim(request.method));
+  header('Auth-User', escapeCredential(request.user));
+  header('Auth-Pass', escapeCredential(request.password.reveal()));
+  if ((request.method === 'apop' || request.method === 'cram-md5') && request.salt) {
+    // nginx keeps the salt with its CRLF and copies it as is; ours comes without one.
+    header('Auth-Salt', verbatim(request.salt.replace(/\r?\n$/, '')));
   }
-  lines.push(`Auth-Protocol: ${request.protocol}`, `Auth-Login-Attempt: ${request.attempt}`, `Client-IP: ${oneLine(request.clientIp)}`);
-  if (request.clientHost !== undefined) lines.push(`Client-Host: ${oneLine(request.clientHost)}`);
-  if (request.method === 'none' && request.smtp) {
-    lines.push(
-      `Auth-SMTP-Helo: ${oneLine(request.smtp.helo)}`,
-      `Auth-SMTP-From: ${oneLine(request.smtp.from)}`,
-      `Auth-SMTP-To: ${oneLine(request.smtp.to)}`,
-    );
+  header('Auth-Protocol', verbatim(request.protocol));
+  header('Auth-Login-Attempt', verbatim(String(request.attempt)));
+  header('Client-IP', verbatim(request.clientIp));
+  if (request.clientHost) header('Client-Host', verbatim(request.clientHost));
+  if (request.method === 'none') {
+    header('Auth-SMTP-Helo', verbatim(request.smtp?.helo ?? ''));
+    header('Auth-SMTP-From', verbatim(request.smtp?.from ?? ''));
+    header('Auth-SMTP-To', verbatim(request.smtp?.to ?? ''));
   }
   if (request.tls) {
-    lines.push('Auth-SSL: on', `Auth-SSL-Protocol: ${oneLine(request.tls.protocol)}`, `Auth-SSL-Cipher: ${oneLine(request.tls.cipher)}`);
+    text('Auth-SSL: on\r\n');
+    if (request.tls.protocol) header('Auth-SSL-Protocol', verbatim(request.tls.protocol));
+    if (request.tls.cipher) header('Auth-SSL-Cipher', verbatim(request.tls.cipher));
   }
-  for (const [name, value] of extraHeaders) lines.push(`${name}: ${value}`);
-  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+  for (const [name, value] of extraHeaders) {
+    parts.push(verbatim(name));
+    text(': ');
+    parts.push(verbatim(value));
+    text('\r\n');
+  }
+  text('\r\n');
+  return Buffer.concat(parts);
 }

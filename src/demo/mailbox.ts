@@ -1,13 +1,29 @@
 import net from 'node:net';
 import { serveImap } from './imap.js';
 import { servePop3 } from './pop3.js';
-import { DemoStore } from './store.js';
+import { DemoStore, type DemoUser } from './store.js';
+
+/**
+ * DEMO ONLY — the in-memory POP3 and IMAP backend of Postern's embedded default, so that a
+ * newcomer can try the proxy without a mail server:
+ *
+ *   curl -k --ssl-reqd imaps://127.0.0.1:PORT/INBOX -u demo:demo            (list)
+ *   curl -k --ssl-reqd 'imaps://127.0.0.1:PORT/INBOX;UID=1' -u demo:demo    (read a message)
+ *   curl -k --ssl-reqd pop3://127.0.0.1:PORT/ -u demo:demo                   (LIST)
+ *   curl -k --ssl-reqd pop3://127.0.0.1:PORT/1 -u demo:demo                  (RETR 1)
+ *
+ * Plain TCP on loopback, a few fixed messages per user, nothing persisted or really deleted.
+ * It says DEMO in its greetings. It is not a mail server and must not be used as one.
+ */
 
 export interface DemoMailboxOptions {
   host: string;
+  /** 0 for an ephemeral port. */
   pop3Port: number;
   imapPort: number;
-  users: ReadonlyArray<{ user: string; password: string }>;
+  users: readonly DemoUser[];
+  /** Messages every user gets instead of the built-in ones (RFC 5322 text; LF or CRLF). */
+  messages?: string[];
 }
 
 export interface DemoMailbox {
@@ -19,33 +35,42 @@ export interface DemoMailbox {
 function listen(server: net.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as net.AddressInfo).port));
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
   });
 }
 
-/**
- * DEMO ONLY: the in-memory POP3 and IMAP backend of Postern's embedded default, so that a
- * newcomer can try the proxy without a mail server. Not a mail server.
- */
+const closeServer = (server: net.Server) =>
+  new Promise<void>((resolve) => {
+    if (!server.listening) resolve();
+    else server.close(() => resolve());
+  });
+
 export async function startDemoMailbox(options: DemoMailboxOptions): Promise<DemoMailbox> {
-  const store = new DemoStore(options.users);
+  const store = new DemoStore(options.users, options.messages);
   const sockets = new Set<net.Socket>();
-  const track = (serve: (socket: net.Socket, store: DemoStore) => void) => (socket: net.Socket) => {
+  const accept = (serve: (socket: net.Socket, store: DemoStore) => void) => (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    socket.setTimeout(10 * 60_000, () => socket.destroy());
     serve(socket, store);
   };
-  const pop3 = net.createServer(track(servePop3));
-  const imap = net.createServer(track(serveImap));
-  const pop3Port = await listen(pop3, options.host, options.pop3Port);
-  const imapPort = await listen(imap, options.host, options.imapPort);
-  return {
-    pop3Port,
-    imapPort,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await Promise.all([pop3, imap].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    },
+  const pop3 = net.createServer(accept(servePop3));
+  const imap = net.createServer(accept(serveImap));
+  const close = async () => {
+    for (const socket of sockets) socket.destroy();
+    await Promise.all([closeServer(pop3), closeServer(imap)]);
   };
+  try {
+    const pop3Port = await listen(pop3, options.host, options.pop3Port);
+    const imapPort = await listen(imap, options.host, options.imapPort);
+    return { pop3Port, imapPort, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
