@@ -30,6 +30,8 @@ export interface ConnectionInput {
   greetingDelayMs: number;
   /** SMTP `xclient`: tell the backend who the client is. */
   xclient: boolean;
+  /** SMTP `proxy_smtp_auth`: log in to the backend with AUTH PLAIN. */
+  proxySmtpAuth: boolean;
 }
 
 export interface TlsInfo {
@@ -78,6 +80,8 @@ export interface SmtpBackendDialogue {
   /** The client used EHLO at least once (sticky, as in nginx). */
   esmtp: boolean;
   xclient: boolean;
+  /** `proxy_smtp_auth`: AUTH PLAIN with the target's user and password (no XCLIENT LOGIN). */
+  proxySmtpAuth: boolean;
   clientIp: string;
   clientHost: string;
   /** `smtp_auth none`: the MAIL and RCPT lines to replay; the backend's RCPT reply goes to the client. */

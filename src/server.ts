@@ -5,7 +5,9 @@ import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
 import type { Logger } from './log.js';
 import { createServerSecureContext } from './net/tls.js';
 import { supportedProtocols } from './protocols/dialects.js';
-import { runSession, type AuthService } from './session/session.js';
+import { runSession, type AuthService, type SessionInspector } from './session/session.js';
+import { fileJournal, type FileJournalFactory } from './journal/file-sink.js';
+import type { JournalFactory } from './journal/record.js';
 
 export interface RunningProxy {
   /** The bound address of every listener, in configuration order. */
@@ -17,6 +19,10 @@ export interface StartOptions {
   logger: Logger;
   /** Replace the auth_http client (tests, embedded default). */
   authFor?: (server: ServerConfig) => AuthService;
+  /** Replace the `postern_journal` file sink (tests keep journals in memory). */
+  journalFor?: (server: ServerConfig) => JournalFactory | undefined;
+  /** `postern --inspect`: which connections the Stately inspector sees. */
+  inspector?: SessionInspector;
 }
 
 export class StartupError extends Error {}
@@ -56,9 +62,23 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   const running: RunningProxy['listeners'] = [];
   const servers: net.Server[] = [];
   const sockets = new Set<net.Socket>();
+  const journals = new Map<string, FileJournalFactory>();
+  const journalFor = (server: ServerConfig): JournalFactory | undefined => {
+    if (options.journalFor) return options.journalFor(server);
+    if (server.journalDir === undefined) return undefined;
+    let factory = journals.get(server.journalDir);
+    if (!factory) {
+      factory = fileJournal(server.journalDir, logger);
+      journals.set(server.journalDir, factory);
+    }
+    return factory;
+  };
   const close = async () => {
     for (const socket of sockets) socket.destroy();
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // Sessions close their journals as their machines finish; wait for the files to be written.
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all([...journals.values()].map((j) => j.drain()));
   };
   try {
     for (const server of config.servers) {
@@ -67,13 +87,23 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       }
       const tlsContext: SecureContext | null = needsTls(server) ? createServerSecureContext(server.ssl) : null;
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
+      const journal = journalFor(server);
+      const { inspector } = options;
       for (const listen of server.listens) {
         const implicitTls = listen.ssl || server.sslOn;
         const listener = net.createServer({ noDelay: true }, (socket) => {
           sockets.add(socket);
           socket.once('close', () => sockets.delete(socket));
           applySocketOptions(socket, listen);
-          runSession(socket, { server, implicitTls, tlsContext, auth, logger });
+          runSession(socket, {
+            server,
+            implicitTls,
+            tlsContext,
+            auth,
+            logger,
+            ...(journal === undefined ? {} : { journal }),
+            ...(inspector === undefined ? {} : { inspector }),
+          });
         });
         listener.on('error', (error) => logger.error({ err: error.message, listen: listen.text }, 'listener error'));
         servers.push(listener);

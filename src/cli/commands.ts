@@ -25,17 +25,34 @@ export function printMachines(format: string): number {
 
 /** `postern replay FILE`: re-run a journal in a fresh machine; non-zero exit when it diverges. */
 export function replayFile(file: string): number {
-  const entries = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => decodeJournalLine(line) as JournalEntry);
-  const result = replayJournal(entries);
+  let entries: JournalEntry[];
+  let result;
+  try {
+    entries = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line, i) => {
+        try {
+          return decodeJournalLine(line) as JournalEntry;
+        } catch {
+          throw new Error(`line ${i + 1} is not JSON`);
+        }
+      });
+    result = replayJournal(entries);
+  } catch (error) {
+    process.stderr.write(`postern: cannot replay ${file}: ${(error as Error).message}\n`);
+    return 1;
+  }
   for (const entry of result.produced) {
     const detail = entry.kind === 'state' ? entry.state : JSON.stringify(entry.effect);
     process.stdout.write(`${entry.t.toFixed(1).padStart(10)} ms  ${entry.kind.padEnd(6)} ${detail}\n`);
   }
   if (result.divergence >= 0) {
-    process.stderr.write(`postern: replay diverges at entry ${result.divergence}\n  recorded: ${result.expected}\n  replayed: ${result.actual}\n`);
+    process.stderr.write(
+      `postern: replay diverges from the journal at recorded entry ${result.divergence + 1} (states and effects, in order)\n` +
+        `  recorded: ${result.expected ?? '(nothing: the replay produced more)'}\n` +
+        `  replayed: ${result.actual ?? '(nothing: the replay stopped early)'}\n`,
+    );
     return 1;
   }
   process.stderr.write('postern: replay matches the journal\n');

@@ -106,6 +106,9 @@ const filePath = (ctx: ApplyContext): PathValue => {
   return { written, path: keep ? written : resolvePath(ctx.state.baseDir, written) };
 };
 
+/** `postern_journal directory | off`: `null` for off, else the directory resolved like a file path. */
+const journalDirectory = (ctx: ApplyContext): PathValue | null => (arg(ctx) === 'off' ? null : filePath(ctx));
+
 const STARTTLS_MODES = ['off', 'on', 'only'] as const;
 const LOG_LEVELS: readonly ErrorLogConfig['level'][] = ['emerg', 'alert', 'crit', 'error', 'warn', 'notice', 'info', 'debug'];
 const DEBUG_LEVELS = ['debug_core', 'debug_alloc', 'debug_mutex', 'debug_event', 'debug_http', 'debug_mail', 'debug_stream'];
@@ -242,7 +245,8 @@ export const directives: readonly DirectiveSpec[] = [
   { name: 'xclient', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'on', store: 'once', parse: flag, merge: 'inherit', supported: true,
     description: 'Send Postfix XCLIENT (client address, login, host name) to the SMTP backend.',
     postern: 'The LOGIN value is xtext-encoded, as in nginx 1.29.2+ (1.22 sent it raw, an injection hole).' },
-  later('proxy_smtp_auth', 'flag', 'on | off', 'Authenticate to the SMTP backend with AUTH PLAIN.'),
+  { name: 'proxy_smtp_auth', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag, merge: 'inherit', supported: true,
+    description: 'Log in to the SMTP backend with AUTH PLAIN (the login and password the auth service approved); XCLIENT then carries no LOGIN.' },
   later('proxy_protocol', 'take1', 'on | off | v2', 'Send a PROXY protocol header to the backend.'),
 
   // ---- ngx_mail_ssl_module
@@ -296,6 +300,12 @@ export const directives: readonly DirectiveSpec[] = [
     description: 'Largest SMTP command line.' },
   { name: 'smtp_greeting_delay', contexts: MS, arity: 'take1', syntax: 'time', default: '0', store: 'once', parse: time, merge: 'inherit', supported: true,
     description: 'Wait this long before the greeting; clients that talk first are rejected.' },
+
+  // ---- Postern extensions (not nginx directives; see docs/extensions.md)
+  { name: 'postern_journal', contexts: MS, arity: 'take1', syntax: 'directory | off', defaultText: '`postern_journal off;`', store: 'once', parse: journalDirectory,
+    merge: 'inherit', supported: true,
+    description: 'Postern extension: write one JSON-lines journal per connection (`DIRECTORY/<ISO-time>-<counter>.jsonl`) for `postern replay`.',
+    postern: 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). Secrets are redacted by type; the directory is created if missing. See docs/journal.md.' },
 
   // ---- ngx_mail_realip_module
   later('set_real_ip_from', 'take1', 'address | CIDR | unix:', 'Trusted sources of PROXY protocol client addresses.'),

@@ -87,10 +87,14 @@ export interface ServerConfig {
   smtpGreetingDelayMs: number;
   /** `xclient on|off` (default on): send Postfix XCLIENT to the SMTP backend. */
   xclient: boolean;
+  /** `proxy_smtp_auth on|off` (default off): AUTH PLAIN to the SMTP backend (XCLIENT then without LOGIN). */
+  proxySmtpAuth: boolean;
   starttls: StartTlsMode;
   /** The legacy `ssl on` directive (every listen of the server is implicit TLS). */
   sslOn: boolean;
   ssl: SslConfig;
+  /** Postern extension `postern_journal`: directory for per-connection journals (absent: off). */
+  journalDir?: string;
 }
 
 export interface MailConfig {

@@ -61,6 +61,8 @@ class Framer implements CommandFramer {
   #mode: FrameMode = 'command';
   /** After `tooLong` the runtime closes; the framer stops producing items. */
   #dead = false;
+  /** A synchronising literal of the current command was already announced (`+ OK` sent). */
+  #continued = false;
 
   constructor(
     private readonly scanner: CommandScanner,
@@ -100,8 +102,11 @@ class Framer implements CommandFramer {
       this.scanner.begin(mode);
       this.#mode = mode;
       this.#inCommand = true;
-    } else if (mode !== this.#mode) {
-      // The runtime changed its mind about what the next line is: rescan it from its start.
+      this.#continued = false;
+    } else if (mode !== this.#mode && !this.#continued) {
+      // The runtime changed its mind about what the next line is: rescan it from its start
+      // (unless the client was already invited to send a literal: that command is read as begun,
+      // and its `+ OK` is never sent twice).
       this.scanner.begin(mode);
       this.#mode = mode;
     }
@@ -116,6 +121,7 @@ class Framer implements CommandFramer {
         return result.framed;
       }
       case 'continuation':
+        this.#continued = true;
         return { type: 'literalContinuation' };
       case 'tooLong':
         this.#dead = true;

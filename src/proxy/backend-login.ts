@@ -78,9 +78,19 @@ const smtpCode =
     return smtpReplyComplete(reply) ? 'ok' : 'more';
   };
 
+/** `AUTH PLAIN` with an empty authorization identity, as nginx sends it to the backend. */
+export function authPlainLine(user: string, password: string): string {
+  return `AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`, 'latin1').toString('base64')}\r\n`;
+}
+
+/** Raised inside a step when the dialogue cannot go on (nginx logs it and answers 451). */
+class SmtpDialogueError extends Error {}
+
 /**
- * SMTP: greeting, EHLO/HELO with our name, XCLIENT (then the client's own HELO/EHLO again),
- * and for `smtp_auth none` the client's MAIL and RCPT, whose reply the client then receives.
+ * SMTP (reference §6.6): greeting, EHLO/HELO with our name, XCLIENT (then the client's own
+ * HELO/EHLO again), then for `smtp_auth none` the client's MAIL and RCPT (whose reply the
+ * client receives), else with `proxy_smtp_auth` AUTH PLAIN (must be 235), else nothing: the
+ * proxy itself answers 235.
  */
 function smtpSteps(target: BackendTarget): LoginStep[] {
   const dialogue = target.smtp;
@@ -88,20 +98,31 @@ function smtpSteps(target: BackendTarget): LoginStep[] {
   const hello = (name: string) => `${dialogue.esmtp || dialogue.xclient ? 'EHLO' : 'HELO'} ${name}\r\n`;
   const clientHello = (name: string) => `${dialogue.esmtp ? 'EHLO' : 'HELO'} ${name}\r\n`;
   const steps: LoginStep[] = [{ check: smtpCode('220'), send: () => hello(dialogue.serverName) }];
-  const followUps: Array<{ codes: string[]; line: string }> = [];
+  const followUps: Array<{ codes: string[]; line: () => string }> = [];
   if (dialogue.xclient) {
-    followUps.push({ codes: ['220', '250'], line: xclientLine(dialogue, target.user) });
-    if (dialogue.helo !== '') followUps.push({ codes: ['250'], line: clientHello(dialogue.helo) });
+    // With proxy_smtp_auth the backend learns the login from AUTH, not from XCLIENT.
+    const login = dialogue.proxySmtpAuth ? '' : target.user;
+    followUps.push({ codes: ['220', '250'], line: () => xclientLine(dialogue, login) });
+    if (dialogue.helo !== '') followUps.push({ codes: ['250'], line: () => clientHello(dialogue.helo) });
   }
   if (dialogue.envelope) {
-    followUps.push({ codes: ['250'], line: `${dialogue.envelope.mail}\r\n` });
-    followUps.push({ codes: ['250'], line: `${dialogue.envelope.rcpt}\r\n` });
+    const { mail, rcpt } = dialogue.envelope;
+    followUps.push({ codes: ['250'], line: () => `${mail}\r\n` });
+    followUps.push({ codes: ['250'], line: () => `${rcpt}\r\n` });
+  } else if (dialogue.proxySmtpAuth) {
+    followUps.push({
+      codes: ['235'],
+      line: () => {
+        if (target.password.length === 0) throw new SmtpDialogueError('no password available');
+        return authPlainLine(target.user, target.password.reveal());
+      },
+    });
   }
   // Each line is sent once the previous reply checked out: the reply to EHLO/HELO must be 250.
   let expect = ['250'];
   for (const followUp of followUps) {
     const codes = expect;
-    steps.push({ check: smtpCode(...codes), send: () => followUp.line });
+    steps.push({ check: smtpCode(...codes), send: followUp.line });
     expect = followUp.codes;
   }
   if (dialogue.envelope) {
@@ -190,7 +211,15 @@ export function loginToBackend(
         return;
       }
       received = Buffer.alloc(0);
-      socket.write(step.send(), 'latin1');
+      let line: string;
+      try {
+        line = step.send();
+      } catch (error) {
+        if (!(error instanceof SmtpDialogueError)) throw error;
+        fail(new BackendLoginError(`${error.message} while in upstream login, upstream: ${upstream}`));
+        return;
+      }
+      socket.write(line, 'latin1');
     };
     function cleanup() {
       options.signal.removeEventListener('abort', onAbort);

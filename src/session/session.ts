@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import { fromEvent, Subject, type Subscription } from 'rxjs';
-import { createActor, type SnapshotFrom } from 'xstate';
+import { createActor, type InspectionEvent, type Observer, type SnapshotFrom } from 'xstate';
 import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
 import type { AuthOutcome, AuthRequest, ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
 import type { ServerConfig } from '../config/types.js';
@@ -14,17 +14,19 @@ import { relay } from '../proxy/relay.js';
 import type { Logger } from '../log.js';
 import { frameCommands } from './frame-commands.js';
 import { toMachineEvent } from './to-event.js';
-import { stateKey, type JournalEntry } from '../journal/journal.js';
+import { recordJournal, type JournalFactory, type JournalSink } from '../journal/record.js';
 
 /** Asks the auth service about one set of credentials; never rejects. */
 export interface AuthService {
   request(request: AuthRequest, signal: AbortSignal): Promise<AuthOutcome>;
 }
 
-/** Receives a connection's journal entries (see src/journal/journal.ts). */
-export interface JournalSink {
-  write(entry: JournalEntry): void;
-  close(): void;
+export type { JournalSink };
+
+/** Chooses the connections the Stately inspector sees (see src/inspect/inspector.ts). */
+export interface SessionInspector {
+  /** The inspection observer for a new connection from `clientIp`, or undefined to leave it alone. */
+  observerFor(clientIp: string): Observer<InspectionEvent> | undefined;
 }
 
 export interface SessionOptions {
@@ -35,7 +37,9 @@ export interface SessionOptions {
   auth: AuthService;
   logger: Logger;
   /** Opens a journal for a new connection (the `postern_journal` extension directive). */
-  journal?: () => JournalSink;
+  journal?: JournalFactory;
+  /** Streams selected connections to the Stately inspector (`postern --inspect`). */
+  inspector?: SessionInspector;
 }
 
 /** POP3's command buffer is fixed, as in nginx. */
@@ -69,6 +73,7 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
     proxyPassErrorMessage: server.proxyPassErrorMessage,
     greetingDelayMs: server.protocol === 'smtp' ? server.smtpGreetingDelayMs : 0,
     xclient: server.xclient,
+    proxySmtpAuth: server.protocol === 'smtp' && server.proxySmtpAuth,
   };
 }
 
@@ -90,10 +95,8 @@ export function runSession(socket: Socket, options: SessionOptions): void {
   const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const input = connectionInput(server, options.implicitTls, clientIp);
   const log = logger.child({ client: clientIp, server: `${socket.localAddress}:${socket.localPort}`, protocol: server.protocol });
-  const journal = options.journal?.();
   const startedAt = performance.now();
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
-  journal?.write({ kind: 'input', input });
   const framer = createFramer(server.protocol, { bufferSize: clientBuffer(server) });
   const wake$ = new Subject<void>();
   const inFlight = new AbortController();
@@ -105,11 +108,14 @@ export function runSession(socket: Socket, options: SessionOptions): void {
   let closed = false;
   let reading = false;
 
-  const actor = createActor(connectionMachine, { input });
+  const inspect = options.inspector?.observerFor(clientIp);
+  const actor = createActor(connectionMachine, { input, ...(inspect === undefined ? {} : { inspect }) });
+  // Subscribed before anything else, so the journal sees the initial state and every effect first.
+  const journal = options.journal === undefined ? undefined : recordJournal(actor, input, options.journal(), elapsed);
 
   const send = (event: ConnectionEvent) => {
     if (actor.getSnapshot().status !== 'active') return;
-    journal?.write({ kind: 'event', t: elapsed(), event });
+    journal?.event(event);
     actor.send(event);
   };
 
@@ -246,18 +252,6 @@ export function runSession(socket: Socket, options: SessionOptions): void {
       transport.destroy();
     });
   };
-
-  if (journal) {
-    let lastState = '';
-    actor.on('*', (effect: ConnectionEffect) => journal.write({ kind: 'effect', t: elapsed(), effect }));
-    actor.subscribe((snapshot) => {
-      const state = stateKey(snapshot.value);
-      if (state === lastState) return;
-      lastState = state;
-      journal.write({ kind: 'state', t: elapsed(), state });
-      if (snapshot.status === 'done') journal.close();
-    });
-  }
 
   actor.on('*', (effect: ConnectionEffect) => {
     switch (effect.type) {

@@ -50,6 +50,7 @@ export function settings(protocol: ProxiedProtocol, overrides: Partial<Connectio
     proxyPassErrorMessage: false,
     greetingDelayMs: 0,
     xclient: false,
+    proxySmtpAuth: false,
     ...overrides,
   };
 }

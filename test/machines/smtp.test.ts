@@ -118,6 +118,7 @@ describe('SMTP authentication and the backend dialogue', () => {
             helo: 'client.example',
             esmtp: true,
             xclient: true,
+            proxySmtpAuth: false,
             clientIp: '192.0.2.7',
             clientHost: '[UNAVAILABLE]',
           },

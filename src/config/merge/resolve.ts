@@ -95,6 +95,7 @@ function build(server: Level, mail: Level): ServerConfig {
     smtpClientBuffer: get('smtp_client_buffer'),
     smtpGreetingDelayMs: get('smtp_greeting_delay'),
     xclient: get('xclient'),
+    proxySmtpAuth: get('proxy_smtp_auth'),
     starttls: get('starttls'),
     sslOn: get('ssl'),
     ssl: {
@@ -105,6 +106,8 @@ function build(server: Level, mail: Level): ServerConfig {
       preferServerCiphers: get('ssl_prefer_server_ciphers'),
     },
   };
+  const journal = get<PathValue | null | undefined>('postern_journal');
+  if (journal) config.journalDir = journal.path;
   if (certificates) config.ssl.certificateWhere = certificates.where;
   if (errorLog) config.errorLog = errorLog;
   return config;

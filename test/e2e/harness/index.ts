@@ -8,3 +8,4 @@ export * from './ports.js';
 export { makeTempDir, removeDir, run, spawnDaemon, type Daemon, type RunOptions, type RunResult } from './proc.js';
 export * from './require.js';
 export * from './tls.js';
+export * from './postfix.js';

@@ -121,6 +121,7 @@ describe('defaults', () => {
       smtpClientBuffer: 4096,
       smtpGreetingDelayMs: 0,
       xclient: true,
+      proxySmtpAuth: false,
       starttls: 'off',
       sslOn: false,
       ssl: { certificates: [], certificateKeys: [], protocols: ['TLSv1.2', 'TLSv1.3'], ciphers: 'HIGH:!aNULL:!MD5', preferServerCiphers: false },

@@ -32,6 +32,7 @@ describe('the directive table', () => {
       proxy_timeout: 86_400_000,
       proxy_pass_error_message: false,
       xclient: true,
+      proxy_smtp_auth: false,
       ssl: false,
       starttls: 'off',
       ssl_protocols: ['TLSv1.2', 'TLSv1.3'],
@@ -66,7 +67,7 @@ describe('the directive table', () => {
 
   it('refuses the directives planned for later, in the contexts nginx allows them', () => {
     const later = [
-      'proxy_smtp_auth', 'resolver', 'resolver_timeout', 'auth_http_pass_client_cert', 'ssl_password_file',
+      'resolver', 'resolver_timeout', 'auth_http_pass_client_cert', 'ssl_password_file',
       'ssl_session_cache', 'ssl_session_timeout', 'ssl_session_tickets', 'ssl_session_ticket_key', 'ssl_dhparam',
       'ssl_ecdh_curve', 'ssl_verify_client', 'ssl_verify_depth', 'ssl_client_certificate', 'ssl_trusted_certificate',
       'ssl_crl', 'ssl_conf_command', 'proxy_protocol', 'set_real_ip_from',

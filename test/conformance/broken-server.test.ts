@@ -1,0 +1,185 @@
+/**
+ * The suite must catch broken servers: a tiny in-process POP3 server with switchable bugs.
+ * Each bug makes the relevant property fail with a printed counterexample (C:/S: lines), the
+ * seed and the path, and the path replays the failure.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatReport, runConformance, type ConformanceOptions } from '../../src/conformance/index.js';
+import { generateCert, removeDir, type CertFiles } from '../e2e/harness/index.js';
+
+interface Bugs {
+  /** Answer NOOP twice. */
+  doubleNoop?: boolean;
+  /** Keep what was pipelined behind STLS and answer it after the handshake (CVE-2014-3556). */
+  keepAfterStls?: boolean;
+  /** Never close after too many errors. */
+  ignoreMaxErrors?: boolean;
+  /** Answer QUIT but keep the connection open. */
+  quitStaysOpen?: boolean;
+}
+
+interface Fake {
+  port: number;
+  close(): Promise<void>;
+}
+
+async function fakePop3(bugs: Bugs, cert: CertFiles): Promise<Fake> {
+  const sockets = new Set<net.Socket>();
+  const context = tls.createSecureContext({ key: cert.keyPem, cert: cert.certPem });
+  const server = net.createServer((raw) => {
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', () => undefined);
+    let sock: net.Socket = raw;
+    let buf = '';
+    let errors = 0;
+    let secure = false;
+    let closed = false;
+    const send = (s: string) => {
+      if (!closed) sock.write(`${s}\r\n`);
+    };
+    const handle = (line: string): boolean => {
+      const [verb = '', ...args] = line.split(' ');
+      switch (verb.toUpperCase()) {
+        case 'NOOP':
+          send('+OK');
+          if (bugs.doubleNoop) send('+OK');
+          return true;
+        case 'CAPA':
+          send('+OK Capability list follows');
+          send('USER');
+          if (!secure) send('STLS');
+          send('.');
+          return true;
+        case 'USER':
+          send(args.length > 0 ? '+OK' : '-ERR invalid command');
+          return true;
+        case 'PASS':
+          send('-ERR invalid login');
+          return true;
+        case 'QUIT':
+          send('+OK');
+          if (!bugs.quitStaysOpen) {
+            closed = true;
+            sock.end();
+          }
+          return false;
+        case 'STLS': {
+          if (secure) {
+            send('-ERR invalid command');
+            return true;
+          }
+          send('+OK');
+          const kept = bugs.keepAfterStls ? buf : '';
+          buf = '';
+          sock.removeListener('data', onData);
+          const tlsSock = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+          tlsSock.on('error', () => undefined);
+          tlsSock.on('secure', () => {
+            sock = tlsSock;
+            secure = true;
+            tlsSock.on('data', onData);
+            if (kept) onData(Buffer.from(kept, 'latin1'));
+          });
+          return false;
+        }
+        default:
+          send('-ERR invalid command');
+          if (++errors >= 5 && !bugs.ignoreMaxErrors) {
+            closed = true;
+            sock.end();
+            return false;
+          }
+          return true;
+      }
+    };
+    const onData = (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (;;) {
+        const i = buf.indexOf('\n');
+        if (i < 0 || closed) return;
+        const line = buf.slice(0, i).replace(/\r$/, '');
+        buf = buf.slice(i + 1);
+        if (!handle(line)) return;
+      }
+    };
+    raw.on('data', onData);
+    send('+OK fake POP3 ready');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('conformance suite against deliberately broken servers', () => {
+  let cert: CertFiles | undefined;
+  const fakes: Fake[] = [];
+  const target = async (bugs: Bugs): Promise<ConformanceOptions> => {
+    const f = await fakePop3(bugs, cert!);
+    fakes.push(f);
+    return { target: { host: '127.0.0.1', port: f.port }, protocol: 'pop3', tls: 'starttls', starttlsMode: 'on', runs: 15, seed: 42, timeoutMs: 4000, replyTimeoutMs: 1000, closeTimeoutMs: 300, propertyBudgetMs: 8000 };
+  };
+
+  beforeAll(async () => {
+    cert = await generateCert();
+  });
+  afterAll(async () => {
+    await Promise.all(fakes.map((f) => f.close()));
+    if (cert) await removeDir(cert.dir);
+  });
+
+  it('a correct fake passes the properties it can be held to', async () => {
+    const report = await runConformance({ ...(await target({})), properties: [1, 2, 3, 5, 6, 7] });
+    console.log(formatReport(report));
+    expect(report.failed, formatReport(report)).toBe(0);
+    expect(formatReport(report).split('\n').at(-1)).toBe('6 passed, 0 failed');
+  });
+
+  it('answering twice fails property 1 with a counterexample, seed and path that replay', async () => {
+    const opts = await target({ doubleNoop: true });
+    const report = await runConformance({ ...opts, properties: ['one-reply-per-command'] });
+    const text = formatReport(report);
+    const r = report.results[0]!;
+    expect(r.status).toBe('failed');
+    expect(text).toContain('[1] one-reply-per-command');
+    expect(text).toMatch(/counterexample/);
+    expect(text).toMatch(/C: NOOP/i);
+    expect(text).toMatch(/seed 42, path "[0-9:]+"/);
+    expect(text.split('\n').at(-1)).toBe('0 passed, 1 failed');
+    expect(r.failure!.message).toMatch(/arrived before .* was completely sent|answer no command/);
+
+    // Replay: the same seed and path fail at once with the same counterexample.
+    const replay = await runConformance({ ...opts, properties: ['one-reply-per-command'], seed: r.failure!.seed, path: r.failure!.path });
+    const again = replay.results[0]!;
+    expect(again.status).toBe('failed');
+    expect(again.runs).toBe(1);
+    expect(again.failure!.message).toBe(r.failure!.message);
+  });
+
+  it('answering a command pipelined behind STLS after the handshake fails property 3', async () => {
+    const report = await runConformance({ ...(await target({ keepAfterStls: true })), properties: ['no-reply-across-tls'] });
+    const text = formatReport(report);
+    expect(report.results[0]!.status, text).toBe('failed');
+    expect(text).toMatch(/C: STLS/);
+    expect(text).toMatch(/\(pipelined behind STARTTLS\)/);
+    expect(text).toMatch(/seed 42, path "[0-9:]+"/);
+  });
+
+  it('ignoring max_errors fails property 6; a QUIT that does not close fails property 7', { timeout: 60_000 }, async () => {
+    const errors = await runConformance({ ...(await target({ ignoreMaxErrors: true })), properties: ['max-errors-closes'] });
+    expect(errors.results[0]!.status).toBe('failed');
+    expect(errors.results[0]!.failure!.message).toMatch(/still open|was answered/);
+    const quit = await runConformance({ ...(await target({ quitStaysOpen: true })), properties: ['quit-closes'] });
+    expect(quit.results[0]!.status).toBe('failed');
+    expect(quit.results[0]!.failure!.message).toMatch(/still open/);
+  });
+});

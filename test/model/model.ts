@@ -1,0 +1,263 @@
+/**
+ * Model-based testing of the connection machine: paths derived from the statechart with
+ * `xstate/graph`, whose events are the ones Postern's own framer makes of real client lines
+ * (or the runtime makes of TLS, auth service, backend and relay outcomes), so that each path
+ * can be driven through a real socket (see model.test.ts).
+ */
+import { createActor, type AnyStateMachine, type AnyStateNode, type AnyTransitionDefinition, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { __unsafe_getAllOwnEventDescriptors } from 'xstate';
+import { getAdjacencyMap, getShortestPaths, type StatePath } from 'xstate/graph';
+import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
+import type { AuthOutcome, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
+import { machineEdges } from '../../src/diagram/export.js';
+import { stateKey } from '../../src/journal/journal.js';
+import { createFramer } from '../../src/protocols/framer.js';
+import { Secret } from '../../src/secret.js';
+import { toMachineEvent } from '../../src/session/to-event.js';
+
+export type Snapshot = SnapshotFrom<typeof connectionMachine>;
+export type Path = StatePath<Snapshot, ConnectionEvent>;
+
+export interface ModelConfig {
+  name: string;
+  protocol: 'pop3' | 'imap';
+  starttls: 'off' | 'on' | 'only';
+  implicitTls: boolean;
+}
+
+export const MODEL_CONFIGS: readonly ModelConfig[] = (['pop3', 'imap'] as const).flatMap((protocol) => [
+  ...(['off', 'on', 'only'] as const).map((starttls) => ({ name: `${protocol} starttls ${starttls}`, protocol, starttls, implicitTls: false })),
+  { name: `${protocol} implicit TLS`, protocol, starttls: 'off' as const, implicitTls: true },
+]);
+
+export const AUTH_METHODS = { pop3: ['plain', 'apop', 'cram-md5', 'external'], imap: ['plain', 'login', 'cram-md5', 'external'] } as const;
+export const MAX_ERRORS = 2;
+/** Auth-Wait the scripted auth service asks for, in seconds. */
+export const AUTH_WAIT = 0.05;
+
+export function modelInput(config: ModelConfig): ConnectionInput {
+  return {
+    protocol: config.protocol,
+    starttls: config.starttls,
+    implicitTls: config.implicitTls,
+    authMethods: AUTH_METHODS[config.protocol],
+    capabilities: config.protocol === 'pop3' ? ['TOP', 'USER', 'UIDL'] : ['IMAP4', 'IMAP4rev1', 'UIDPLUS'],
+    maxErrors: MAX_ERRORS,
+    timeoutMs: 60_000,
+    authHttpTimeoutMs: 60_000,
+    serverName: 'mx.test',
+    salt: '<1.2@mx.test>',
+    clientIp: '127.0.0.1',
+    clientHost: '[UNAVAILABLE]',
+    proxyPassErrorMessage: true,
+    greetingDelayMs: 0,
+    xclient: false,
+    proxySmtpAuth: false,
+  };
+}
+
+/** What the test client or the fake services do to make the runtime send an event. */
+export type Action =
+  | { kind: 'line'; text: string }
+  /** A literal header (`{n}`) the client leaves unfinished. */
+  | { kind: 'literal'; text: string }
+  | { kind: 'tlsHandshake' }
+  | { kind: 'tlsGarbage' }
+  | { kind: 'close' }
+  /** The auth service answers (the outcome is decided when the request comes). */
+  | { kind: 'auth'; outcome: AuthOutcome }
+  | { kind: 'backend'; result: 'ready' | 'refused' | 'rejects' }
+  | { kind: 'backendQuit' }
+  | { kind: 'wait' };
+
+const b64 = (text: string) => Buffer.from(text, 'latin1').toString('base64');
+const USER = 'test@example.com';
+const DIGEST = '0123456789abcdef0123456789abcdef';
+
+const POP3_LINES = [
+  'CAPA', 'NOOP', 'QUIT', 'STLS', `USER ${USER}`, 'PASS secret', `APOP ${USER} ${DIGEST}`, 'AUTH',
+  `AUTH PLAIN ${b64(`\0${USER}\0secret`)}`, 'AUTH PLAIN', 'AUTH PLAIN =', `AUTH LOGIN ${b64(USER)}`, 'AUTH LOGIN',
+  'AUTH CRAM-MD5', `AUTH EXTERNAL ${b64(USER)}`, 'AUTH EXTERNAL', 'AUTH XOAUTH2', 'USER', 'BOGUS', `NOOP ${'x'.repeat(200)}`,
+];
+const IMAP_LINES = [
+  'a1 CAPABILITY', 'a2 NOOP', 'a3 LOGOUT', 'a4 STARTTLS', `a5 LOGIN ${USER} secret`,
+  `a6 AUTHENTICATE PLAIN ${b64(`\0${USER}\0secret`)}`, 'a7 AUTHENTICATE PLAIN', 'a8 AUTHENTICATE PLAIN =',
+  `a9 AUTHENTICATE LOGIN ${b64(USER)}`, 'b1 AUTHENTICATE LOGIN', 'b2 AUTHENTICATE CRAM-MD5', `b3 AUTHENTICATE EXTERNAL ${b64(USER)}`,
+  'b4 AUTHENTICATE EXTERNAL', 'b5 AUTHENTICATE XOAUTH2', 'b6 LOGIN onlyuser', 'b7 BOGUS', 'b8 BOGUS {5+}', `b9 NOOP ${'x'.repeat(5000)}`,
+];
+const SASL_LINES: Record<SaslStep, string[]> = {
+  plain: [b64(`\0${USER}\0secret`), '*'],
+  loginUser: [b64(USER), '*'],
+  loginPassword: [b64('secret'), '*'],
+  'cram-md5': [b64(`${USER} ${DIGEST}`), '*'],
+  external: [b64(USER), '*'],
+};
+
+/** The event Postern's framer and `toMachineEvent` make of one client line. */
+function eventOfLine(protocol: 'pop3' | 'imap', text: string, step: SaslStep | null): ConnectionEvent {
+  const framer = createFramer(protocol, { bufferSize: protocol === 'pop3' ? 128 : 4096 });
+  framer.push(Buffer.from(`${text}\r\n`, 'latin1'));
+  const item = framer.next(step === null ? 'command' : 'sasl');
+  if (item === undefined) throw new Error(`no item for ${JSON.stringify(text)}`);
+  return toMachineEvent(item, step);
+}
+
+const TLS = { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' };
+
+/** Auth service answers, as events; `server` names the backend behaviour the driver sets up. */
+const AUTH_RESULTS: AuthOutcome[] = [
+  { status: 'ok', server: 'ready', port: 0, user: USER, password: new Secret('secret') },
+  { status: 'ok', server: 'nopass', port: 0, user: USER },
+  { status: 'fail', text: 'Invalid login or password', waitSeconds: AUTH_WAIT },
+  { status: 'fail', text: 'Invalid login or password' },
+  { status: 'wait', waitSeconds: AUTH_WAIT },
+  { status: 'error', reason: 'auth http server 127.0.0.1 sent invalid response' },
+];
+
+/**
+ * The events the runtime can produce in a state, each with the action that makes it. Keyed by
+ * the event's JSON (secrets print as a marker), which the driver looks the action up by.
+ */
+export function offers(snapshot: Snapshot, config: ModelConfig): Array<{ event: ConnectionEvent; action: Action }> {
+  const out: Array<{ event: ConnectionEvent; action: Action }> = [];
+  const value = stateKey(snapshot.value);
+  const step = SASL_STEPS.find((s) => snapshot.hasTag(saslTag(s))) ?? null;
+  if (snapshot.status !== 'active') return out;
+  if (snapshot.hasTag(READS_INPUT)) {
+    const lines = step !== null ? SASL_LINES[step] : config.protocol === 'pop3' ? POP3_LINES : IMAP_LINES;
+    for (const text of lines) out.push({ event: eventOfLine(config.protocol, text, step), action: { kind: 'line', text } });
+    if (config.protocol === 'imap' && step === null) out.push({ event: { type: 'input.literal' }, action: { kind: 'literal', text: 'c1 LOGIN {16}' } });
+    out.push({ event: { type: 'client.closed' }, action: { kind: 'close' } });
+  }
+  if (value === 'preauth.upgrading' || value === 'preauth.greeting') {
+    out.push({ event: { type: 'tls.established', tls: TLS }, action: { kind: 'tlsHandshake' } });
+    out.push({ event: { type: 'tls.failed', reason: 'SSL handshake failed' }, action: { kind: 'tlsGarbage' } });
+  }
+  if (value === 'authenticating') {
+    for (const outcome of AUTH_RESULTS) out.push({ event: { type: 'auth.result', outcome }, action: { kind: 'auth', outcome } });
+  }
+  if (value === 'backend') {
+    out.push({ event: { type: 'backend.ready' }, action: { kind: 'backend', result: 'ready' } });
+    out.push({ event: { type: 'backend.failed', reason: 'connect() failed' }, action: { kind: 'backend', result: 'refused' } });
+    out.push({ event: { type: 'backend.failed', reason: 'login refused', passthrough: '-ERR no' }, action: { kind: 'backend', result: 'rejects' } });
+  }
+  if (value === 'relaying') out.push({ event: { type: 'relay.ended', reason: 'upstream closed connection' }, action: { kind: 'backendQuit' } });
+  // Timer edges: the delays of the active states.
+  for (const type of __unsafe_getAllOwnEventDescriptors(snapshot)) {
+    if (type.startsWith('xstate.after.')) out.push({ event: { type } as unknown as ConnectionEvent, action: { kind: 'wait' } });
+  }
+  return out;
+}
+
+/** Abstract state: the state value, TLS or not, the protocol, and the two context facts guards read. */
+export function serializeState(snapshot: Snapshot): string {
+  const { context } = snapshot;
+  const credentials = context.credentials === null ? '-' : `${context.credentials.method}${context.credentials.password.length > 0 ? '+pw' : ''}`;
+  return JSON.stringify([stateKey(snapshot.value), context.tls !== null, context.settings.protocol, context.errors, credentials]);
+}
+
+export const eventKey = (event: ConnectionEvent): string => JSON.stringify(event);
+/** Which action made an event depends on the state (the same SASL event comes from different lines per step). */
+export const actionKey = (snapshot: Snapshot, event: ConnectionEvent): string => `${stateKey(snapshot.value)}|${eventKey(event)}`;
+export const isTimer = (event: { type: string }): boolean => event.type.startsWith('xstate.after.');
+
+export interface ModelGraph {
+  config: ModelConfig;
+  input: ConnectionInput;
+  /** Shortest path to every abstract state. */
+  shortest: Map<string, Path>;
+  /** Every edge of the abstract graph: from a state, on an event. */
+  edges: Array<{ from: string; event: ConnectionEvent }>;
+  actions: Map<string, Action>;
+}
+
+export function buildGraph(config: ModelConfig): ModelGraph {
+  const input = modelInput(config);
+  const actions = new Map<string, Action>();
+  const events = (snapshot: Snapshot) =>
+    offers(snapshot, config).map(({ event, action }) => {
+      const key = actionKey(snapshot, event);
+      if (!actions.has(key)) actions.set(key, action);
+      return event;
+    });
+  const options = { input, events, serializeState, serializeEvent: eventKey };
+  const shortest = new Map<string, Path>();
+  for (const path of getShortestPaths(connectionMachine, options)) shortest.set(serializeState(path.state), path as Path);
+  const adjacency = getAdjacencyMap(connectionMachine as AnyStateMachine, options as never) as unknown as Record<string, { transitions: Record<string, { event: ConnectionEvent }> }>;
+  const edges = Object.entries(adjacency).flatMap(([from, node]) => Object.values(node.transitions).map(({ event }) => ({ from, event })));
+  return { config, input, shortest, edges, actions };
+}
+
+/** A path extended by one event, with the states the machine goes through (computed, not guessed). */
+export function extend(graph: ModelGraph, path: Path, event: ConnectionEvent): Path {
+  const events = [...path.steps.slice(1).map((s) => s.event), event];
+  const actor = createActor(connectionMachine, { input: graph.input });
+  actor.start();
+  const steps: Path['steps'] = [{ event: { type: 'xstate.init' } as unknown as ConnectionEvent, state: actor.getSnapshot() }];
+  for (const e of events) {
+    actor.send(e);
+    steps.push({ event: e, state: actor.getSnapshot() });
+  }
+  actor.stop();
+  return { state: steps[steps.length - 1]!.state, steps, weight: steps.length - 1 };
+}
+
+/** Every transition definition of the machine, named as the diagram names it (same order). */
+export function allTransitions(machine: AnyStateMachine = connectionMachine): Map<AnyTransitionDefinition, string> {
+  const definitions: AnyTransitionDefinition[] = [];
+  const visit = (node: AnyStateNode) => {
+    definitions.push(...[...node.transitions.values()].flat(), ...(node.always ?? []));
+    for (const child of Object.values(node.states as Record<string, AnyStateNode>)) visit(child);
+  };
+  visit(machine.root);
+  const edges = machineEdges(machine);
+  if (edges.length !== definitions.length) throw new Error('machineEdges and the transition walk disagree');
+  return new Map(
+    definitions.map((t, i) => {
+      const e = edges[i]!;
+      return [t, `${e.from} --${e.event}${e.guard ? ` [${e.guard}]` : ''}--> ${e.to ?? '(self)'} (#${i})`];
+    }),
+  );
+}
+
+/** Every state node id. */
+export function allStateIds(machine: AnyStateMachine = connectionMachine): string[] {
+  const out: string[] = [];
+  const visit = (node: AnyStateNode) => {
+    out.push(node.id);
+    for (const child of Object.values(node.states as Record<string, AnyStateNode>)) visit(child);
+  };
+  visit(machine.root);
+  return out;
+}
+
+/** The transitions a path takes and the state nodes it visits, replayed on a live actor. */
+export function coverageOf(input: ConnectionInput, events: readonly ConnectionEvent[]): { transitions: Set<AnyTransitionDefinition>; states: Set<string> } {
+  const transitions = new Set<AnyTransitionDefinition>();
+  const states = new Set<string>();
+  const actor = createActor(connectionMachine, {
+    input,
+    inspect: (event: InspectionEvent) => {
+      if (event.type === '@xstate.microstep') for (const t of (event as unknown as { _transitions: AnyTransitionDefinition[] })._transitions) transitions.add(t);
+    },
+  });
+  const record = () => {
+    for (const node of (actor.getSnapshot() as unknown as { _nodes: AnyStateNode[] })._nodes) states.add(node.id);
+  };
+  actor.subscribe(record);
+  actor.start();
+  record();
+  for (const event of events) actor.send(event);
+  actor.stop();
+  return { transitions, states };
+}
+
+/** The deduplicated state sequence of a path, as the journal writes it. */
+export function pathStates(path: Path): string[] {
+  const out: string[] = [];
+  for (const step of path.steps) {
+    const key = stateKey(step.state.value);
+    if (out[out.length - 1] !== key) out.push(key);
+  }
+  return out;
+}
