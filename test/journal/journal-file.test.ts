@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -27,7 +27,8 @@ const readJournal = (file: string): JournalEntry[] =>
 async function finishedJournals(dir: string, count: number): Promise<string[]> {
   const deadline = Date.now() + 5000;
   for (;;) {
-    const files = readdirSync(dir)
+    // The sink creates the directory with its first write, at the end of a session.
+    const files = (existsSync(dir) ? readdirSync(dir) : [])
       .filter((f) => f.endsWith('.jsonl'))
       .map((f) => join(dir, f));
     const done = files.filter((f) => readFileSync(f, 'utf8').endsWith('"state":"closed"}\n'));

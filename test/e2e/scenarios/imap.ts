@@ -298,7 +298,8 @@ export const imapScenarios: Scenario[] = [
   {
     name: 'imap: auth response head larger than 1024 bytes → internal error and close',
     server: 'imap',
-    steps: [greet, L('a1 LOGIN huge x'), { lines: 1, timed: true }, { closed: true }],
+    // Not timed: nginx answers at once or after auth_http_timeout depending on how the bytes arrive (reference §8.2).
+    steps: [greet, L('a1 LOGIN huge x'), { lines: 1 }, { closed: true }],
   },
   {
     name: 'imap: auth response without status line, LF line ends → accepted',
