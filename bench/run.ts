@@ -36,6 +36,7 @@ import {
 import { Conn, imapTaggedEnd, pop3End } from './lib/conn.js';
 import { cpuMs, machine, median, percentile, pool, rssKb, sleep } from './lib/stats.js';
 import { summarizeProfile } from './profile-summary.js';
+import { measureJournalOverhead } from './journal-overhead.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -58,7 +59,7 @@ const { values: opt } = parseArgs({
 });
 
 const QUICK = opt.quick ?? false;
-const PHASES = ['relay', 'sessions', 'handshakes', 'memory'] as const;
+const PHASES = ['relay', 'sessions', 'handshakes', 'memory', 'journal'] as const;
 type Phase = (typeof PHASES)[number];
 const only = new Set((opt.only ?? PHASES.join(',')).split(',').map((s) => s.trim()));
 for (const p of only) if (!PHASES.includes(p as Phase)) throw new Error(`--only: unknown phase ${p} (${PHASES.join(', ')})`);
@@ -742,6 +743,12 @@ async function main(): Promise<void> {
       results.memory = out;
     }
 
+    // ---- 5. journal: Postern alone (nginx has none), in this process, against a fake backend
+    if (want('journal')) {
+      log('bench: journal overhead on full POP3 login sessions (postern_journal off vs on)');
+      results.journal = await measureJournalOverhead(QUICK ? 100 : 300, QUICK ? 3 : 5);
+    }
+
     if (opt['cpu-prof']) {
       await postern.shutdown();
       const files = readdirSync(profDir)
@@ -866,6 +873,11 @@ export function renderTable(r: Any): string {
         `held; max ${f(x.postern.eldHeldMaxMs, 1)}; while opening p99 ${f(x.postern.eldOpeningP99Ms, 1)}; open rate ${f(x.nginx.openRate)}/${f(x.postern.openRate)} per s`,
       );
     }
+  }
+  if (r.journal) {
+    const j = r.journal;
+    add('journal off/on, us per POP3 session (wall)', '', `${f(j.without.wall)} / ${f(j.with.wall)}`, q(j.with.wall, j.without.wall), `+${f(j.with.wall - j.without.wall)} us; ratio is on/off`);
+    add('journal off/on, us per POP3 session (CPU)', '', `${f(j.without.cpu)} / ${f(j.with.cpu)}`, q(j.with.cpu, j.without.cpu), `+${f(j.with.cpu - j.without.cpu)} us; client+proxy+backend in one process`);
   }
   const head = ['Figure', 'nginx', 'Postern', 'P/N', 'Notes'];
   const all = [head, ...rows];
