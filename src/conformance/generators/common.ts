@@ -45,6 +45,14 @@ export const unknownVerb = fc.constantFrom(...UNKNOWN_VERBS).chain((w) => fc.mix
 /** A short argument (letters/digits) for junk commands. */
 export const junkArg = fc.stringMatching(/^[a-z0-9]{1,6}$/);
 
+/** Line ends as clients send them: mostly CRLF, sometimes a bare LF (which nginx accepts). */
+export const eol = fc.constantFrom<'\r\n' | '\n'>('\r\n', '\r\n', '\r\n', '\n');
+
+/** An unknown verb, with or without an argument (POP3 and SMTP: no tag). */
+export const untaggedUnknown: fc.Arbitrary<Command> = fc
+  .tuple(unknownVerb, fc.option(junkArg, { nil: undefined }))
+  .map(([v, a]) => command('bad', [line(a === undefined ? v : `${v} ${a}`)]));
+
 /** Credentials that must fail: a known user with a wrong password, or an unknown user. */
 export function badCredentials(users: Credentials[]): fc.Arbitrary<Credentials> {
   const unknown = fc.record({ user: fc.stringMatching(/^nobody[a-z]{0,3}$/), password: fc.stringMatching(/^[a-z0-9]{1,8}$/) });

@@ -9,6 +9,7 @@ import {
   badCredentials,
   command,
   cramLine,
+  eol,
   goodCredentials,
   invalidBase64,
   junkArg,
@@ -19,7 +20,6 @@ import {
 import type { DialectGen } from './dialect.js';
 
 const T = '§';
-const eol = fc.constantFrom<'\r\n' | '\n'>('\r\n', '\r\n', '\r\n', '\n');
 const tagged = (kind: Command['kind'], lines: ClientLine[], extra: Partial<Command> = {}): Command => command(kind, lines, { tag: T, ...extra });
 
 const safe: fc.Arbitrary<Command> = fc.oneof(

@@ -6,25 +6,23 @@ import {
   badCredentials,
   command,
   cramLine,
+  eol,
   goodCredentials,
   invalidBase64,
   junkArg,
   line,
   unknownVerb,
+  untaggedUnknown,
   wrongDigest,
 } from './common.js';
 import type { DialectGen } from './dialect.js';
-
-const eol = fc.constantFrom<'\r\n' | '\n'>('\r\n', '\r\n', '\r\n', '\n');
 
 const safe: fc.Arbitrary<Command> = fc.oneof(
   fc.tuple(fc.constantFrom('NOOP', 'noop', 'Noop'), eol).map(([v, e]) => command('noop', [line(v, { eol: e })])),
   fc.tuple(fc.constantFrom('CAPA', 'capa', 'CAPA x'), eol).map(([v, e]) => command('capability', [line(v, { eol: e })])),
 );
 
-const bad: fc.Arbitrary<Command> = fc
-  .tuple(unknownVerb, fc.option(junkArg, { nil: undefined }))
-  .map(([v, a]) => command('bad', [line(a === undefined ? v : `${v} ${a}`)]));
+const bad = untaggedUnknown;
 
 const malformed: fc.Arbitrary<Command> = fc.oneof(
   fc.constantFrom('', ' NOOP', 'NO\rOP', 'NOOP\x00', '\xff\xfe', 'STAT', 'LIST', 'RETR 1', 'PASS x', 'USER', 'APOP onlyone', 'AUTH XUNKNOWN', 'AUTH PLAIN a b c d').map((t) => command('malformed', [line(t)])),
