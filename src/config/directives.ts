@@ -7,11 +7,12 @@
  * a `store`/`parse`, and read it in merge/resolve.ts.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { AddressError, parseAuthHttpUrl } from './addresses.js';
+import { isIPv4, isIPv6 } from 'node:net';
+import { AddressError, canonicalIPv6, parseAuthHttpUrl } from './addresses.js';
 import { ConfigError } from './errors.js';
 import { newLevel, type Level, type ParseState, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
-import type { ErrorLogConfig, Protocol, Where } from './types.js';
+import type { ErrorLogConfig, Protocol, ResolverConfig, ResolverServer, Where } from './types.js';
 import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
 
 export type Context = 'main' | 'mail' | 'server';
@@ -108,6 +109,59 @@ const filePath = (ctx: ApplyContext): PathValue => {
 
 /** `postern_journal directory | off`: `null` for off, else the directory resolved like a file path. */
 const journalDirectory = (ctx: ApplyContext): PathValue | null => (arg(ctx) === 'off' ? null : filePath(ctx));
+
+/** One name server address of `resolver`: `addr[:port]` or `[v6addr][:port]`, port default 53. */
+function resolverServer(ctx: ApplyContext, text: string): ResolverServer {
+  const bad = (err: string): never => ctx.fail(`${err} in resolver "${text}"`);
+  const port = (p: string | undefined): number => {
+    if (p === undefined) return 53;
+    const n = parseNumber(p);
+    return n === null || n < 1 || n > 65535 ? bad('invalid port') : n;
+  };
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return bad('invalid host');
+    const inner = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== '' && !rest.startsWith(':')) return bad('invalid host');
+    if (!isIPv6(inner)) return bad('invalid IPv6 address');
+    return { host: canonicalIPv6(inner), port: port(rest === '' ? undefined : rest.slice(1)) };
+  }
+  const colon = text.indexOf(':');
+  const host = colon < 0 ? text : text.slice(0, colon);
+  if (host === '') return bad('no host');
+  if (!isIPv4(host)) {
+    if (isIPv6(text)) return bad('invalid port');
+    ctx.fail(`host names in "resolver" are not supported yet, use IP addresses`);
+  }
+  return { host, port: port(colon < 0 ? undefined : text.slice(colon + 1)) };
+}
+
+/** `resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off`, checked like ngx_resolver_create. */
+function parseResolver(ctx: ApplyContext): ResolverConfig | null {
+  if (ctx.args.length === 1 && ctx.args[0] === 'off') return null;
+  const config: ResolverConfig = { servers: [], ipv4: true, ipv6: true };
+  const onOff = (a: string, value: string): boolean =>
+    value === 'on' ? true : value === 'off' ? false : ctx.fail(`invalid parameter: ${a}`);
+  for (const a of ctx.args) {
+    if (a.startsWith('valid=')) {
+      const ms = parseTime(a.slice(6), 'ms');
+      if (ms === null || a.length === 6) ctx.fail(`invalid parameter: ${a}`);
+      config.validMs = ms;
+    } else if (a.startsWith('ipv4=')) {
+      config.ipv4 = onOff(a, a.slice(5));
+    } else if (a.startsWith('ipv6=')) {
+      config.ipv6 = onOff(a, a.slice(5));
+    } else if (a.startsWith('status_zone=')) {
+      ctx.fail(`the "status_zone" parameter of "resolver" is not supported yet`);
+    } else {
+      config.servers.push(resolverServer(ctx, a));
+    }
+  }
+  if (!config.ipv4 && !config.ipv6) ctx.fail('"ipv4" and "ipv6" cannot both be "off"');
+  if (config.servers.length === 0) ctx.fail('no name servers defined');
+  return config;
+}
 
 const STARTTLS_MODES = ['off', 'on', 'only'] as const;
 const LOG_LEVELS: readonly ErrorLogConfig['level'][] = ['emerg', 'alert', 'crit', 'error', 'warn', 'notice', 'info', 'debug'];
@@ -220,8 +274,12 @@ export const directives: readonly DirectiveSpec[] = [
   { name: 'error_log', contexts: ['main', 'mail', 'server'], arity: '1more', syntax: 'file [level]', store: 'custom', apply: applyErrorLog, merge: 'inherit', supported: true,
     defaultText: 'the top-level `error_log`, else stderr', description: 'Where and from which level to log (`stderr` or a file; levels debug ... emerg, default error).',
     postern: 'One log per level; further `error_log` lines of the same level are ignored with a notice; `syslog:` and `memory:` are refused; relative paths are taken from the main file\'s directory.' },
-  later('resolver', '1more', 'address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off', 'DNS servers used to find the SMTP client\'s host name.'),
-  later('resolver_timeout', 'take1', 'time', 'Timeout for DNS lookups of the SMTP client\'s host name.'),
+  { name: 'resolver', contexts: MS, arity: '1more', syntax: 'address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off', default: 'off',
+    store: 'once', parse: parseResolver, merge: 'inherit', supported: true,
+    description: 'DNS servers (port default 53) used to find the SMTP client\'s host name (PTR, then a forward lookup that must give the client address back) for `Client-Host` and XCLIENT `NAME=`.',
+    postern: 'Addresses must be IP addresses (host names are refused); `status_zone=` is refused; answers are not cached, so `valid=` is accepted but has no effect; a PTR name with bytes outside `A-Z a-z 0-9 - .` gives `[TEMPUNAVAIL]`, as in nginx 1.29.7+ (CVE-2026-28753).' },
+  { name: 'resolver_timeout', contexts: MS, arity: 'take1', syntax: 'time', default: '30s', store: 'once', parse: time, merge: 'inherit', supported: true,
+    description: 'Timeout for each DNS lookup of the SMTP client\'s host name.' },
 
   // ---- ngx_mail_auth_http_module
   { name: 'auth_http', contexts: MS, arity: 'take1', syntax: 'URL', store: 'last', parse: authHttp, merge: 'inherit', supported: true,

@@ -62,6 +62,21 @@ export interface ErrorLogConfig {
   level: 'debug' | 'info' | 'notice' | 'warn' | 'error' | 'crit' | 'alert' | 'emerg';
 }
 
+/** One name server of `resolver`. */
+export interface ResolverServer {
+  host: string;
+  port: number;
+}
+
+/** `resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off]`. */
+export interface ResolverConfig {
+  servers: ResolverServer[];
+  /** `valid=time`: overrides the answers' TTL for caching (Postern does not cache). */
+  validMs?: number;
+  ipv4: boolean;
+  ipv6: boolean;
+}
+
 export interface ServerConfig {
   where: Where;
   listens: ListenConfig[];
@@ -89,6 +104,10 @@ export interface ServerConfig {
   xclient: boolean;
   /** `proxy_smtp_auth on|off` (default off): AUTH PLAIN to the SMTP backend (XCLIENT then without LOGIN). */
   proxySmtpAuth: boolean;
+  /** `resolver` (SMTP client host name lookups); absent for `resolver off` (the default). */
+  resolver?: ResolverConfig;
+  /** `resolver_timeout` (default 30s): bounds each DNS lookup. */
+  resolverTimeoutMs: number;
   starttls: StartTlsMode;
   /** The legacy `ssl on` directive (every listen of the server is implicit TLS). */
   sslOn: boolean;

@@ -9,6 +9,7 @@ import type { ServerConfig } from '../config/types.js';
 import { createFramer } from '../protocols/framer.js';
 import type { FrameMode } from '../protocols/types.js';
 import { serverHandshake } from '../net/tls.js';
+import { dnsLookup, resolveClientHost, UNAVAILABLE } from '../net/resolve-client.js';
 import { loginToBackend, BackendLoginError } from '../proxy/backend-login.js';
 import { relay } from '../proxy/relay.js';
 import type { Logger } from '../log.js';
@@ -55,7 +56,7 @@ const capabilities = (server: ServerConfig): readonly string[] =>
   server.protocol === 'pop3' ? server.pop3Capabilities : server.protocol === 'imap' ? server.imapCapabilities : server.smtpCapabilities;
 
 /** The facts one connection's machine starts from; the salt is where randomness and the clock come in. */
-export function connectionInput(server: ServerConfig, implicitTls: boolean, clientIp: string): ConnectionInput {
+export function connectionInput(server: ServerConfig, implicitTls: boolean, clientIp: string, clientHost = UNAVAILABLE): ConnectionInput {
   return {
     protocol: server.protocol,
     starttls: server.starttls,
@@ -68,8 +69,8 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
     serverName: server.serverName,
     salt: `<${randomInt(0, 2 ** 31 - 1)}.${Math.floor(Date.now() / 1000)}@${server.serverName}>`,
     clientIp,
-    // No `resolver` yet: nginx sends this placeholder when it does not resolve the client.
-    clientHost: '[UNAVAILABLE]',
+    // From `resolver` (SMTP); without one nginx sends the `[UNAVAILABLE]` placeholder.
+    clientHost,
     proxyPassErrorMessage: server.proxyPassErrorMessage,
     greetingDelayMs: server.protocol === 'smtp' ? server.smtpGreetingDelayMs : 0,
     xclient: server.xclient,
@@ -91,9 +92,46 @@ const readsInput = (snapshot: Snapshot): boolean => snapshot.status === 'active'
  * requests, the backend login and finally the byte relay, which bypasses the machine.
  */
 export function runSession(socket: Socket, options: SessionOptions): void {
+  const { server } = options;
+  const resolver = server.protocol === 'smtp' ? server.resolver : undefined;
+  if (resolver === undefined) {
+    startSession(socket, options, UNAVAILABLE);
+    return;
+  }
+  // nginx looks the client up before the greeting and does not read it meanwhile.
+  socket.pause();
+  const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const lookup = dnsLookup(resolver, server.resolverTimeoutMs);
+  let gone = false;
+  const onError = (error: Error) =>
+    options.logger.child({ client: clientIp, protocol: server.protocol }).info({ err: error.message }, 'client connection error');
+  const stop = () => {
+    gone = true;
+    clearTimeout(deadline);
+    socket.off('close', onClose);
+    socket.off('error', onError);
+    lookup.cancel();
+  };
+  const onClose = () => stop();
+  const deadline = setTimeout(() => {
+    options.logger.child({ client: clientIp, protocol: server.protocol }).info('client timed out while resolving its host name');
+    stop();
+    socket.destroy();
+  }, server.timeoutMs);
+  socket.once('close', onClose);
+  socket.on('error', onError);
+  void resolveClientHost(clientIp, lookup, resolver).then((clientHost) => {
+    if (gone) return;
+    stop();
+    if (socket.destroyed) return;
+    startSession(socket, options, clientHost);
+  });
+}
+
+function startSession(socket: Socket, options: SessionOptions, clientHost: string): void {
   const { server, logger } = options;
   const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-  const input = connectionInput(server, options.implicitTls, clientIp);
+  const input = connectionInput(server, options.implicitTls, clientIp, clientHost);
   const log = logger.child({ client: clientIp, server: `${socket.localAddress}:${socket.localPort}`, protocol: server.protocol });
   const startedAt = performance.now();
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
@@ -290,5 +328,7 @@ export function runSession(socket: Socket, options: SessionOptions): void {
     socket.on('end', () => send({ type: 'client.closed' }));
     listen(socket);
     reading = readsInput(actor.getSnapshot());
+    // Paused while resolving the client (`resolver`); flowing as for any other connection now.
+    socket.resume();
   }
 }

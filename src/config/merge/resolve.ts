@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.js';
 import type { Level, PathValue, Setting } from '../level.js';
 import type {
   AuthHttpTarget,
+  ResolverConfig,
   ErrorLogConfig,
   ImapAuthMethod,
   Pop3AuthMethod,
@@ -96,6 +97,7 @@ function build(server: Level, mail: Level): ServerConfig {
     smtpGreetingDelayMs: get('smtp_greeting_delay'),
     xclient: get('xclient'),
     proxySmtpAuth: get('proxy_smtp_auth'),
+    resolverTimeoutMs: get('resolver_timeout'),
     starttls: get('starttls'),
     sslOn: get('ssl'),
     ssl: {
@@ -106,6 +108,8 @@ function build(server: Level, mail: Level): ServerConfig {
       preferServerCiphers: get('ssl_prefer_server_ciphers'),
     },
   };
+  const resolver = get<ResolverConfig | null | undefined>('resolver');
+  if (resolver) config.resolver = resolver;
   const journal = get<PathValue | null | undefined>('postern_journal');
   if (journal) config.journalDir = journal.path;
   if (certificates) config.ssl.certificateWhere = certificates.where;

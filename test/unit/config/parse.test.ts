@@ -122,6 +122,7 @@ describe('defaults', () => {
       smtpGreetingDelayMs: 0,
       xclient: true,
       proxySmtpAuth: false,
+      resolverTimeoutMs: 30_000,
       starttls: 'off',
       sslOn: false,
       ssl: { certificates: [], certificateKeys: [], protocols: ['TLSv1.2', 'TLSv1.3'], ciphers: 'HIGH:!aNULL:!MD5', preferServerCiphers: false },
@@ -368,6 +369,41 @@ describe('other directives', () => {
     expect(config.errorLog).toEqual({ target: '/etc/postern/logs/main.log', level: 'error' });
     expect(config.servers[0]!.errorLog).toEqual({ target: '/etc/postern/srv.log', level: 'debug' });
     expect(config.notices).toEqual(['only the first "error_log" of a level is used, "/second.log" is ignored in /etc/postern/x.conf:2']);
+  });
+
+  it('resolver: addresses with default port 53, parameters, off, inheritance', () => {
+    const [s] = parse(mail('  resolver 127.0.0.1 10.0.0.1:5353 [::1] [2001:DB8::1]:54 valid=30s ipv6=off;\n  resolver_timeout 2s;')).servers;
+    expect(s!.resolver).toEqual({
+      servers: [
+        { host: '127.0.0.1', port: 53 },
+        { host: '10.0.0.1', port: 5353 },
+        { host: '::1', port: 53 },
+        { host: '2001:db8::1', port: 54 },
+      ],
+      validMs: 30_000,
+      ipv4: true,
+      ipv6: false,
+    });
+    expect(s!.resolverTimeoutMs).toBe(2000);
+    expect(parse(mail('  resolver 127.0.0.1;', 'server { listen 25; resolver off; }')).servers[0]!.resolver).toBeUndefined();
+    expect(parse(mail('')).servers[0]!.resolver).toBeUndefined();
+  });
+
+  it('resolver: errors', () => {
+    const cases: Array<[string, string]> = [
+      ['resolver 127.0.0.1; resolver 10.0.0.1;', '"resolver" directive is duplicate'],
+      ['resolver 127.0.0.1 ipv4=off ipv6=off;', '"ipv4" and "ipv6" cannot both be "off"'],
+      ['resolver 127.0.0.1 ipv4=maybe;', 'invalid parameter: ipv4=maybe'],
+      ['resolver 127.0.0.1 valid=;', 'invalid parameter: valid='],
+      ['resolver 127.0.0.1 valid=x;', 'invalid parameter: valid=x'],
+      ['resolver 127.0.0.1:0;', 'invalid port in resolver "127.0.0.1:0"'],
+      ['resolver [::1;', 'invalid host in resolver "[::1"'],
+      ['resolver valid=5s;', 'no name servers defined'],
+      ['resolver ns.example.net;', 'host names in "resolver" are not supported yet, use IP addresses'],
+      ['resolver 127.0.0.1 status_zone=z;', 'the "status_zone" parameter of "resolver" is not supported yet'],
+      ['resolver_timeout x;', '"resolver_timeout" directive invalid value'],
+    ];
+    for (const [line, message] of cases) expect(() => parse(mail(`  ${line}`)), line).toThrow(message);
   });
 
   it('proxy is accepted and has no effect', () => {

@@ -33,6 +33,8 @@ describe('the directive table', () => {
       proxy_pass_error_message: false,
       xclient: true,
       proxy_smtp_auth: false,
+      resolver: null,
+      resolver_timeout: 30_000,
       ssl: false,
       starttls: 'off',
       ssl_protocols: ['TLSv1.2', 'TLSv1.3'],
@@ -67,7 +69,7 @@ describe('the directive table', () => {
 
   it('refuses the directives planned for later, in the contexts nginx allows them', () => {
     const later = [
-      'resolver', 'resolver_timeout', 'auth_http_pass_client_cert', 'ssl_password_file',
+      'auth_http_pass_client_cert', 'ssl_password_file',
       'ssl_session_cache', 'ssl_session_timeout', 'ssl_session_tickets', 'ssl_session_ticket_key', 'ssl_dhparam',
       'ssl_ecdh_curve', 'ssl_verify_client', 'ssl_verify_depth', 'ssl_client_certificate', 'ssl_trusted_certificate',
       'ssl_crl', 'ssl_conf_command', 'proxy_protocol', 'set_real_ip_from',
