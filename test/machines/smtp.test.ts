@@ -2,8 +2,9 @@
  * The SMTP dialect of the connection machine, against nginx's replies
  * (reference nginx-mail-behavior.md §6 and §17).
  */
+import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import type { ConnectionInput } from '../../machines/types.js';
+import type { ConnectionEvent, ConnectionInput } from '../../machines/types.js';
 import { Harness, fail, ok, pw, reply, requests, settings, TLS } from './helpers.js';
 
 const CRLF = '\r\n';
@@ -182,4 +183,51 @@ describe('SMTP authentication and the backend dialogue', () => {
     expect(imap.send({ type: 'cmd.refused', tag: 'a', reply: 'invalidArgument' })).toEqual([reply(`a BAD invalid command${CRLF}`)]);
     expect(imap.send({ type: 'cmd.user', user: 'x' })).toEqual([reply(`* BAD invalid command${CRLF}`)]);
   });
+});
+
+describe('SMTP reply grammar (property)', () => {
+  const events = fc.oneof(
+    fc.constantFrom<ConnectionEvent>(
+      { type: 'cmd.noop' },
+      { type: 'cmd.rset' },
+      { type: 'cmd.quit' },
+      { type: 'cmd.starttls' },
+      { type: 'cmd.invalid' },
+      { type: 'cmd.refused', reply: 'invalidArgument' },
+      { type: 'cmd.refused', reply: 'invalidCommand' },
+      { type: 'cmd.helo', esmtp: true, domain: 'client.example' },
+      { type: 'cmd.helo', esmtp: false, domain: 'client.example' },
+      { type: 'cmd.mail', line: 'MAIL FROM:<a@b>' },
+      { type: 'cmd.mail', line: 'MAIL' },
+      { type: 'cmd.rcpt', line: 'RCPT TO:<c@d>' },
+      { type: 'cmd.authenticate', mechanism: 'PLAIN' },
+      { type: 'cmd.authenticate', mechanism: 'LOGIN' },
+      { type: 'cmd.authenticate', mechanism: 'CRAM-MD5' },
+      { type: 'cmd.authenticate', mechanism: 'XUNKNOWN' },
+      { type: 'sasl.invalid' },
+      { type: 'sasl.response', user: 'u' },
+      { type: 'input.tooLong' },
+      { type: 'tls.established', tls: TLS },
+      { type: 'backend.ready' },
+      { type: 'backend.failed', reason: 'upstream sent invalid response', passthrough: '554 no\r\n' },
+    ),
+    fc.constantFrom(ok(), fail('Invalid login or password'), fail('Try later', 1)),
+  );
+
+  test.prop([fc.array(events, { maxLength: 30 }), fc.constantFrom('off', 'on', 'only'), fc.boolean()], { numRuns: 200 })(
+    'every line the machine sends an SMTP client is `ddd text` or `ddd-text`, CRLF-terminated',
+    (sequence, starttls, proxyPassErrorMessage) => {
+      const h = smtp({ starttls: starttls as 'off' | 'on' | 'only', proxyPassErrorMessage });
+      for (const event of sequence) {
+        if (h.done) break;
+        h.send(event);
+        h.tick(1000);
+      }
+      for (const effect of h.effects) {
+        if (effect.type !== 'reply') continue;
+        expect(effect.text.endsWith('\r\n')).toBe(true);
+        for (const line of effect.text.slice(0, -2).split('\r\n')) expect(line).toMatch(/^\d{3}([ -].*)?$/);
+      }
+    },
+  );
 });
