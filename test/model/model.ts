@@ -20,17 +20,48 @@ export type Path = StatePath<Snapshot, ConnectionEvent>;
 
 export interface ModelConfig {
   name: string;
-  protocol: 'pop3' | 'imap';
+  protocol: 'pop3' | 'imap' | 'smtp';
   starttls: 'off' | 'on' | 'only';
   implicitTls: boolean;
+  /** pop3_auth / imap_auth / smtp_auth. */
+  authMethods: readonly string[];
+  /** SMTP `smtp_greeting_delay`, in ms (0: none). */
+  greetingDelayMs: number;
 }
 
-export const MODEL_CONFIGS: readonly ModelConfig[] = (['pop3', 'imap'] as const).flatMap((protocol) => [
-  ...(['off', 'on', 'only'] as const).map((starttls) => ({ name: `${protocol} starttls ${starttls}`, protocol, starttls, implicitTls: false })),
-  { name: `${protocol} implicit TLS`, protocol, starttls: 'off' as const, implicitTls: true },
-]);
+export const AUTH_METHODS = {
+  pop3: ['plain', 'apop', 'cram-md5', 'external'],
+  imap: ['plain', 'login', 'cram-md5', 'external'],
+  /** `none` lets MAIL/RCPT reach the auth service. */
+  smtp: ['plain', 'login', 'cram-md5', 'external', 'none'],
+} as const;
+/** SMTP without `none`: MAIL is answered 530 (auth required). */
+const SMTP_AUTH_WITHOUT_NONE = ['plain', 'login', 'cram-md5', 'external'] as const;
+/** `smtp_greeting_delay` of the delayed SMTP configurations, in ms (below the fast proxy's `timeout`). */
+export const GREETING_DELAY_MS = 80;
 
-export const AUTH_METHODS = { pop3: ['plain', 'apop', 'cram-md5', 'external'], imap: ['plain', 'login', 'cram-md5', 'external'] } as const;
+export const MODEL_CONFIGS: readonly ModelConfig[] = [
+  ...(['pop3', 'imap', 'smtp'] as const).flatMap((protocol) => [
+    ...(['off', 'on', 'only'] as const).map((starttls) => ({
+      name: `${protocol} starttls ${starttls}`,
+      protocol,
+      starttls,
+      implicitTls: false,
+      authMethods: AUTH_METHODS[protocol],
+      greetingDelayMs: 0,
+    })),
+    { name: `${protocol} implicit TLS`, protocol, starttls: 'off' as const, implicitTls: true, authMethods: AUTH_METHODS[protocol], greetingDelayMs: 0 },
+  ]),
+  {
+    name: 'smtp starttls on, greeting delay, no smtp_auth none',
+    protocol: 'smtp',
+    starttls: 'on',
+    implicitTls: false,
+    authMethods: SMTP_AUTH_WITHOUT_NONE,
+    greetingDelayMs: GREETING_DELAY_MS,
+  },
+  { name: 'smtp implicit TLS, greeting delay', protocol: 'smtp', starttls: 'off', implicitTls: true, authMethods: AUTH_METHODS.smtp, greetingDelayMs: GREETING_DELAY_MS },
+];
 export const MAX_ERRORS = 2;
 /** Auth-Wait the scripted auth service asks for, in seconds. */
 export const AUTH_WAIT = 0.05;
@@ -40,8 +71,8 @@ export function modelInput(config: ModelConfig): ConnectionInput {
     protocol: config.protocol,
     starttls: config.starttls,
     implicitTls: config.implicitTls,
-    authMethods: AUTH_METHODS[config.protocol],
-    capabilities: config.protocol === 'pop3' ? ['TOP', 'USER', 'UIDL'] : ['IMAP4', 'IMAP4rev1', 'UIDPLUS'],
+    authMethods: config.authMethods,
+    capabilities: config.protocol === 'pop3' ? ['TOP', 'USER', 'UIDL'] : config.protocol === 'imap' ? ['IMAP4', 'IMAP4rev1', 'UIDPLUS'] : ['PIPELINING', 'SIZE 10240000'],
     maxErrors: MAX_ERRORS,
     timeoutMs: 60_000,
     authHttpTimeoutMs: 60_000,
@@ -50,8 +81,8 @@ export function modelInput(config: ModelConfig): ConnectionInput {
     clientIp: '127.0.0.1',
     clientHost: '[UNAVAILABLE]',
     proxyPassErrorMessage: true,
-    greetingDelayMs: 0,
-    xclient: false,
+    greetingDelayMs: config.greetingDelayMs,
+    xclient: true,
     proxySmtpAuth: false,
   };
 }
@@ -85,6 +116,13 @@ const IMAP_LINES = [
   `a9 AUTHENTICATE LOGIN ${b64(USER)}`, 'b1 AUTHENTICATE LOGIN', 'b2 AUTHENTICATE CRAM-MD5', `b3 AUTHENTICATE EXTERNAL ${b64(USER)}`,
   'b4 AUTHENTICATE EXTERNAL', 'b5 AUTHENTICATE XOAUTH2', 'b6 LOGIN onlyuser', 'b7 BOGUS', 'b8 BOGUS {5+}', `b9 NOOP ${'x'.repeat(5000)}`,
 ];
+const SMTP_LINES = [
+  'EHLO client.test', 'HELO client.test', 'EHLO', 'MAIL FROM:<a@example.com>', 'MAIL', 'RCPT TO:<b@example.com>', 'RCPT', 'RSET',
+  'NOOP', 'QUIT', 'STARTTLS', 'AUTH', `AUTH PLAIN ${b64(`\0${USER}\0secret`)}`, 'AUTH PLAIN', 'AUTH PLAIN =', `AUTH LOGIN ${b64(USER)}`,
+  'AUTH LOGIN', 'AUTH CRAM-MD5', `AUTH EXTERNAL ${b64(USER)}`, 'AUTH EXTERNAL', 'AUTH XOAUTH2', 'VRFY someone', 'BOGUS',
+  `NOOP ${'x'.repeat(5000)}`,
+];
+const LINES = { pop3: POP3_LINES, imap: IMAP_LINES, smtp: SMTP_LINES };
 const SASL_LINES: Record<SaslStep, string[]> = {
   plain: [b64(`\0${USER}\0secret`), '*'],
   loginUser: [b64(USER), '*'],
@@ -94,7 +132,7 @@ const SASL_LINES: Record<SaslStep, string[]> = {
 };
 
 /** The event Postern's framer and `toMachineEvent` make of one client line. */
-function eventOfLine(protocol: 'pop3' | 'imap', text: string, step: SaslStep | null): ConnectionEvent {
+function eventOfLine(protocol: ModelConfig['protocol'], text: string, step: SaslStep | null): ConnectionEvent {
   const framer = createFramer(protocol, { bufferSize: protocol === 'pop3' ? 128 : 4096 });
   framer.push(Buffer.from(`${text}\r\n`, 'latin1'));
   const item = framer.next(step === null ? 'command' : 'sasl');
@@ -124,7 +162,7 @@ export function offers(snapshot: Snapshot, config: ModelConfig): Array<{ event: 
   const step = SASL_STEPS.find((s) => snapshot.hasTag(saslTag(s))) ?? null;
   if (snapshot.status !== 'active') return out;
   if (snapshot.hasTag(READS_INPUT)) {
-    const lines = step !== null ? SASL_LINES[step] : config.protocol === 'pop3' ? POP3_LINES : IMAP_LINES;
+    const lines = step !== null ? SASL_LINES[step] : LINES[config.protocol];
     for (const text of lines) out.push({ event: eventOfLine(config.protocol, text, step), action: { kind: 'line', text } });
     if (config.protocol === 'imap' && step === null) out.push({ event: { type: 'input.literal' }, action: { kind: 'literal', text: 'c1 LOGIN {16}' } });
     out.push({ event: { type: 'client.closed' }, action: { kind: 'close' } });
@@ -144,22 +182,31 @@ export function offers(snapshot: Snapshot, config: ModelConfig): Array<{ event: 
   if (value === 'relaying') out.push({ event: { type: 'relay.ended', reason: 'upstream closed connection' }, action: { kind: 'backendQuit' } });
   // Timer edges: the delays of the active states.
   for (const type of __unsafe_getAllOwnEventDescriptors(snapshot)) {
+    // While the greeting is delayed only its own timer can fire (it is shorter than `timeout`).
+    if (value === 'preauth.greetingDelay' && !type.startsWith('xstate.after.greetingDelay.')) continue;
     if (type.startsWith('xstate.after.')) out.push({ event: { type } as unknown as ConnectionEvent, action: { kind: 'wait' } });
   }
   return out;
 }
 
-/** Abstract state: the state value, TLS or not, the protocol, and the two context facts guards read. */
+/**
+ * Abstract state: the state value, TLS or not, the protocol, and the context facts guards read
+ * (errors, credentials; SMTP: MAIL given, and whether the backend replays an envelope).
+ */
 export function serializeState(snapshot: Snapshot): string {
   const { context } = snapshot;
   const credentials = context.credentials === null ? '-' : `${context.credentials.method}${context.credentials.password.length > 0 ? '+pw' : ''}`;
-  return JSON.stringify([stateKey(snapshot.value), context.tls !== null, context.settings.protocol, context.errors, credentials]);
+  const state = [stateKey(snapshot.value), context.tls !== null, context.settings.protocol, context.errors, credentials];
+  if (context.settings.protocol === 'smtp') state.push(context.mailLine !== null, context.backend?.smtp?.envelope !== undefined);
+  return JSON.stringify(state);
 }
 
 export const eventKey = (event: ConnectionEvent): string => JSON.stringify(event);
 /** Which action made an event depends on the state (the same SASL event comes from different lines per step). */
 export const actionKey = (snapshot: Snapshot, event: ConnectionEvent): string => `${stateKey(snapshot.value)}|${eventKey(event)}`;
 export const isTimer = (event: { type: string }): boolean => event.type.startsWith('xstate.after.');
+/** The greeting delay's timer fires whatever the proxy's `timeout`, so it does not need the fast proxy. */
+export const isGreetingDelay = (event: { type: string }): boolean => event.type.startsWith('xstate.after.greetingDelay.');
 
 export interface ModelGraph {
   config: ModelConfig;
