@@ -12,6 +12,11 @@ export interface Edge {
 const guardName = (guard: unknown): string | null => {
   if (guard === undefined || guard === null) return null;
   if (typeof guard === 'string') return guard;
+  // XState's and()/or()/not() are functions named after themselves, holding their operands.
+  if (typeof guard === 'function' && 'guards' in guard) {
+    const operands = (guard as { guards: unknown[] }).guards.map(guardName);
+    return `${guard.name}(${operands.join(', ')})`;
+  }
   if (typeof guard === 'object' && 'type' in guard) {
     const { type, params } = guard as { type: string; params?: Record<string, unknown> };
     if (type === 'xstate.not') return `not(${guardName((guard as { guards?: unknown[] }).guards?.[0])})`;
