@@ -269,8 +269,9 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       toBackend: framer.takeRemainder(),
       idleTimeoutMs: server.proxyTimeoutMs,
     }).then((result) => {
-      log.info(result.reason === 'client timed out while proxying' ? result.reason : 'proxied session done');
-      send({ type: 'relay.ended', reason: result.reason });
+      // One log line per session end: the close effect logs this reason (nginx's wording first).
+      const reason = result.reason === 'client timed out while proxying' ? result.reason : `proxied session done (${result.reason})`;
+      send({ type: 'relay.ended', reason });
     });
   };
 
