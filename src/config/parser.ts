@@ -71,7 +71,7 @@ export class ConfigParser {
     if (!this.mail) throw ConfigError.at('no "mail" section in configuration', { file, line: lexer.currentLine });
     const notices = [...this.state.notices];
     if (this.skipped.length > 0) notices.unshift(`skipping non-mail directives: ${this.skipped.join(', ')}`);
-    const config: MailConfig = { file, servers: this.mail.servers, notices };
+    const config: MailConfig = { file, servers: this.mail.servers, notices, workerProcesses: 1 };
     if (this.state.mainErrorLog) config.errorLog = this.state.mainErrorLog;
     return config;
   }

@@ -46,14 +46,55 @@ export interface AuthHttpTarget {
   hostHeader: string;
 }
 
+export type VerifyClient = 'off' | 'on' | 'optional' | 'optional_no_ca';
+
+/**
+ * `ssl_session_cache`. nginx's default `none` is `{ off: false }` with neither cache: clients are
+ * told sessions may be reused, but nothing is stored (tickets still resume).
+ */
+export interface SessionCacheConfig {
+  /** `off`: clients are told sessions may not be reused. */
+  off: boolean;
+  /** `builtin[:size]`: a per-process cache of `size` sessions (nginx: 20480). */
+  builtinSessions?: number;
+  /** `shared:name:size`: one cache for every server naming it, `size` bytes (~4000 sessions/MB). */
+  shared?: { name: string; sizeBytes: number };
+}
+
 export interface SslConfig {
   certificates: string[];
   certificateKeys: string[];
+  /** `ssl_password_file`: passphrases for encrypted keys, one per line, tried in turn. */
+  passwordFile?: string;
   protocols: string[];
   ciphers: string;
   preferServerCiphers: boolean;
+  sessionCache: SessionCacheConfig;
+  /** `ssl_session_timeout` (default 5m). */
+  sessionTimeoutMs: number;
+  /** `ssl_session_tickets` (default on). */
+  sessionTickets: boolean;
+  /** `ssl_session_ticket_key` files (48 or 80 bytes): the first encrypts, all decrypt. */
+  sessionTicketKeys: string[];
+  /** `ssl_dhparam` file (absent: no DHE). */
+  dhparam?: string;
+  /** `ssl_ecdh_curve` (default `auto`). */
+  ecdhCurve: string;
+  verifyClient: VerifyClient;
+  /** `ssl_verify_depth` (default 1). */
+  verifyDepth: number;
+  /** `ssl_client_certificate`: CAs that verify client certificates and are advertised. */
+  clientCertificate?: string;
+  /** `ssl_trusted_certificate`: CAs that verify client certificates, not advertised. */
+  trustedCertificate?: string;
+  /** `ssl_crl`: revoked client certificates. */
+  crl?: string;
+  /** `ssl_conf_command name value`, in order. */
+  confCommands: Array<[name: string, value: string]>;
   /** Where the certificate directives were written (for errors about them). */
   certificateWhere?: Where;
+  /** Where each other `ssl_*` directive in effect was written, by directive name (for file errors). */
+  where: Partial<Record<string, Where>>;
 }
 
 export interface ErrorLogConfig {
@@ -112,6 +153,8 @@ export interface ServerConfig {
   /** The legacy `ssl on` directive (every listen of the server is implicit TLS). */
   sslOn: boolean;
   ssl: SslConfig;
+  /** `auth_http_pass_client_cert` (default off): send the client certificate as `Auth-SSL-Cert`. */
+  authHttpPassClientCert: boolean;
   /** Postern extension `postern_journal`: directory for per-connection journals (absent: off). */
   journalDir?: string;
 }
@@ -121,6 +164,10 @@ export interface MailConfig {
   file: string;
   servers: ServerConfig[];
   errorLog?: ErrorLogConfig;
+  /** `worker_processes` (main context; default 1, `auto` = the number of CPUs). */
+  workerProcesses: number;
+  /** `pid` (main context): file holding the master's process id, for `postern -s reload|stop|quit`. */
+  pidFile?: string;
   /** Notices printed by the parser (e.g. skipped non-mail blocks, deprecated `ssl on`). */
   notices: string[];
 }

@@ -106,7 +106,18 @@ function build(server: Level, mail: Level): ServerConfig {
       protocols: get('ssl_protocols'),
       ciphers: get('ssl_ciphers'),
       preferServerCiphers: get('ssl_prefer_server_ciphers'),
+      // Until the ssl module directives below are parsed (issue 4), nginx's defaults.
+      sessionCache: { off: false },
+      sessionTimeoutMs: 300_000,
+      sessionTickets: true,
+      sessionTicketKeys: [],
+      ecdhCurve: 'auto',
+      verifyClient: 'off',
+      verifyDepth: 1,
+      confCommands: [],
+      where: {},
     },
+    authHttpPassClientCert: false,
   };
   const resolver = get<ResolverConfig | null | undefined>('resolver');
   if (resolver) config.resolver = resolver;
