@@ -1,9 +1,9 @@
 import net from 'node:net';
-import type { SecureContext } from 'node:tls';
 import { AuthHttpClient } from './auth/client.js';
 import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
 import type { Logger } from './log.js';
-import { createServerSecureContext } from './net/tls.js';
+import { checkServerContext, serverContextOptions } from './net/tls.js';
+import { TlsEndpoint } from './net/tls-endpoint.js';
 import { supportedProtocols } from './protocols/dialects.js';
 import { runSession, type AuthService, type SessionInspector } from './session/session.js';
 import { fileJournal, type FileJournalFactory } from './journal/file-sink.js';
@@ -56,6 +56,16 @@ function applySocketOptions(socket: net.Socket, listen: ListenConfig): void {
   if (keepalive?.enabled) socket.setKeepAlive(true, (keepalive.idle ?? 0) * 1000);
 }
 
+function tlsEndpointFor(server: ServerConfig): TlsEndpoint {
+  checkServerContext(server.ssl);
+  return new TlsEndpoint({
+    context: serverContextOptions(server.ssl),
+    protocol: server.protocol,
+    handshakeTimeoutMs: server.timeoutMs,
+    requestCert: server.ssl.verifyClient !== 'off',
+  });
+}
+
 /** Bind every `listen` of every `server` and serve each connection with a session. */
 export async function startProxy(config: MailConfig, options: StartOptions): Promise<RunningProxy> {
   const { logger } = options;
@@ -85,7 +95,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       if (!supportedProtocols.includes(server.protocol)) {
         throw new StartupError(`protocol "${server.protocol}" is not supported yet, in ${server.where.file}:${server.where.line}`);
       }
-      const tlsContext: SecureContext | null = needsTls(server) ? createServerSecureContext(server.ssl) : null;
+      const tls = needsTls(server) ? tlsEndpointFor(server) : null;
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
       const { inspector } = options;
@@ -98,7 +108,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
           runSession(socket, {
             server,
             implicitTls,
-            tlsContext,
+            tls,
             auth,
             logger,
             ...(journal === undefined ? {} : { journal }),

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import type { MailConfig } from '../config/types.js';
 import { createLogger } from '../log.js';
-import { createServerSecureContext, TlsSetupError } from '../net/tls.js';
+import { checkServerContext, TlsSetupError } from '../net/tls.js';
 import { startProxy, StartupError } from '../server.js';
 import { startEmbeddedDefault, DEMO_USERS } from '../embedded/start.js';
 import { DEFAULT_PORTS } from '../embedded/default-config.js';
@@ -45,7 +45,7 @@ function checkTls(config: MailConfig): void {
     const usesTls = server.sslOn || server.starttls !== 'off' || server.listens.some((l) => l.ssl);
     if (!usesTls) continue;
     try {
-      createServerSecureContext(server.ssl);
+      checkServerContext(server.ssl);
     } catch (error) {
       const where = server.ssl.certificateWhere ?? server.where;
       throw new ConfigError(`${(error as Error).message} in ${where.file}:${where.line}`, where.file, where.line);

@@ -25,32 +25,27 @@ export function versionRange(protocols: readonly string[]): { minVersion: NodeTl
 }
 
 /**
- * One server's TLS settings as a Node secure context. nginx's `ssl_prefer_server_ciphers off`
- * default is the opposite of Node's, hence the explicit `honorCipherOrder`.
+ * One server's TLS settings as Node secure-context options. nginx's `ssl_prefer_server_ciphers
+ * off` default is the opposite of Node's, hence the explicit `honorCipherOrder`.
  */
-export function createServerSecureContext(ssl: SslConfig): tls.SecureContext {
-  const certs = ssl.certificates.map((file) => readPem(file, 'certificate'));
-  const keys = ssl.certificateKeys.map((file) => readPem(file, 'certificate key'));
-  try {
-    return tls.createSecureContext({
-      cert: certs,
-      key: keys,
-      ciphers: ssl.ciphers,
-      honorCipherOrder: ssl.preferServerCiphers,
-      ...versionRange(ssl.protocols),
-      // nginx uses a fixed session id context for mail, so sessions resume across connections.
-      sessionIdContext: 'MAIL',
-    });
-  } catch (error) {
-    throw new TlsSetupError(`cannot use certificate "${ssl.certificates.join('", "')}": ${(error as Error).message}`);
-  }
+export function serverContextOptions(ssl: SslConfig): tls.SecureContextOptions {
+  return {
+    cert: ssl.certificates.map((file) => readPem(file, 'certificate')),
+    key: ssl.certificateKeys.map((file) => readPem(file, 'certificate key')),
+    ciphers: ssl.ciphers,
+    honorCipherOrder: ssl.preferServerCiphers,
+    ...versionRange(ssl.protocols),
+    // nginx uses a fixed session id context for mail, so sessions resume across connections.
+    sessionIdContext: 'MAIL',
+  };
 }
 
-/**
- * Start a server-side TLS handshake over an accepted socket, for `listen ... ssl` and after an
- * accepted STARTTLS/STLS. The caller must have paused the socket and dropped its own `data`
- * listeners; bytes still buffered in the socket go into the handshake, as with nginx.
- */
-export function serverHandshake(socket: Socket, context: tls.SecureContext): tls.TLSSocket {
-  return new tls.TLSSocket(socket, { isServer: true, secureContext: context, requestCert: false });
+/** Loads the server's certificates and keys once, to report problems before serving. */
+export function checkServerContext(ssl: SslConfig): void {
+  try {
+    tls.createSecureContext(serverContextOptions(ssl));
+  } catch (error) {
+    if (error instanceof TlsSetupError) throw error;
+    throw new TlsSetupError(`cannot use certificate "${ssl.certificates.join('", "')}": ${(error as Error).message}`);
+  }
 }

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { SecureContext, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { fromEvent, Subject, type Subscription } from 'rxjs';
 import { createActor, type InspectionEvent, type Observer, type SnapshotFrom } from 'xstate';
 import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
@@ -8,7 +8,7 @@ import type { AuthOutcome, AuthRequest, ConnectionEffect, ConnectionEvent, Conne
 import type { ServerConfig } from '../config/types.js';
 import { createFramer } from '../protocols/framer.js';
 import type { FrameMode } from '../protocols/types.js';
-import { serverHandshake } from '../net/tls.js';
+import type { TlsEndpoint } from '../net/tls-endpoint.js';
 import { dnsLookup, resolveClientHost, UNAVAILABLE } from '../net/resolve-client.js';
 import { loginToBackend, BackendLoginError } from '../proxy/backend-login.js';
 import { relay } from '../proxy/relay.js';
@@ -34,7 +34,8 @@ export interface SessionOptions {
   server: ServerConfig;
   /** Whether this listener is `listen ... ssl` (or the server has the legacy `ssl on`). */
   implicitTls: boolean;
-  tlsContext: SecureContext | null;
+  /** The server's TLS side; null when it has no TLS at all. */
+  tls: TlsEndpoint | null;
   auth: AuthService;
   logger: Logger;
   /** Opens a journal for a new connection (the `postern_journal` extension directive). */
@@ -191,34 +192,35 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   });
 
   const startTls = () => {
-    if (options.tlsContext === null) {
+    const endpoint = options.tls;
+    if (endpoint === null) {
       send({ type: 'tls.failed', reason: 'no TLS context for this server' });
       return;
     }
-    const context = options.tlsContext;
     stopListening();
     socket.pause();
     // Everything the client pipelined after STARTTLS is dropped (CVE-2014-3556 class).
     const dropped = framer.takeRemainder().length;
     if (dropped > 0) log.info({ bytes: dropped }, 'discarded input pipelined after STARTTLS');
-    // Wrap once the reply has been flushed, so that it precedes the handshake on the wire.
+    // Hand over once the reply has been flushed, so that it precedes the handshake on the wire.
     socket.write('', () => {
       if (closed) return;
-      const secure = serverHandshake(socket, context);
-      transport = secure;
-      let established = false;
-      secure.once('secure', () => {
-        established = true;
-        const cipher = secure.getCipher();
-        listen(secure);
-        reading = true;
-        send({ type: 'tls.established', tls: { protocol: secure.getProtocol() ?? 'unknown', cipher: cipher.name } });
+      endpoint.handshake(socket, {
+        secure: (secure) => {
+          if (closed) {
+            secure.destroy();
+            return;
+          }
+          transport = secure;
+          secure.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
+          secure.on('end', () => send({ type: 'client.closed' }));
+          listen(secure);
+          reading = true;
+          const cipher = secure.getCipher();
+          send({ type: 'tls.established', tls: { protocol: secure.getProtocol() ?? 'unknown', cipher: cipher.name } });
+        },
+        failed: (reason) => send({ type: 'tls.failed', reason }),
       });
-      secure.on('error', (error) => {
-        if (!established) send({ type: 'tls.failed', reason: `SSL handshake failed: ${error.message}` });
-        else log.info({ err: error.message }, 'client connection error');
-      });
-      secure.on('end', () => send({ type: 'client.closed' }));
     });
   };
 
