@@ -111,7 +111,7 @@ describe('implicit-TLS handshake faults: a clean close and a log line, never a h
       client.once('data', () => resolve('greeted'));
     });
     expect(await refused).toBe('ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL');
-    const accepted = await new Promise<string | false>((resolve, reject) => {
+    const accepted = await new Promise<string | false | null>((resolve, reject) => {
       const client = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['h2', 'imap'] });
       client.once('data', () => {
         resolve(client.alpnProtocol);
