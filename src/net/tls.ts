@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { SslConfig } from '../config/types.js';
+import { sessionIdContext } from './session-id-context.js';
 
 const NODE_TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
 type NodeTlsVersion = (typeof NODE_TLS_VERSIONS)[number];
@@ -29,14 +30,15 @@ export function versionRange(protocols: readonly string[]): { minVersion: NodeTl
  * off` default is the opposite of Node's, hence the explicit `honorCipherOrder`.
  */
 export function serverContextOptions(ssl: SslConfig): tls.SecureContextOptions {
+  const cert = ssl.certificates.map((file) => readPem(file, 'certificate'));
+  const caFiles = [ssl.clientCertificate, ssl.trustedCertificate].filter((file): file is string => file !== undefined);
   return {
-    cert: ssl.certificates.map((file) => readPem(file, 'certificate')),
+    cert,
     key: ssl.certificateKeys.map((file) => readPem(file, 'certificate key')),
     ciphers: ssl.ciphers,
     honorCipherOrder: ssl.preferServerCiphers,
     ...versionRange(ssl.protocols),
-    // nginx uses a fixed session id context for mail, so sessions resume across connections.
-    sessionIdContext: 'MAIL',
+    sessionIdContext: sessionIdContext(cert, caFiles.map((file) => readPem(file, 'client certificate')), ssl.verifyClient),
   };
 }
 
