@@ -8,8 +8,10 @@
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { isIPv4, isIPv6 } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { AddressError, canonicalIPv6, parseAuthHttpUrl } from './addresses.js';
 import { ConfigError } from './errors.js';
+import { extensionDirectives } from './extension-directives.js';
 import { newLevel, type Level, type ParseState, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
 import type { ErrorLogConfig, Protocol, ResolverConfig, ResolverServer, Where } from './types.js';
@@ -86,6 +88,11 @@ export interface DirectiveSpec {
 const arg = (ctx: ApplyContext, i = 0): string => ctx.args[i] ?? '';
 
 const time = (ctx: ApplyContext): number => parseTime(arg(ctx), 'ms') ?? ctx.failDirective('invalid value');
+/** `ngx_conf_set_sec_slot`: seconds (no `ms`, `M` and `y` allowed), returned in milliseconds. */
+const seconds = (ctx: ApplyContext): number => {
+  const s = parseTime(arg(ctx), 's');
+  return s === null ? ctx.failDirective('invalid value') : s * 1000;
+};
 const size = (ctx: ApplyContext): number => parseSize(arg(ctx)) ?? ctx.failDirective('invalid value');
 const number = (ctx: ApplyContext): number => parseNumber(arg(ctx)) ?? ctx.failDirective('invalid number');
 const text = (ctx: ApplyContext): string => arg(ctx);
@@ -234,6 +241,83 @@ function authHttp(ctx: ApplyContext): unknown {
   }
 }
 
+/**
+ * One level's `ssl_session_cache`, as ngx_mail_ssl_session_cache leaves it: the builtin part
+ * (`no_builtin` when only `shared` was written) and the shared zone. Merged in merge/resolve.ts.
+ */
+export interface SessionCacheSetting {
+  builtin?: 'off' | 'none' | 'no_builtin' | { sessions: number };
+  shared?: { name: string; sizeBytes: number };
+}
+
+/** nginx's OpenSSL default for `builtin` without a size. */
+export const BUILTIN_SESSION_CACHE_DEFAULT = 20480;
+/** Smallest shared cache nginx accepts: 8 memory pages. */
+const SHARED_CACHE_MIN = 8 * 4096;
+
+/** `ssl_session_cache`: words applied in order over what this level already has (no "is duplicate" in nginx). */
+function applySessionCache(ctx: ApplyContext): void {
+  const previous = ctx.level.settings.get('ssl_session_cache')?.value as SessionCacheSetting | undefined;
+  const cache: SessionCacheSetting = { ...previous };
+  const invalid = (word: string): never => ctx.fail(`invalid session cache "${word}"`);
+  for (const word of ctx.args) {
+    if (word === 'off' || word === 'none') {
+      cache.builtin = word;
+    } else if (word === 'builtin') {
+      cache.builtin = { sessions: BUILTIN_SESSION_CACHE_DEFAULT };
+    } else if (word.startsWith('builtin:') && word.length > 8) {
+      const sessions = parseNumber(word.slice(8));
+      cache.builtin = { sessions: sessions ?? invalid(word) };
+    } else if (word.startsWith('shared:') && word.length > 7) {
+      const rest = word.slice(7);
+      const colon = rest.indexOf(':');
+      const name = colon < 0 ? rest : rest.slice(0, colon);
+      if (name === '' || colon < 0) invalid(word);
+      const sizeBytes = parseSize(rest.slice(colon + 1)) ?? invalid(word);
+      if (sizeBytes < SHARED_CACHE_MIN) ctx.fail(`session cache "${word}" is too small`);
+      const declared = ctx.state.sharedZones.get(name);
+      if (declared !== undefined && declared !== sizeBytes) {
+        ctx.fail(`the size ${sizeBytes} of shared memory zone "${name}" conflicts with already declared size ${declared}`);
+      }
+      ctx.state.sharedZones.set(name, sizeBytes);
+      cache.shared = { name, sizeBytes };
+    } else {
+      invalid(word);
+    }
+  }
+  // nginx: `shared` alone (in this occurrence or an earlier one at this level) turns the builtin cache off.
+  if (cache.shared && cache.builtin === undefined) cache.builtin = 'no_builtin';
+  ctx.level.settings.set('ssl_session_cache', { value: cache, where: ctx.where });
+}
+
+/** `worker_processes number | auto` (main context), as ngx_set_worker_processes. */
+function applyWorkerProcesses(ctx: ApplyContext): void {
+  if (ctx.state.workerProcesses !== undefined) ctx.failDirective('is duplicate');
+  const text = arg(ctx);
+  ctx.state.workerProcesses = text === 'auto' ? availableParallelism() : (parseNumber(text) ?? ctx.failDirective('invalid value'));
+}
+
+/** `pid file` (main context), a string slot: duplicate is an error. */
+function applyPid(ctx: ApplyContext): void {
+  if (ctx.state.pidFile !== undefined) ctx.failDirective('is duplicate');
+  ctx.state.pidFile = filePath(ctx).path;
+}
+
+const VERIFY_CLIENT = ['off', 'on', 'optional', 'optional_no_ca'] as const;
+
+/** SSL_CONF commands whose value is a file or directory: nginx resolves it like any path. */
+const CONF_COMMAND_PATHS = new Set([
+  'certificate', 'privatekey', 'serverinfofile', 'chaincapath', 'chaincafile', 'verifycapath', 'verifycafile',
+  'requestcafile', 'clientcafile', 'requestcapath', 'clientcapath', 'dhparameters',
+]);
+
+/** `ssl_conf_command name value`: one `[name, value]` pair, file values resolved. */
+function confCommand(ctx: ApplyContext): Array<[string, string]> {
+  const name = arg(ctx, 0);
+  if (!CONF_COMMAND_PATHS.has(name.toLowerCase())) return [[name, arg(ctx, 1)]];
+  return [[name, filePath({ ...ctx, args: [arg(ctx, 1)] }).path]];
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table
 
@@ -259,6 +343,11 @@ export const directives: readonly DirectiveSpec[] = [
     description: 'One proxied service: its listen sockets, protocol and settings.' },
   { name: 'include', contexts: ['main', 'mail', 'server'], arity: 'take1', syntax: 'file | mask', store: 'none', merge: 'block', supported: true,
     description: 'Reads another file (or every file matching a glob) in place; relative to the main file\'s directory.' },
+  { name: 'worker_processes', contexts: ['main'], arity: 'take1', syntax: 'number | auto', defaultText: '`worker_processes 1;`', store: 'custom', apply: applyWorkerProcesses, merge: 'main', supported: true,
+    description: 'Number of worker processes; `auto` is the number of CPUs (`os.availableParallelism()`).' },
+  { name: 'pid', contexts: ['main'], arity: 'take1', syntax: 'file', defaultText: '— (no pid file)', store: 'custom', apply: applyPid, merge: 'main', supported: true,
+    description: 'File that holds the main process id (for `postern -s reload|stop|quit`).',
+    postern: 'No pid file unless set (nginx: `logs/nginx.pid`); a relative path is taken from the main file\'s directory (nginx: its prefix).' },
   { name: 'listen', contexts: ['server'], arity: '1more', store: 'custom', apply: applyListen, merge: 'server', supported: true,
     syntax: 'address:port [ssl] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]]',
     description: 'Address and port to accept connections on; `ssl` makes it implicit TLS.',
@@ -289,7 +378,8 @@ export const directives: readonly DirectiveSpec[] = [
     description: 'Extra header sent with every auth request; repeatable.' },
   { name: 'auth_http_timeout', contexts: MS, arity: 'take1', syntax: 'time', default: '60s', store: 'once', parse: time, merge: 'inherit', supported: true,
     description: 'Timeout for connecting to and reading from the auth service.' },
-  later('auth_http_pass_client_cert', 'flag', 'on | off', 'Pass the client certificate to the auth service in `Auth-SSL-Cert`.'),
+  { name: 'auth_http_pass_client_cert', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag, merge: 'inherit', supported: true,
+    description: 'Pass the client certificate (PEM, URL-encoded) to the auth service in `Auth-SSL-Cert`.' },
 
   // ---- ngx_mail_proxy_module
   { name: 'proxy', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag, merge: 'inherit', supported: true,
@@ -324,19 +414,36 @@ export const directives: readonly DirectiveSpec[] = [
     description: 'OpenSSL cipher list for TLS 1.2 and below.' },
   { name: 'ssl_prefer_server_ciphers', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag, merge: 'inherit', supported: true,
     description: 'Prefer the server\'s cipher order over the client\'s.' },
-  later('ssl_password_file', 'take1', 'file', 'Passphrases for encrypted private keys.'),
-  later('ssl_dhparam', 'take1', 'file', 'DH parameters for DHE ciphers.'),
-  later('ssl_ecdh_curve', 'take1', 'curve', 'Curves for ECDHE.'),
-  later('ssl_session_cache', 'take12', 'off | none | [builtin[:size]] [shared:name:size]', 'TLS session cache.'),
-  later('ssl_session_timeout', 'take1', 'time', 'Lifetime of cached TLS sessions.'),
-  later('ssl_session_tickets', 'flag', 'on | off', 'TLS session tickets.'),
-  later('ssl_session_ticket_key', 'take1', 'file', 'Keys for TLS session tickets.'),
-  later('ssl_verify_client', 'take1', 'on | off | optional | optional_no_ca', 'Client certificate verification.'),
-  later('ssl_verify_depth', 'take1', 'number', 'Client certificate chain depth.'),
-  later('ssl_client_certificate', 'take1', 'file', 'CA certificates for client verification (advertised).'),
-  later('ssl_trusted_certificate', 'take1', 'file', 'CA certificates for client verification (not advertised).'),
-  later('ssl_crl', 'take1', 'file', 'Revoked client certificates.'),
-  later('ssl_conf_command', 'take2', 'name value', 'Raw OpenSSL configuration commands.'),
+  { name: 'ssl_password_file', contexts: MS, arity: 'take1', syntax: 'file', store: 'once', parse: filePath, merge: 'inherit', supported: true,
+    description: 'Passphrases for encrypted private keys, one per line, tried in turn until the key loads.',
+    postern: 'The file is read when the server starts (and by `postern -t`), not while parsing; errors name the directive\'s line as nginx does.' },
+  { name: 'ssl_dhparam', contexts: MS, arity: 'take1', syntax: 'file', defaultText: '— (no DHE)', store: 'once', parse: filePath, merge: 'inherit', supported: true,
+    description: 'DH parameters (PEM `DH PARAMETERS`) for DHE ciphers.' },
+  { name: 'ssl_ecdh_curve', contexts: MS, arity: 'take1', syntax: 'curve[:curve ...] | auto', default: 'auto', store: 'once', parse: text, merge: 'inherit', supported: true,
+    description: 'Groups for ECDHE (and TLS 1.3 key exchange), most preferred first.' },
+  { name: 'ssl_session_cache', contexts: MS, arity: 'take12', syntax: 'off | none | [builtin[:size]] [shared:name:size]', defaultText: '`ssl_session_cache none;`',
+    store: 'custom', apply: applySessionCache, merge: 'inherit', supported: true,
+    description: 'TLS session cache: `off` (clients are told sessions cannot be resumed), `none` (told they can, nothing is stored), `builtin[:sessions]` (per process, default 20480 sessions), `shared:name:size` (shared by every server naming it; at least 32k). `builtin` and `shared` combine.' },
+  { name: 'ssl_session_timeout', contexts: MS, arity: 'take1', syntax: 'time', default: '5m', store: 'once', parse: seconds, merge: 'inherit', supported: true,
+    description: 'Lifetime of TLS sessions (cache entries and tickets); whole seconds.' },
+  { name: 'ssl_session_tickets', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'on', store: 'once', parse: flag, merge: 'inherit', supported: true,
+    description: 'Resume TLS sessions with tickets (RFC 5077).' },
+  { name: 'ssl_session_ticket_key', contexts: MS, arity: 'take1', syntax: 'file', defaultText: '— (random keys)', store: 'append', parse: (ctx) => [filePath(ctx)], merge: 'replace', supported: true,
+    description: 'Ticket key file of 48 or 80 random bytes; repeatable: the first key encrypts, every key decrypts.' },
+  { name: 'ssl_verify_client', contexts: MS, arity: 'take1', syntax: 'on | off | optional | optional_no_ca', default: 'off', store: 'once', parse: oneOf(VERIFY_CLIENT), merge: 'inherit', supported: true,
+    description: 'Ask for a client certificate: `on` requires a valid one, `optional` checks one if sent, `optional_no_ca` also accepts one that does not chain to the CAs. `on`/`optional` need `ssl_client_certificate`.',
+    postern: 'The `ssl_client_certificate` CAs and the `ssl_trusted_certificate` CAs are both advertised to clients (Node.js sends every CA it verifies with); nginx advertises only the former.' },
+  { name: 'ssl_verify_depth', contexts: MS, arity: 'take1', syntax: 'number', default: '1', store: 'once', parse: number, merge: 'inherit', supported: true,
+    description: 'Longest client certificate chain accepted.' },
+  { name: 'ssl_client_certificate', contexts: MS, arity: 'take1', syntax: 'file', store: 'once', parse: filePath, merge: 'inherit', supported: true,
+    description: 'CA certificates (PEM) that verify client certificates; their names are sent to clients.' },
+  { name: 'ssl_trusted_certificate', contexts: MS, arity: 'take1', syntax: 'file', store: 'once', parse: filePath, merge: 'inherit', supported: true,
+    description: 'More CA certificates (PEM) that verify client certificates.' },
+  { name: 'ssl_crl', contexts: MS, arity: 'take1', syntax: 'file', store: 'once', parse: filePath, merge: 'inherit', supported: true,
+    description: 'Revoked certificates (PEM CRLs) checked for the whole client chain.' },
+  { name: 'ssl_conf_command', contexts: MS, arity: 'take2', syntax: 'name value', store: 'append', parse: confCommand, merge: 'replace', supported: true,
+    description: 'OpenSSL configuration command, applied after the other `ssl_*` directives; repeatable.',
+    postern: 'Only commands with a Node.js equivalent: `Ciphersuites`, `CipherString`, `Curves`/`Groups`, `MinProtocol`/`MaxProtocol`, `SignatureAlgorithms`, `DHParameters`, `Certificate`/`PrivateKey` and `Options` with `ServerPreference`, `SessionTicket`, `PrioritizeChaCha`, `NoRenegotiation`, `AllowNoDHEKEX`, `-EncryptThenMac`, `-Compression` (and their negations where meaningful). Others are refused by `postern -t` and at start, naming the line.' },
   later('ssl_certificate_compression', 'flag', 'on | off', 'TLS 1.3 certificate compression (nginx 1.29.1).'),
 
   // ---- ngx_mail_pop3_module / imap / smtp
@@ -364,6 +471,7 @@ export const directives: readonly DirectiveSpec[] = [
     merge: 'inherit', supported: true,
     description: 'Postern extension: write one JSON-lines journal per connection (`DIRECTORY/<ISO-time>-<counter>.jsonl`) for `postern replay`.',
     postern: 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). Secrets are redacted by type; the directory is created if missing. See docs/journal.md.' },
+  ...extensionDirectives,
 
   // ---- ngx_mail_realip_module
   later('set_real_ip_from', 'take1', 'address | CIDR | unix:', 'Trusted sources of PROXY protocol client addresses.'),
@@ -378,7 +486,7 @@ export const directiveByName: ReadonlyMap<string, DirectiveSpec> = new Map(direc
 export const NON_MAIL_MAIN_DIRECTIVES: ReadonlyMap<string, boolean> = new Map([
   ...['events', 'http', 'stream', 'rtmp'].map((n) => [n, true] as const),
   ...[
-    'user', 'worker_processes', 'pid', 'load_module', 'worker_rlimit_nofile', 'worker_rlimit_core', 'env', 'daemon',
+    'user', 'load_module', 'worker_rlimit_nofile', 'worker_rlimit_core', 'env', 'daemon',
     'master_process', 'pcre_jit', 'thread_pool', 'lock_file', 'timer_resolution', 'working_directory', 'worker_priority',
     'worker_cpu_affinity', 'worker_shutdown_timeout', 'worker_aio_requests', 'debug_points', 'ssl_engine',
     'ssl_object_cache_inheritable', 'google_perftools_profiles', 'quic_bpf', 'acme_issuer',
@@ -404,7 +512,7 @@ export function defaultValue(spec: DirectiveSpec): unknown {
     args,
     where,
     level: newLevel('mail', where),
-    state: { baseDir: '/', notices: [], listenKeys: new Set() },
+    state: { baseDir: '/', notices: [], listenKeys: new Set(), sharedZones: new Map() },
     fail: (reason) => {
       throw ConfigError.at(reason, where);
     },

@@ -61,7 +61,7 @@ export class ConfigParser {
   private depth = 0;
 
   constructor(baseDir: string) {
-    this.state = { baseDir, notices: [], listenKeys: new Set() };
+    this.state = { baseDir, notices: [], listenKeys: new Set(), sharedZones: new Map() };
   }
 
   /** Parses a whole main file. */
@@ -71,8 +71,9 @@ export class ConfigParser {
     if (!this.mail) throw ConfigError.at('no "mail" section in configuration', { file, line: lexer.currentLine });
     const notices = [...this.state.notices];
     if (this.skipped.length > 0) notices.unshift(`skipping non-mail directives: ${this.skipped.join(', ')}`);
-    const config: MailConfig = { file, servers: this.mail.servers, notices, workerProcesses: 1 };
+    const config: MailConfig = { file, servers: this.mail.servers, notices, workerProcesses: this.state.workerProcesses ?? 1 };
     if (this.state.mainErrorLog) config.errorLog = this.state.mainErrorLog;
+    if (this.state.pidFile !== undefined) config.pidFile = this.state.pidFile;
     return config;
   }
 
@@ -180,6 +181,10 @@ export class ConfigParser {
       const log = parseErrorLog(ctx);
       if (this.state.mainErrorLog) ctx.notice(`only the first "error_log" of a level is used, "${statement.args[0]}" is ignored`);
       else this.state.mainErrorLog = log;
+      return;
+    }
+    if (spec.name === 'worker_processes' || spec.name === 'pid') {
+      applyDirective(this.context(spec, statement, newLevel('mail', statement.where)));
       return;
     }
     // spec.name === 'mail'

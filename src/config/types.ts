@@ -157,6 +157,32 @@ export interface ServerConfig {
   authHttpPassClientCert: boolean;
   /** Postern extension `postern_journal`: directory for per-connection journals (absent: off). */
   journalDir?: string;
+  /** Postern extension `postern_proxy_ssl*`: TLS from the proxy to the backend. */
+  proxySsl: ProxySslConfig;
+}
+
+export type ProxySslMode = 'off' | 'on' | 'starttls';
+
+/** The `postern_proxy_ssl*` extension directives (nginx's `proxy_ssl_*`, for the mail backend). */
+export interface ProxySslConfig {
+  /** `off`, `on` (implicit TLS to the backend port) or `starttls` (STLS/STARTTLS before the login). */
+  mode: ProxySslMode;
+  /** Check the chain against `trustedCertificate` and the name against `name` (default off). */
+  verify: boolean;
+  trustedCertificate?: string;
+  /** Name to verify and to send as SNI; absent: the `Auth-Server` host. */
+  name?: string;
+  /** Send SNI (default off). */
+  serverName: boolean;
+  /** Client certificate and key presented to the backend. */
+  certificate?: string;
+  certificateKey?: string;
+  protocols: string[];
+  ciphers: string;
+  /** Resume sessions with the same backend (default on). */
+  sessionReuse: boolean;
+  /** Where each `postern_proxy_ssl*` directive in effect was written, by name. */
+  where: Partial<Record<string, Where>>;
 }
 
 export interface MailConfig {

@@ -4,8 +4,9 @@
  * auth_http: presence), so the first error reported is the one `nginx -t` reports.
  */
 import { hostname } from 'node:os';
-import { defaultValue, directiveByName } from '../directives.js';
+import { defaultValue, directiveByName, type SessionCacheSetting } from '../directives.js';
 import { ConfigError } from '../errors.js';
+import { resolveProxySsl } from '../extension-directives.js';
 import type { Level, PathValue, Setting } from '../level.js';
 import type {
   AuthHttpTarget,
@@ -15,8 +16,11 @@ import type {
   Pop3AuthMethod,
   Protocol,
   ServerConfig,
+  SessionCacheConfig,
   SmtpAuthMethod,
+  SslConfig,
   StartTlsMode,
+  VerifyClient,
   Where,
 } from '../types.js';
 
@@ -66,11 +70,74 @@ function checkCertificates(server: Level, mail: Level): void {
     const last = certificates[certificates.length - 1]!;
     throw at(`no "ssl_certificate_key" is defined for certificate "${last.written}" and the "${check.mode}" directive`);
   }
+  // nginx 1.22 (before 1.27.2, which also accepts ssl_trusted_certificate); nginx names no line here.
+  const verify = effective(server, mail, 'ssl_verify_client');
+  const mode = verify?.value as VerifyClient | undefined;
+  if ((mode === 'on' || mode === 'optional') && !effective(server, mail, 'ssl_client_certificate')) {
+    throw ConfigError.at('no ssl_client_certificate for ssl_verify_client', verify!.where);
+  }
+}
+
+/**
+ * `ssl_session_cache` merged as ngx_mail_ssl_merge_conf does: the builtin part and the shared
+ * zone are inherited separately, and `off`/`none` win over a shared zone.
+ */
+function sessionCache(server: Level, mail: Level): SessionCacheConfig {
+  const own = server.settings.get('ssl_session_cache')?.value as SessionCacheSetting | undefined;
+  const inherited = mail.settings.get('ssl_session_cache')?.value as SessionCacheSetting | undefined;
+  const builtin = own?.builtin ?? inherited?.builtin ?? 'none';
+  const shared = own?.shared ?? inherited?.shared;
+  if (builtin === 'off') return { off: true };
+  if (builtin === 'none') return { off: false };
+  const cache: SessionCacheConfig = { off: false };
+  if (builtin !== 'no_builtin') cache.builtinSessions = builtin.sessions;
+  if (shared) cache.shared = { ...shared };
+  return cache;
+}
+
+/** Directives whose location SslConfig.where keeps (for errors about the files and values they name). */
+const SSL_WHERE = [
+  'ssl_certificate_key', 'ssl_password_file', 'ssl_protocols', 'ssl_ciphers', 'ssl_dhparam', 'ssl_ecdh_curve',
+  'ssl_session_cache', 'ssl_session_ticket_key', 'ssl_verify_client', 'ssl_client_certificate', 'ssl_trusted_certificate',
+  'ssl_crl', 'ssl_conf_command',
+];
+
+function sslConfig(server: Level, mail: Level): SslConfig {
+  const get = <T>(name: string): T => value<T>(server, mail, name);
+  const path = (name: string): string | undefined => get<PathValue | undefined>(name)?.path;
+  const certificates = effective(server, mail, 'ssl_certificate');
+  const ssl: SslConfig = {
+    certificates: ((certificates?.value as PathValue[] | undefined) ?? []).map((p) => p.path),
+    certificateKeys: (get<PathValue[] | undefined>('ssl_certificate_key') ?? []).map((p) => p.path),
+    protocols: get('ssl_protocols'),
+    ciphers: get('ssl_ciphers'),
+    preferServerCiphers: get('ssl_prefer_server_ciphers'),
+    sessionCache: sessionCache(server, mail),
+    sessionTimeoutMs: get('ssl_session_timeout'),
+    sessionTickets: get('ssl_session_tickets'),
+    sessionTicketKeys: (get<PathValue[] | undefined>('ssl_session_ticket_key') ?? []).map((p) => p.path),
+    ecdhCurve: get('ssl_ecdh_curve'),
+    verifyClient: get('ssl_verify_client'),
+    verifyDepth: get('ssl_verify_depth'),
+    confCommands: get<Array<[string, string]> | undefined>('ssl_conf_command') ?? [],
+    where: {},
+  };
+  const optional = { passwordFile: 'ssl_password_file', dhparam: 'ssl_dhparam', clientCertificate: 'ssl_client_certificate',
+    trustedCertificate: 'ssl_trusted_certificate', crl: 'ssl_crl' } as const;
+  for (const [field, name] of Object.entries(optional) as Array<[keyof typeof optional, string]>) {
+    const file = path(name);
+    if (file !== undefined) ssl[field] = file;
+  }
+  if (certificates) ssl.certificateWhere = certificates.where;
+  for (const name of SSL_WHERE) {
+    const setting = effective(server, mail, name);
+    if (setting) ssl.where[name] = setting.where;
+  }
+  return ssl;
 }
 
 function build(server: Level, mail: Level): ServerConfig {
   const get = <T>(name: string): T => value<T>(server, mail, name);
-  const certificates = effective(server, mail, 'ssl_certificate');
   const serverName = get<string | undefined>('server_name');
   const errorLog = get<ErrorLogConfig | undefined>('error_log');
   const config: ServerConfig = {
@@ -100,30 +167,14 @@ function build(server: Level, mail: Level): ServerConfig {
     resolverTimeoutMs: get('resolver_timeout'),
     starttls: get('starttls'),
     sslOn: get('ssl'),
-    ssl: {
-      certificates: ((certificates?.value as PathValue[] | undefined) ?? []).map((p) => p.path),
-      certificateKeys: (get<PathValue[] | undefined>('ssl_certificate_key') ?? []).map((p) => p.path),
-      protocols: get('ssl_protocols'),
-      ciphers: get('ssl_ciphers'),
-      preferServerCiphers: get('ssl_prefer_server_ciphers'),
-      // Until the ssl module directives below are parsed (issue 4), nginx's defaults.
-      sessionCache: { off: false },
-      sessionTimeoutMs: 300_000,
-      sessionTickets: true,
-      sessionTicketKeys: [],
-      ecdhCurve: 'auto',
-      verifyClient: 'off',
-      verifyDepth: 1,
-      confCommands: [],
-      where: {},
-    },
-    authHttpPassClientCert: false,
+    ssl: sslConfig(server, mail),
+    authHttpPassClientCert: get('auth_http_pass_client_cert'),
+    proxySsl: resolveProxySsl((name) => effective(server, mail, name), get),
   };
   const resolver = get<ResolverConfig | null | undefined>('resolver');
   if (resolver) config.resolver = resolver;
   const journal = get<PathValue | null | undefined>('postern_journal');
   if (journal) config.journalDir = journal.path;
-  if (certificates) config.ssl.certificateWhere = certificates.where;
   if (errorLog) config.errorLog = errorLog;
   return config;
 }

@@ -154,8 +154,77 @@ const tls: Case[] = [
   ['starttls then ssl on', mail(`  ${certs}\n  starttls on;\n  ssl on;`), `"starttls" directive conflicts with "ssl on" ${at(5)}`],
 ];
 
+/** ngx_mail_ssl_module directives checked while parsing (file contents are checked by `postern -t`). */
+const sslDirectives: Case[] = [
+  ['session cache word', mail('  ssl_session_cache foo;'), `invalid session cache "foo" ${at(3)}`],
+  ['session cache keywords are case-sensitive', mail('  ssl_session_cache SHARED:A:1m;'), `invalid session cache "SHARED:A:1m" ${at(3)}`],
+  ['shared cache without a size', mail('  ssl_session_cache shared:SSL;'), `invalid session cache "shared:SSL" ${at(3)}`],
+  ['shared cache with an empty size', mail('  ssl_session_cache shared:SSL:;'), `invalid session cache "shared:SSL:" ${at(3)}`],
+  ['shared cache without a name', mail('  ssl_session_cache shared::1m;'), `invalid session cache "shared::1m" ${at(3)}`],
+  ['builtin without a size', mail('  ssl_session_cache builtin:;'), `invalid session cache "builtin:" ${at(3)}`],
+  ['builtin size not a number', mail('  ssl_session_cache none builtin:x;'), `invalid session cache "builtin:x" ${at(3)}`],
+  ['shared cache under 8 pages', mail('  ssl_session_cache shared:SSL:32767;'), `session cache "shared:SSL:32767" is too small ${at(3)}`],
+  [
+    'one shared zone, two sizes, one level',
+    mail('  ssl_session_cache shared:A:1m;\n  ssl_session_cache shared:A:2m;'),
+    `the size 2097152 of shared memory zone "A" conflicts with already declared size 1048576 ${at(4)}`,
+  ],
+  [
+    'one shared zone, two sizes, mail and server',
+    mail('  ssl_session_cache builtin shared:A:1m;', 'server { listen 110; ssl_session_cache shared:A:32k; }'),
+    `the size 32768 of shared memory zone "A" conflicts with already declared size 1048576 ${at(4)}`,
+  ],
+  ['session cache with three words', mail('  ssl_session_cache off none builtin;'), `invalid number of arguments in "ssl_session_cache" directive ${at(3)}`],
+  ['session timeout in milliseconds', mail('  ssl_session_timeout 100ms;'), `"ssl_session_timeout" directive invalid value ${at(3)}`],
+  ['session timeout', mail('  ssl_session_timeout 5x;'), `"ssl_session_timeout" directive invalid value ${at(3)}`],
+  ['session tickets flag', mail('  ssl_session_tickets maybe;'), `invalid value "maybe" in "ssl_session_tickets" directive, it must be "on" or "off" ${at(3)}`],
+  ['ticket key with two files', mail('  ssl_session_ticket_key a b;'), `invalid number of arguments in "ssl_session_ticket_key" directive ${at(3)}`],
+  ['verify client value', mail('  ssl_verify_client maybe;'), `invalid value "maybe" ${at(3)}`],
+  ['verify depth', mail('  ssl_verify_depth -1;'), `"ssl_verify_depth" directive invalid number ${at(3)}`],
+  ['pass client cert flag', mail('  auth_http_pass_client_cert yes;'), `invalid value "yes" in "auth_http_pass_client_cert" directive, it must be "on" or "off" ${at(3)}`],
+  ['conf command with one word', mail('  ssl_conf_command Options;'), `invalid number of arguments in "ssl_conf_command" directive ${at(3)}`],
+  ['password file twice', mail('  ssl_password_file /dev/null;\n  ssl_password_file /dev/null;'), `"ssl_password_file" directive is duplicate ${at(4)}`],
+  ['dhparam twice', mail('  ssl_dhparam a; ssl_dhparam b;'), `"ssl_dhparam" directive is duplicate ${at(3)}`],
+  ['ecdh curve twice', mail('  ssl_ecdh_curve auto; ssl_ecdh_curve auto;'), `"ssl_ecdh_curve" directive is duplicate ${at(3)}`],
+  ['verify client twice', mail('', 'server { listen 110; ssl_verify_client off; ssl_verify_client off; }'), `"ssl_verify_client" directive is duplicate ${at(4)}`],
+  ['verify depth twice', mail('  ssl_verify_depth 1; ssl_verify_depth 2;'), `"ssl_verify_depth" directive is duplicate ${at(3)}`],
+  ['client certificate twice', mail('  ssl_client_certificate a; ssl_client_certificate a;'), `"ssl_client_certificate" directive is duplicate ${at(3)}`],
+  ['trusted certificate twice', mail('  ssl_trusted_certificate a; ssl_trusted_certificate a;'), `"ssl_trusted_certificate" directive is duplicate ${at(3)}`],
+  ['crl twice', mail('  ssl_crl x; ssl_crl y;'), `"ssl_crl" directive is duplicate ${at(3)}`],
+  ['session tickets twice', mail('  ssl_session_tickets on; ssl_session_tickets off;'), `"ssl_session_tickets" directive is duplicate ${at(3)}`],
+  ['session timeout twice', mail('  ssl_session_timeout 1m; ssl_session_timeout 1m;'), `"ssl_session_timeout" directive is duplicate ${at(3)}`],
+  ['pass client cert twice', mail('  auth_http_pass_client_cert on; auth_http_pass_client_cert on;'), `"auth_http_pass_client_cert" directive is duplicate ${at(3)}`],
+  ['verify client in a directive of another context', 'ssl_verify_client on;\nmail {}', `"ssl_verify_client" directive is not allowed here ${at(1)}`],
+];
+
+/** Main-context directives Postern reads (the rest of a whole nginx.conf is skipped). */
+const mainDirectives: Case[] = [
+  ['worker_processes value', 'worker_processes many;\nmail {}', `"worker_processes" directive invalid value ${at(1)}`],
+  ['worker_processes twice', 'worker_processes 1;\nworker_processes auto;\nmail {}', `"worker_processes" directive is duplicate ${at(2)}`],
+  ['worker_processes arguments', 'worker_processes 1 2;\nmail {}', `invalid number of arguments in "worker_processes" directive ${at(1)}`],
+  ['pid twice', 'mail {}\npid a.pid;\npid b.pid;', `"pid" directive is duplicate ${at(3)}`],
+  ['pid in mail', mail('  pid x.pid;'), `"pid" directive is not allowed here ${at(3)}`],
+];
+
+/**
+ * Checks nginx makes while merging a TLS server. nginx 1.22 names no FILE:LINE for this one;
+ * Postern adds the `ssl_verify_client` line.
+ */
+export const verifyClientCases: Case[] = [
+  [
+    'verify client on without client CAs',
+    mail(`  ${certs}`, 'server {\n listen 993 ssl;\n ssl_verify_client on;\n }'),
+    `no ssl_client_certificate for ssl_verify_client ${at(6)}`,
+  ],
+  [
+    'verify client optional with only trusted CAs (1.22 wants ssl_client_certificate)',
+    mail(`  ${certs}\n  ssl_verify_client optional;\n  ssl_trusted_certificate ca.pem;\n  starttls on;`),
+    `no ssl_client_certificate for ssl_verify_client ${at(4)}`,
+  ],
+];
+
 const later = directives.filter((d) => !d.supported);
 const sampleArgs = { none: '', take1: ' x', flag: ' on', take2: ' x y', take12: ' x', '1more': ' x', '2more': ' x y' } as const;
 const notYet: Case[] = later.map((d) => [d.name, mail(`  ${d.name}${sampleArgs[d.arity]};`), `"${d.name}" directive is not supported yet ${at(3)}`]);
 
-export const groups = { syntax, directivesAndContexts, arity, duplicates, values, authHttp, listen, tls, notYet };
+export const groups = { syntax, directivesAndContexts, arity, duplicates, values, authHttp, listen, tls, sslDirectives, mainDirectives, notYet };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, formatConfigError, loadConfigFile } from '../../../src/config/index.js';
-import { at, groups } from './error-cases.js';
+import { at, groups, verifyClientCases } from './error-cases.js';
 import { errorOf, FILE, fixture, mail, parse, parseError } from './helpers.js';
 
 describe('configuration errors are worded like nginx -t, with file and line', () => {
@@ -80,5 +80,16 @@ describe('errors in included files', () => {
 
   it('a mask that matches nothing is not an error', () => {
     expect(parse(mail('  include /nonexistent/dir/*.conf;')).servers).toHaveLength(1);
+  });
+});
+
+describe('ssl_verify_client needs ssl_client_certificate in TLS servers (nginx 1.22)', () => {
+  it.each(verifyClientCases)('%s', (_name, text, message) => {
+    expect(parseError(text)).toBe(message);
+  });
+
+  it('is not checked where TLS is not used, nor for optional_no_ca', () => {
+    expect(parse(mail('  ssl_verify_client on;')).servers[0]!.ssl.verifyClient).toBe('on');
+    expect(parse(mail('  ssl_certificate c.pem; ssl_certificate_key k.pem; ssl_verify_client optional_no_ca;', 'server { listen 993 ssl; }')).servers[0]!.ssl.verifyClient).toBe('optional_no_ca');
   });
 });

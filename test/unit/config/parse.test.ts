@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../../src/config/index.js';
 import { FILE, fixture, mail, parse } from './helpers.js';
@@ -7,7 +7,9 @@ describe('loading whole files', () => {
   it('reads the mail block of a whole nginx.conf and skips the rest with one notice', () => {
     const config = loadConfigFile(fixture('nginx.conf'));
     expect(config.file).toBe(fixture('nginx.conf'));
-    expect(config.notices).toEqual(['skipping non-mail directives: user, worker_processes, pid, worker_rlimit_nofile, events, http, stream']);
+    expect(config.notices).toEqual(['skipping non-mail directives: user, worker_rlimit_nofile, events, http, stream']);
+    expect(config.workerProcesses).toBe(availableParallelism());
+    expect(config.pidFile).toBe('/run/nginx.pid');
     expect(config.errorLog).toEqual({ target: '/var/log/nginx/error.log', level: 'warn' });
     expect(config.servers).toHaveLength(2);
     const [pop3, imap] = config.servers as [NonNullable<(typeof config.servers)[0]>, NonNullable<(typeof config.servers)[0]>];
@@ -98,7 +100,8 @@ describe('loading whole files', () => {
 describe('defaults', () => {
   it('fills every default of nginx (ssl_protocols as today\'s nginx)', () => {
     const [s] = parse('mail { auth_http 127.0.0.1; server { listen 110; } }').servers;
-    expect(s).toEqual({
+    // Postern extensions (postern_proxy_ssl*) are tested with their directives.
+    expect(s).toMatchObject({
       where: { file: FILE, line: 1 },
       listens: [{ host: '0.0.0.0', port: 110, text: '110', ssl: false, bind: false, where: { file: FILE, line: 1 } }],
       protocol: 'pop3',
@@ -125,7 +128,23 @@ describe('defaults', () => {
       resolverTimeoutMs: 30_000,
       starttls: 'off',
       sslOn: false,
-      ssl: { certificates: [], certificateKeys: [], protocols: ['TLSv1.2', 'TLSv1.3'], ciphers: 'HIGH:!aNULL:!MD5', preferServerCiphers: false },
+      ssl: {
+        certificates: [],
+        certificateKeys: [],
+        protocols: ['TLSv1.2', 'TLSv1.3'],
+        ciphers: 'HIGH:!aNULL:!MD5',
+        preferServerCiphers: false,
+        sessionCache: { off: false },
+        sessionTimeoutMs: 300_000,
+        sessionTickets: true,
+        sessionTicketKeys: [],
+        ecdhCurve: 'auto',
+        verifyClient: 'off',
+        verifyDepth: 1,
+        confCommands: [],
+        where: {},
+      },
+      authHttpPassClientCert: false,
     });
   });
 
@@ -414,5 +433,89 @@ describe('other directives', () => {
     const config = parseConfigText('events {}\ninclude mail-only.conf;\nhttp { }\n', '/x/nginx.conf', { baseDir: fixture('') });
     expect(config.servers).toHaveLength(1);
     expect(config.notices).toEqual(['skipping non-mail directives: events, http']);
+  });
+});
+
+describe('ngx_mail_ssl_module values and merging', () => {
+  const tls = (mailBody: string, serverBody = '') =>
+    parse(`mail { auth_http 127.0.0.1; ssl_certificate c.pem; ssl_certificate_key k.pem; ${mailBody}\n server { listen 993 ssl; ${serverBody} } }`).servers[0]!.ssl;
+
+  it.each([
+    ['none', { off: false }],
+    ['off', { off: true }],
+    ['builtin', { off: false, builtinSessions: 20480 }],
+    ['builtin:1000', { off: false, builtinSessions: 1000 }],
+    ['shared:SSL:1m', { off: false, shared: { name: 'SSL', sizeBytes: 1048576 } }],
+    ['builtin:50 shared:SSL:32k', { off: false, builtinSessions: 50, shared: { name: 'SSL', sizeBytes: 32768 } }],
+    ['shared:SSL:1m off', { off: true }],
+    ['shared:SSL:1m none', { off: false }],
+  ])('ssl_session_cache %s', (words, expected) => {
+    expect(tls(`ssl_session_cache ${words};`).sessionCache).toEqual(expected);
+  });
+
+  it('ssl_session_cache parts inherit separately, as in nginx (a server\'s builtin keeps the mail block\'s zone)', () => {
+    expect(tls('ssl_session_cache shared:A:1m;', 'ssl_session_cache builtin;').sessionCache).toEqual({
+      off: false,
+      builtinSessions: 20480,
+      shared: { name: 'A', sizeBytes: 1048576 },
+    });
+    expect(tls('ssl_session_cache builtin;', 'ssl_session_cache shared:B:64k;').sessionCache).toEqual({ off: false, shared: { name: 'B', sizeBytes: 65536 } });
+    expect(tls('ssl_session_cache builtin;\n ssl_session_cache shared:C:64k;').sessionCache).toEqual({
+      off: false,
+      builtinSessions: 20480,
+      shared: { name: 'C', sizeBytes: 65536 },
+    });
+  });
+
+  it('every other directive, with file paths resolved and where each was written', () => {
+    const ssl = parse(
+      [
+        'mail {',
+        ' auth_http 127.0.0.1;',
+        ' ssl_certificate c.pem; ssl_certificate_key k.pem;',
+        ' ssl_password_file pw; ssl_dhparam dh.pem; ssl_ecdh_curve X25519:prime256v1;',
+        ' ssl_session_timeout 1h; ssl_session_tickets off; ssl_session_ticket_key t1.key; ssl_session_ticket_key /k/t2.key;',
+        ' ssl_verify_client OPTIONAL; ssl_verify_depth 3; ssl_client_certificate ca.pem; ssl_trusted_certificate tr.pem; ssl_crl crl.pem;',
+        ' ssl_conf_command Options -ServerPreference; ssl_conf_command Certificate o.crt;',
+        ' auth_http_pass_client_cert on;',
+        ' server { listen 993 ssl; }',
+        '}',
+      ].join('\n'),
+    ).servers[0]!;
+    expect(ssl.authHttpPassClientCert).toBe(true);
+    expect(ssl.ssl).toMatchObject({
+      passwordFile: '/etc/postern/pw',
+      dhparam: '/etc/postern/dh.pem',
+      ecdhCurve: 'X25519:prime256v1',
+      sessionTimeoutMs: 3_600_000,
+      sessionTickets: false,
+      sessionTicketKeys: ['/etc/postern/t1.key', '/k/t2.key'],
+      verifyClient: 'optional',
+      verifyDepth: 3,
+      clientCertificate: '/etc/postern/ca.pem',
+      trustedCertificate: '/etc/postern/tr.pem',
+      crl: '/etc/postern/crl.pem',
+      confCommands: [
+        ['Options', '-ServerPreference'],
+        ['Certificate', '/etc/postern/o.crt'],
+      ],
+    });
+    expect(ssl.ssl.where.ssl_crl).toEqual({ file: FILE, line: 6 });
+    expect(ssl.ssl.where.ssl_conf_command).toEqual({ file: FILE, line: 7 });
+  });
+
+  it('ssl_conf_command and ssl_session_ticket_key lists: a server\'s own replace the mail block\'s', () => {
+    const ssl = tls('ssl_conf_command Groups X25519; ssl_session_ticket_key a.key;', 'ssl_conf_command Options PrioritizeChaCha;');
+    expect(ssl.confCommands).toEqual([['Options', 'PrioritizeChaCha']]);
+    expect(ssl.sessionTicketKeys).toEqual(['/etc/postern/a.key']);
+  });
+
+  it('worker_processes (auto = the CPUs) and pid at the top level', () => {
+    const config = parse('worker_processes 3;\npid run/p.pid;\nmail { }');
+    expect(config.workerProcesses).toBe(3);
+    expect(config.pidFile).toBe('/etc/postern/run/p.pid');
+    expect(parse('worker_processes auto; mail { }').workerProcesses).toBe(availableParallelism());
+    expect(parse('mail { }')).toMatchObject({ workerProcesses: 1 });
+    expect(parse('mail { }').pidFile).toBeUndefined();
   });
 });
