@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { AddressError, canonicalIPv6, parseAuthHttpUrl } from './addresses.js';
 import { ConfigError } from './errors.js';
 import { extensionDirectives } from './extension-directives.js';
+import { sniDirective } from './sni-directive.js';
 import { newLevel, type Level, type ParseState, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
 import type { ErrorLogConfig, Protocol, ResolverConfig, ResolverServer, Where } from './types.js';
@@ -472,6 +473,7 @@ export const directives: readonly DirectiveSpec[] = [
     description: 'Postern extension: write one JSON-lines journal per connection (`DIRECTORY/<ISO-time>-<counter>.jsonl`) for `postern replay`.',
     postern: 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). Secrets are redacted by type; the directory is created if missing. See docs/journal.md.' },
   ...extensionDirectives,
+  sniDirective,
 
   // ---- ngx_mail_realip_module
   later('set_real_ip_from', 'take1', 'address | CIDR | unix:', 'Trusted sources of PROXY protocol client addresses.'),

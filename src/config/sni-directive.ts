@@ -6,13 +6,7 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import type { ApplyContext, DirectiveSpec } from './directives.js';
 import { normaliseServerName } from '../net/sni.js';
-
-export interface SniCertificate {
-  /** `mail.example.com`, `*.example.com` or `.example.com`. */
-  pattern: string;
-  certificate: string;
-  key: string;
-}
+import type { SniCertificate } from './types.js';
 
 const path = (ctx: ApplyContext, written: string): string => (isAbsolute(written) ? written : resolvePath(ctx.state.baseDir, written));
 
@@ -21,7 +15,7 @@ function sniCertificate(ctx: ApplyContext): SniCertificate[] {
   const [pattern, certificate, key] = ctx.args as [string, string, string];
   const bare = pattern.startsWith('*.') ? pattern.slice(2) : pattern.startsWith('.') ? pattern.slice(1) : pattern;
   if (normaliseServerName(bare) === null || bare.includes('*')) ctx.fail(`invalid server name "${pattern}"`);
-  return [{ pattern: pattern.toLowerCase(), certificate: path(ctx, certificate), key: path(ctx, key) }];
+  return [{ pattern: pattern.toLowerCase(), certificate: path(ctx, certificate), key: path(ctx, key), where: ctx.where }];
 }
 
 export const sniDirective: DirectiveSpec = {

@@ -46,6 +46,15 @@ export interface AuthHttpTarget {
   hostHeader: string;
 }
 
+/** One `postern_ssl_sni_certificate` (Postern extension): the certificate for matching SNI names. */
+export interface SniCertificate {
+  /** `mail.example.com`, `*.example.com` or `.example.com`, lower case. */
+  pattern: string;
+  certificate: string;
+  key: string;
+  where: Where;
+}
+
 export type VerifyClient = 'off' | 'on' | 'optional' | 'optional_no_ca';
 
 /**
@@ -64,6 +73,8 @@ export interface SessionCacheConfig {
 export interface SslConfig {
   certificates: string[];
   certificateKeys: string[];
+  /** `postern_ssl_sni_certificate` entries (Postern extension): certificates chosen by SNI. */
+  sniCertificates: SniCertificate[];
   /** `ssl_password_file`: passphrases for encrypted keys, one per line, tried in turn. */
   passwordFile?: string;
   protocols: string[];

@@ -58,6 +58,7 @@ export function checkSsl(server: ServerConfig): string[] {
     const where = ssl.certificateWhere ?? server.where;
     throw ConfigError.at(`cannot use the TLS settings: ${reasonOf(error)}`, where);
   }
+  for (const sni of sniContextOptions(ssl, plan.options)) tls.createSecureContext(sni.options);
   return plan.warnings;
 }
 
@@ -169,6 +170,18 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
     ssl.verifyClient,
   );
   return { options, warnings };
+}
+
+/**
+ * The contexts of `postern_ssl_sni_certificate`: the server's settings with another certificate.
+ * They keep the server's session id context, so a session resumes under any of its names (they
+ * all verify clients alike) and under no other server's.
+ */
+export function sniContextOptions(ssl: SslConfig, base: tls.SecureContextOptions): Array<{ pattern: string; options: tls.SecureContextOptions }> {
+  return ssl.sniCertificates.map((entry) => {
+    const own = planSecureContext({ ...ssl, certificates: [entry.certificate], certificateKeys: [entry.key], certificateWhere: entry.where, sniCertificates: [] }).options;
+    return { pattern: entry.pattern, options: { ...own, sessionIdContext: base.sessionIdContext } };
+  });
 }
 
 /** The part of a cipher string OpenSSL's cipher list takes (TLS 1.3 names are not part of it). */

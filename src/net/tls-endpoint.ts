@@ -1,6 +1,7 @@
 import tls, { type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Protocol } from '../config/types.js';
+import { sniCallback } from './sni.js';
 
 /** What a session hears about the handshake it asked for. */
 export interface HandshakeHandlers {
@@ -17,6 +18,8 @@ export interface TlsEndpointOptions {
   handshakeTimeoutMs: number;
   /** `ssl_verify_client` other than off: ask for a certificate, never fail the handshake for it. */
   requestCert: boolean;
+  /** `postern_ssl_sni_certificate` (extension): other certificates, chosen by the client's SNI name. */
+  sni?: Array<{ pattern: string; options: tls.SecureContextOptions }>;
 }
 
 /**
@@ -39,6 +42,9 @@ export class TlsEndpoint {
       handshakeTimeout: options.handshakeTimeoutMs,
       // A client offering ALPN without our protocol gets a fatal no_application_protocol alert.
       ALPNCallback: ({ protocols }) => (protocols.includes(alpnId) ? alpnId : undefined),
+      ...(options.sni === undefined || options.sni.length === 0
+        ? {}
+        : { SNICallback: sniCallback(options.sni.map((entry) => ({ pattern: entry.pattern, context: tls.createSecureContext(entry.options) }))) }),
     });
     this.server.on('secureConnection', (socket: TLSSocket) => {
       const handlers = this.take(socket);

@@ -10,6 +10,7 @@ import { resolveProxySsl } from '../extension-directives.js';
 import type { Level, PathValue, Setting } from '../level.js';
 import type {
   AuthHttpTarget,
+  SniCertificate,
   ResolverConfig,
   ErrorLogConfig,
   ImapAuthMethod,
@@ -120,6 +121,7 @@ function sslConfig(server: Level, mail: Level): SslConfig {
     verifyClient: get('ssl_verify_client'),
     verifyDepth: get('ssl_verify_depth'),
     confCommands: get<Array<[string, string]> | undefined>('ssl_conf_command') ?? [],
+    sniCertificates: get<SniCertificate[] | undefined>('postern_ssl_sni_certificate') ?? [],
     where: {},
   };
   const optional = { passwordFile: 'ssl_password_file', dhparam: 'ssl_dhparam', clientCertificate: 'ssl_client_certificate',
