@@ -2,16 +2,34 @@ import net from 'node:net';
 import { AuthHttpClient } from './auth/client.js';
 import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
 import type { Logger } from './log.js';
-import { checkServerContext, serverContextOptions } from './net/tls.js';
+import { checkSsl, secureContextOptions, sniContextOptions } from './net/secure-context.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
 import { supportedProtocols } from './protocols/dialects.js';
 import { runSession, type AuthService, type SessionInspector } from './session/session.js';
 import { fileJournal, type FileJournalFactory } from './journal/file-sink.js';
 import type { JournalFactory } from './journal/record.js';
 
+export interface ProxyListener {
+  server: ServerConfig;
+  listen: ListenConfig;
+  port: number;
+}
+
 export interface RunningProxy {
-  /** The bound address of every listener, in configuration order. */
-  readonly listeners: Array<{ server: ServerConfig; listen: ListenConfig; port: number }>;
+  /** The bound address of every listener of the configuration in force, in configuration order. */
+  readonly listeners: ProxyListener[];
+  /** Client connections open now, whatever their state (greeting, login, relay). */
+  readonly sessions: number;
+  /**
+   * Serve new connections with `config`: listeners on addresses kept stay open (only what they
+   * serve is swapped), addresses removed stop accepting, new ones are bound. Live sessions keep
+   * the configuration they started with. When a server cannot be set up or a new address cannot
+   * be bound this throws and nothing has changed.
+   */
+  reload(config: MailConfig): Promise<void>;
+  /** Stop accepting; resolves once every session has ended, or after `graceMs` with the rest closed. */
+  quit(graceMs: number): Promise<void>;
+  /** Close listeners and every connection now. */
   close(): Promise<void>;
 }
 
@@ -57,21 +75,53 @@ function applySocketOptions(socket: net.Socket, listen: ListenConfig): void {
 }
 
 function tlsEndpointFor(server: ServerConfig): TlsEndpoint {
-  checkServerContext(server.ssl);
+  checkSsl(server);
+  const context = secureContextOptions(server.ssl);
   return new TlsEndpoint({
-    context: serverContextOptions(server.ssl),
+    context,
+    sni: sniContextOptions(server.ssl, context),
     protocol: server.protocol,
     handshakeTimeoutMs: server.timeoutMs,
     requestCert: server.ssl.verifyClient !== 'off',
   });
 }
 
+/** What a listening address serves new connections with; replaced as a whole by a reload. */
+interface Route {
+  server: ServerConfig;
+  listen: ListenConfig;
+  implicitTls: boolean;
+  tls: TlsEndpoint | null;
+  auth: AuthService;
+  journal: JournalFactory | undefined;
+}
+
+/** A listener is known by its address, as nginx matches listening sockets across a reload. */
+const addressKey = (listen: ListenConfig): string => `${listen.host}:${listen.port}`;
+
+/**
+ * Random ticket keys (no `ssl_session_ticket_key` file) outlive a reload, so a ticket issued just
+ * before still resumes after (nginx 1.22 draws new ones). Keys given by file were re-read.
+ */
+function keepRandomTicketKeys(previous: Map<string, Route>, next: Map<string, Route>): void {
+  for (const [key, route] of next) {
+    const old = previous.get(key);
+    if (route.tls === null || old?.tls == null) continue;
+    if (route.server.ssl.sessionTicketKeys.length > 0 || old.server.ssl.sessionTicketKeys.length > 0) continue;
+    route.tls.server.setTicketKeys(old.tls.server.getTicketKeys());
+  }
+}
+
 /** Bind every `listen` of every `server` and serve each connection with a session. */
 export async function startProxy(config: MailConfig, options: StartOptions): Promise<RunningProxy> {
-  const { logger } = options;
-  const running: RunningProxy['listeners'] = [];
-  const servers: net.Server[] = [];
+  const { logger, inspector } = options;
   const sockets = new Set<net.Socket>();
+  const whenIdle: Array<() => void> = [];
+  const bound = new Map<string, { listener: net.Server; port: number }>();
+  let routes = new Map<string, Route>();
+  /** Routes of a reload in progress: its new addresses accept before the swap. */
+  let staged = new Map<string, Route>();
+  let listeners: ProxyListener[] = [];
   const journals = new Map<string, FileJournalFactory>();
   const journalFor = (server: ServerConfig): JournalFactory | undefined => {
     if (options.journalFor) return options.journalFor(server);
@@ -83,47 +133,124 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     }
     return factory;
   };
-  const close = async () => {
-    for (const socket of sockets) socket.destroy();
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    // Sessions close their journals as their machines finish; wait for the files to be written.
-    await new Promise((resolve) => setImmediate(resolve));
-    await Promise.all([...journals.values()].map((j) => j.drain()));
-  };
-  try {
-    for (const server of config.servers) {
+
+  const routesFor = (next: MailConfig): Map<string, Route> => {
+    const out = new Map<string, Route>();
+    for (const server of next.servers) {
       if (!supportedProtocols.includes(server.protocol)) {
         throw new StartupError(`protocol "${server.protocol}" is not supported yet, in ${server.where.file}:${server.where.line}`);
       }
       const tls = needsTls(server) ? tlsEndpointFor(server) : null;
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
-      const { inspector } = options;
       for (const listen of server.listens) {
-        const implicitTls = listen.ssl || server.sslOn;
-        const listener = net.createServer({ noDelay: true }, (socket) => {
-          sockets.add(socket);
-          socket.once('close', () => sockets.delete(socket));
-          applySocketOptions(socket, listen);
-          runSession(socket, {
-            server,
-            implicitTls,
-            tls,
-            auth,
-            logger,
-            ...(journal === undefined ? {} : { journal }),
-            ...(inspector === undefined ? {} : { inspector }),
-          });
-        });
-        listener.on('error', (error) => logger.error({ err: error.message, listen: listen.text }, 'listener error'));
-        servers.push(listener);
-        const port = await listenOnce(listener, listen);
-        running.push({ server, listen, port });
+        out.set(addressKey(listen), { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal });
       }
     }
+    return out;
+  };
+
+  const accept = (key: string) => (socket: net.Socket) => {
+    const route = routes.get(key) ?? staged.get(key);
+    if (route === undefined) {
+      // The address was dropped by a reload while this connection was being accepted.
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0) for (const wake of whenIdle.splice(0)) wake();
+    });
+    applySocketOptions(socket, route.listen);
+    runSession(socket, {
+      server: route.server,
+      implicitTls: route.implicitTls,
+      tls: route.tls,
+      auth: route.auth,
+      logger,
+      ...(route.journal === undefined ? {} : { journal: route.journal }),
+      ...(inspector === undefined ? {} : { inspector }),
+    });
+  };
+
+  const bind = async (listen: ListenConfig): Promise<void> => {
+    const key = addressKey(listen);
+    const listener = net.createServer({ noDelay: true }, accept(key));
+    listener.on('error', (error) => logger.error({ err: error.message, listen: listen.text }, 'listener error'));
+    const port = await listenOnce(listener, listen);
+    bound.set(key, { listener, port });
+  };
+
+  /** Stop accepting on `key`; its connections live on (net.Server.close does not end them). */
+  const unbind = (key: string): void => {
+    bound.get(key)?.listener.close();
+    bound.delete(key);
+  };
+
+  const apply = async (next: MailConfig): Promise<void> => {
+    const nextRoutes = routesFor(next);
+    keepRandomTicketKeys(routes, nextRoutes);
+    const opened: string[] = [];
+    staged = nextRoutes;
+    try {
+      for (const [key, route] of nextRoutes) {
+        if (bound.has(key)) continue;
+        await bind(route.listen);
+        opened.push(key);
+      }
+    } catch (error) {
+      for (const key of opened) unbind(key);
+      throw error;
+    } finally {
+      staged = new Map();
+    }
+    routes = nextRoutes;
+    for (const key of [...bound.keys()]) if (!nextRoutes.has(key)) unbind(key);
+    listeners = next.servers.flatMap((server) =>
+      server.listens.map((listen) => ({ server, listen, port: bound.get(addressKey(listen))!.port })),
+    );
+  };
+
+  const close = async (): Promise<void> => {
+    for (const socket of sockets) socket.destroy();
+    const closing = [...bound.values()].map(({ listener }) => new Promise<void>((resolve) => listener.close(() => resolve())));
+    bound.clear();
+    await Promise.all(closing);
+    // Sessions close their journals as their machines finish; wait for the files to be written.
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all([...journals.values()].map((j) => j.drain()));
+  };
+
+  const quit = async (graceMs: number): Promise<void> => {
+    for (const key of [...bound.keys()]) unbind(key);
+    if (sockets.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        whenIdle.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await close();
+  };
+
+  try {
+    await apply(config);
   } catch (error) {
     await close();
     throw error;
   }
-  return { listeners: running, close };
+  return {
+    get listeners() {
+      return listeners;
+    },
+    get sessions() {
+      return sockets.size;
+    },
+    reload: apply,
+    quit,
+    close,
+  };
 }
