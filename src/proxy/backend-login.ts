@@ -1,7 +1,9 @@
 import net from 'node:net';
-import type { Protocol } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Protocol, ProxySslConfig } from '../config/types.js';
 import { isIPv6 } from 'node:net';
 import type { BackendTarget, SmtpBackendDialogue } from '../../machines/types.js';
+import { backendTlsFor, type BackendTls } from './backend-tls.js';
 
 /** One step of the login dialogue with the backend: what its reply must look like, what we send next. */
 interface LoginStep {
@@ -11,6 +13,8 @@ interface LoginStep {
   send?: () => string;
   /** Last step only: the backend's reply is not for the client (SMTP AUTH, where the proxy says 235). */
   keepReply?: boolean;
+  /** The reply to STARTTLS/STLS: once it checked out, TLS starts, then `send` goes over TLS. */
+  upgrade?: boolean;
 }
 
 const startsWith = (prefix: string) => (reply: string) => (reply.startsWith(prefix) ? 'ok' : 'bad');
@@ -30,22 +34,25 @@ function pop3Steps(target: BackendTarget): LoginStep[] {
  */
 function imapSteps(target: BackendTarget): LoginStep[] {
   const tag = target.tag ?? '';
-  const taggedOk = `${tag} OK`;
   return [
     { check: startsWith('* OK'), send: () => `${tag} LOGIN {${target.user.length}}\r\n` },
     { check: startsWith('+'), send: () => `${target.user} {${target.password.length}}\r\n` },
     { check: startsWith('+'), send: () => `${target.password.reveal()}\r\n` },
-    {
-      check: (reply) => {
-        if (reply.startsWith(taggedOk)) return 'ok';
-        if (!reply.startsWith('* ')) return 'bad';
-        const rest = reply.slice(reply.indexOf('\n') + 1);
-        if (rest === '') return 'more';
-        return rest.startsWith(taggedOk) ? 'ok' : 'bad';
-      },
-    },
+    { check: imapTaggedOk(tag) },
   ];
 }
+
+/** `<tag> OK`, after at most one untagged line. */
+const imapTaggedOk =
+  (tag: string) =>
+  (reply: string): 'ok' | 'more' | 'bad' => {
+    const taggedOk = `${tag} OK`;
+    if (reply.startsWith(taggedOk)) return 'ok';
+    if (!reply.startsWith('* ')) return 'bad';
+    const rest = reply.slice(reply.indexOf('\n') + 1);
+    if (rest === '') return 'more';
+    return rest.startsWith(taggedOk) ? 'ok' : 'bad';
+  };
 
 /** xtext (RFC 1891) as nginx ≥1.29.2 applies it to XCLIENT LOGIN: no byte can end or extend the command. */
 export function xtext(value: string): string {
@@ -134,7 +141,7 @@ function smtpSteps(target: BackendTarget): LoginStep[] {
   return steps;
 }
 
-export function loginSteps(protocol: Protocol, target: BackendTarget): LoginStep[] {
+function plainSteps(protocol: Protocol, target: BackendTarget): LoginStep[] {
   switch (protocol) {
     case 'pop3':
       return pop3Steps(target);
@@ -143,6 +150,36 @@ export function loginSteps(protocol: Protocol, target: BackendTarget): LoginStep
     case 'smtp':
       return smtpSteps(target);
   }
+}
+
+/**
+ * `postern_proxy_ssl starttls`: after the greeting, STLS (POP3), `<tag> STARTTLS` (IMAP, the
+ * client's tag as for LOGIN) or EHLO then STARTTLS (SMTP); once the backend agrees, TLS, and the
+ * plaintext dialogue starts over from what follows the greeting (SMTP: EHLO again).
+ */
+function starttlsSteps(protocol: Protocol, target: BackendTarget, steps: LoginStep[]): LoginStep[] {
+  const [greeting, ...rest] = steps as [LoginStep, ...LoginStep[]];
+  const resume = (check: LoginStep['check']): LoginStep => ({ check, upgrade: true, ...(greeting.send ? { send: greeting.send } : {}) });
+  switch (protocol) {
+    case 'pop3':
+      return [{ check: greeting.check, send: () => 'STLS\r\n' }, resume(startsWith('+OK')), ...rest];
+    case 'imap': {
+      const tag = target.tag ?? '';
+      return [{ check: greeting.check, send: () => `${tag} STARTTLS\r\n` }, resume(imapTaggedOk(tag)), ...rest];
+    }
+    case 'smtp':
+      return [
+        { check: greeting.check, send: () => `EHLO ${target.smtp?.serverName ?? ''}\r\n` },
+        { check: smtpCode('250'), send: () => 'STARTTLS\r\n' },
+        resume(smtpCode('220')),
+        ...rest,
+      ];
+  }
+}
+
+export function loginSteps(protocol: Protocol, target: BackendTarget, starttls = false): LoginStep[] {
+  const steps = plainSteps(protocol, target);
+  return starttls ? starttlsSteps(protocol, target, steps) : steps;
 }
 
 export class BackendLoginError extends Error {
@@ -162,33 +199,70 @@ export interface BackendSession {
 
 const printable = (text: string) => JSON.stringify(text.replace(/\r?\n$/, ''));
 
+export interface LoginOptions {
+  /** `proxy_buffer`: the longest backend reply during the login. */
+  bufferSize: number;
+  signal: AbortSignal;
+  /** The server's `postern_proxy_ssl*` settings; absent or `off`: plain TCP, as nginx. */
+  proxySsl?: ProxySslConfig;
+  /** For what the session log should know beyond the outcome (data discarded before TLS). */
+  logger?: Logger;
+}
+
 /**
  * Connect to the backend the auth service chose and log in there on the client's behalf. A reply
  * is complete once at least 4 bytes have arrived and they end in CRLF (as nginx reads them); a
- * reply that fills `bufferSize` without that is "too long".
+ * reply that fills `bufferSize` without that is "too long". With `postern_proxy_ssl` the login
+ * runs over TLS; a handshake or verification failure fails the login like a refused connection.
  */
-export function loginToBackend(
-  protocol: Protocol,
-  target: BackendTarget,
-  options: { bufferSize: number; signal: AbortSignal },
-): Promise<BackendSession> {
-  const steps = loginSteps(protocol, target);
+export function loginToBackend(protocol: Protocol, target: BackendTarget, options: LoginOptions): Promise<BackendSession> {
   return new Promise((resolve, reject) => {
     const upstream = `${target.server}:${target.port}`;
-    const socket = net.connect({ host: target.server, port: target.port });
-    socket.setNoDelay(true);
+    let backendTls: BackendTls | null;
+    try {
+      backendTls = options.proxySsl === undefined ? null : backendTlsFor(options.proxySsl);
+    } catch (error) {
+      reject(new BackendLoginError(`${(error as Error).message} while SSL handshaking to upstream, upstream: ${upstream}`));
+      return;
+    }
+    const steps = loginSteps(protocol, target, backendTls?.mode === 'starttls');
+    let socket: net.Socket;
+    /** With STARTTLS, the plaintext socket the TLS socket runs over. */
+    let beneathTls: net.Socket | undefined;
     let received = Buffer.alloc(0);
     let stepIndex = 0;
+    /** Set while a TLS handshake with the backend runs: errors then are handshake failures. */
+    let handshaking = false;
 
     const fail = (error: BackendLoginError) => {
       cleanup();
+      // A TLS socket torn down mid-handshake may still report its error: never an uncaught one.
+      socket.on('error', () => undefined);
       socket.destroy();
+      beneathTls?.destroy();
       reject(error);
     };
     const onAbort = () => fail(new BackendLoginError('aborted'));
-    const onError = (error: NodeJS.ErrnoException) =>
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (handshaking && error.syscall === undefined) {
+        fail(new BackendLoginError(`SSL_do_handshake() failed (${tlsReason(error)}) while SSL handshaking to upstream, upstream: ${upstream}`));
+        return;
+      }
       fail(new BackendLoginError(`${error.syscall ?? 'socket'}() failed (${error.code ?? error.message}) while in upstream login, upstream: ${upstream}`));
-    const onEnd = () => fail(new BackendLoginError(`upstream prematurely closed connection while in upstream login, upstream: ${upstream}`));
+    };
+    const onEnd = () =>
+      fail(new BackendLoginError(`upstream prematurely closed connection while ${handshaking ? 'SSL handshaking to upstream' : 'in upstream login'}, upstream: ${upstream}`));
+    const sendNext = (step: LoginStep) => {
+      let line: string;
+      try {
+        line = step.send!();
+      } catch (error) {
+        if (!(error instanceof SmtpDialogueError)) throw error;
+        fail(new BackendLoginError(`${error.message} while in upstream login, upstream: ${upstream}`));
+        return;
+      }
+      socket.write(line, 'latin1');
+    };
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       if (received.length < 4 || received[received.length - 2] !== 0x0d || received[received.length - 1] !== 0x0a) {
@@ -200,7 +274,9 @@ export function loginToBackend(
       const verdict = step.check(reply);
       if (verdict === 'more') return;
       if (verdict === 'bad') {
-        fail(new BackendLoginError(`upstream sent invalid response: ${printable(reply)}, upstream: ${upstream}`, reply));
+        // A refused STARTTLS is about the transport, never a mailbox message for the client.
+        if (step.upgrade) fail(new BackendLoginError(`upstream refused STARTTLS: ${printable(reply)}, upstream: ${upstream}`));
+        else fail(new BackendLoginError(`upstream sent invalid response: ${printable(reply)}, upstream: ${upstream}`, reply));
         return;
       }
       stepIndex += 1;
@@ -210,17 +286,53 @@ export function loginToBackend(
         resolve({ socket, firstReply: step.keepReply ? Buffer.alloc(0) : received });
         return;
       }
-      received = Buffer.alloc(0);
-      let line: string;
-      try {
-        line = step.send();
-      } catch (error) {
-        if (!(error instanceof SmtpDialogueError)) throw error;
-        fail(new BackendLoginError(`${error.message} while in upstream login, upstream: ${upstream}`));
+      if (step.upgrade) {
+        startTls(step, reply);
         return;
       }
-      socket.write(line, 'latin1');
+      received = Buffer.alloc(0);
+      sendNext(step);
     };
+
+    /** Over `plain` (STARTTLS) or on a new connection: the login goes on once the backend is trusted. */
+    const secure = (plain: net.Socket | undefined, then: (() => void) | undefined) => {
+      const connection = backendTls!.connect({ server: target.server, port: target.port }, plain);
+      socket = connection.socket;
+      handshaking = true;
+      socket.setNoDelay(true);
+      socket.on('error', onError);
+      socket.on('end', onEnd);
+      socket.once('secureConnect', () => {
+        handshaking = false;
+        const problem = connection.check();
+        if (problem !== null) {
+          fail(new BackendLoginError(`${problem} while SSL handshaking to upstream, upstream: ${upstream}`));
+          return;
+        }
+        socket.on('data', onData);
+        then?.();
+      });
+    };
+
+    /**
+     * Whatever arrived after the STARTTLS reply, in the same read or still buffered, is dropped
+     * before the handshake (CVE-2011-0411 / CVE-2026-1642 class): it never counts as a reply.
+     */
+    const startTls = (step: LoginStep, reply: string) => {
+      const plain = socket;
+      beneathTls = plain;
+      cleanup();
+      plain.pause();
+      // The plain socket's own errors now surface on the TLS socket.
+      plain.on('error', () => undefined);
+      const buffered = plain.readableLength > 0 ? (plain.read() as Buffer | null)?.length ?? 0 : 0;
+      const extra = received.length - replyLength(protocol, reply, target.tag ?? '') + buffered;
+      if (extra > 0) options.logger?.warn({ upstream, bytes: extra }, 'upstream sent data after its STARTTLS reply, discarded');
+      received = Buffer.alloc(0);
+      options.signal.addEventListener('abort', onAbort, { once: true });
+      secure(plain, () => sendNext(step));
+    };
+
     function cleanup() {
       options.signal.removeEventListener('abort', onAbort);
       socket.off('data', onData);
@@ -229,12 +341,36 @@ export function loginToBackend(
     }
 
     if (options.signal.aborted) {
-      onAbort();
+      reject(new BackendLoginError('aborted'));
       return;
     }
     options.signal.addEventListener('abort', onAbort, { once: true });
+    if (backendTls?.mode === 'on') {
+      secure(undefined, undefined);
+      return;
+    }
+    socket = net.connect({ host: target.server, port: target.port });
+    socket.setNoDelay(true);
     socket.on('data', onData);
     socket.on('error', onError);
     socket.on('end', onEnd);
   });
+}
+
+/** OpenSSL's reason (`SSL: wrong version number`) rather than its multi-line message. */
+function tlsReason(error: NodeJS.ErrnoException & { reason?: string }): string {
+  return error.reason === undefined ? error.message.split('\n')[0]!.trim() : `SSL: ${error.reason}`;
+}
+
+/** Bytes of the STARTTLS reply proper: its first line (IMAP: up to the tagged line; SMTP: the last line). */
+function replyLength(protocol: Protocol, reply: string, tag: string): number {
+  let start = 0;
+  for (;;) {
+    const end = reply.indexOf('\r\n', start);
+    if (end < 0) return reply.length;
+    const line = reply.slice(start, end);
+    const last = protocol === 'pop3' || (protocol === 'imap' ? line.startsWith(`${tag} `) : line[3] !== '-');
+    if (last) return end + 2;
+    start = end + 2;
+  }
 }

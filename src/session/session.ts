@@ -61,6 +61,7 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
   return {
     protocol: server.protocol,
     starttls: server.starttls,
+    verifyClient: server.ssl.verifyClient,
     implicitTls,
     authMethods: authMethods(server),
     capabilities: capabilities(server),
@@ -235,7 +236,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   };
 
   const connectBackend = (effect: Extract<ConnectionEffect, { type: 'connectBackend' }>) => {
-    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlight.signal }).then(
+    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlight.signal, proxySsl: server.proxySsl, logger: log }).then(
       (session) => {
         if (closed) {
           session.socket.destroy();
