@@ -4,9 +4,11 @@ import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
 import type { Logger } from './log.js';
 import { checkSsl, secureContextOptions, sniContextOptions } from './net/secure-context.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
+import { endpointSessions, localSessionServices, type SessionServices } from './net/session-cache.js';
 import { supportedProtocols } from './protocols/dialects.js';
 import { runSession, type AuthService, type SessionInspector } from './session/session.js';
 import { fileJournal, type FileJournalFactory } from './journal/file-sink.js';
+import { errnoText } from './process/errno.js';
 import type { JournalFactory } from './journal/record.js';
 
 export interface ProxyListener {
@@ -41,6 +43,8 @@ export interface StartOptions {
   journalFor?: (server: ServerConfig) => JournalFactory | undefined;
   /** `postern --inspect`: which connections the Stately inspector sees. */
   inspector?: SessionInspector;
+  /** `shared:` session caches and random ticket keys: the primary's for a worker process; default, this process's own. */
+  sessions?: SessionServices;
 }
 
 export class StartupError extends Error {}
@@ -51,7 +55,7 @@ const needsTls = (server: ServerConfig): boolean =>
 function listenOnce(listener: net.Server, listen: ListenConfig): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) =>
-      reject(new StartupError(`bind() to ${listen.text} failed (${error.code ?? error.message})`));
+      reject(new StartupError(`bind() to ${listen.text} failed ${errnoText(error)}`));
     listener.once('error', onError);
     listener.listen(
       {
@@ -74,7 +78,7 @@ function applySocketOptions(socket: net.Socket, listen: ListenConfig): void {
   if (keepalive?.enabled) socket.setKeepAlive(true, (keepalive.idle ?? 0) * 1000);
 }
 
-function tlsEndpointFor(server: ServerConfig): TlsEndpoint {
+function tlsEndpointFor(server: ServerConfig, sessions: SessionServices): TlsEndpoint {
   checkSsl(server);
   const context = secureContextOptions(server.ssl);
   return new TlsEndpoint({
@@ -83,6 +87,7 @@ function tlsEndpointFor(server: ServerConfig): TlsEndpoint {
     protocol: server.protocol,
     handshakeTimeoutMs: server.timeoutMs,
     requestCert: server.ssl.verifyClient !== 'off',
+    sessions: endpointSessions(server, sessions),
   });
 }
 
@@ -99,22 +104,11 @@ interface Route {
 /** A listener is known by its address, as nginx matches listening sockets across a reload. */
 const addressKey = (listen: ListenConfig): string => `${listen.host}:${listen.port}`;
 
-/**
- * Random ticket keys (no `ssl_session_ticket_key` file) outlive a reload, so a ticket issued just
- * before still resumes after (nginx 1.22 draws new ones). Keys given by file were re-read.
- */
-function keepRandomTicketKeys(previous: Map<string, Route>, next: Map<string, Route>): void {
-  for (const [key, route] of next) {
-    const old = previous.get(key);
-    if (route.tls === null || old?.tls == null) continue;
-    if (route.server.ssl.sessionTicketKeys.length > 0 || old.server.ssl.sessionTicketKeys.length > 0) continue;
-    route.tls.server.setTicketKeys(old.tls.server.getTicketKeys());
-  }
-}
-
 /** Bind every `listen` of every `server` and serve each connection with a session. */
 export async function startProxy(config: MailConfig, options: StartOptions): Promise<RunningProxy> {
   const { logger, inspector } = options;
+  // Named shared caches outlive reloads, as nginx's shared memory zones do.
+  const sessions = options.sessions ?? localSessionServices();
   const sockets = new Set<net.Socket>();
   const whenIdle: Array<() => void> = [];
   const bound = new Map<string, { listener: net.Server; port: number }>();
@@ -140,7 +134,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       if (!supportedProtocols.includes(server.protocol)) {
         throw new StartupError(`protocol "${server.protocol}" is not supported yet, in ${server.where.file}:${server.where.line}`);
       }
-      const tls = needsTls(server) ? tlsEndpointFor(server) : null;
+      const tls = needsTls(server) ? tlsEndpointFor(server, sessions) : null;
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
       for (const listen of server.listens) {
@@ -189,8 +183,8 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   };
 
   const apply = async (next: MailConfig): Promise<void> => {
+    // Random ticket keys come from `sessions`, which outlives the reload: old tickets still resume.
     const nextRoutes = routesFor(next);
-    keepRandomTicketKeys(routes, nextRoutes);
     const opened: string[] = [];
     staged = nextRoutes;
     try {

@@ -3,17 +3,24 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import type { MailConfig } from '../config/types.js';
 import { createLogger } from '../log.js';
-import { checkServerContext, TlsSetupError } from '../net/tls.js';
+import { TlsSetupError } from '../net/tls.js';
+import { checkSsl } from '../net/secure-context.js';
 import { startProxy, StartupError } from '../server.js';
 import { startEmbeddedDefault, DEMO_USERS } from '../embedded/start.js';
 import { DEFAULT_PORTS } from '../embedded/default-config.js';
 import { VERSION } from '../version.js';
+import { startMaster } from '../process/master.js';
+import { pidFileFor, removePidFile, writePidFile } from '../process/pid-file.js';
+import { describeListener, QUIT_GRACE_MS, reportListeners, type RunPlan } from '../process/plan.js';
+import { isControlCommand, signalProcess } from '../process/signals.js';
+import { errnoText } from '../process/errno.js';
+import { serveInProcess } from '../process/single.js';
 import { printMachines, replayFile } from './commands.js';
 import { conformanceCommand } from './conformance.js';
 import { DEFAULT_INSPECT_PORT, startInspectorRelay, type InspectorRelay } from '../inspect/server.js';
 import { clientFilter, createSessionInspector, type LiveSessionInspector } from '../inspect/inspector.js';
 
-const USAGE = `Usage: postern [-c FILE] [-t] [-q] [--state-dir DIR] [--inspect[=PORT] [--inspect-sessions N] [--inspect-client CIDR]]
+const USAGE = `Usage: postern [-c FILE] [-t] [-q] [-s stop|quit|reload] [--state-dir DIR] [--inspect[=PORT] [--inspect-sessions N] [--inspect-client CIDR]]
        postern machines [--format json|mermaid|dot]
        postern replay FILE
        postern conformance --target HOST:PORT --protocol pop3|imap|smtp --tls none|starttls|implicit
@@ -24,6 +31,9 @@ Options:
   -c, --config FILE   read the nginx-style configuration (a whole nginx.conf or a mail { } block)
   -t, --test          check the configuration and exit, like nginx -t
   -q, --quiet         with -t, print only errors
+  -s, --signal SIG    send SIG to the running Postern named by the pid file: stop (at once),
+                      quit (after its sessions end), reload (re-read the configuration);
+                      see docs/operations.md
       --state-dir DIR where the embedded default keeps its certificate (default ./.postern)
       --format FMT    with machines: json (default), mermaid or dot
       --inspect[=PORT]        stream sessions to the Stately inspector through a relay on
@@ -39,23 +49,40 @@ proxy on 127.0.0.1 (POP3 ${DEFAULT_PORTS.pop3}, POP3S ${DEFAULT_PORTS.pop3s}, IM
 
 const say = (line: string) => process.stderr.write(`postern: ${line}\n`);
 
-/** What nginx -t checks beyond syntax: that every certificate and key loads. */
+/**
+ * What nginx -t checks beyond syntax, for every server that uses TLS: certificates, keys,
+ * passphrases, ciphers, curves, DH parameters, CAs, CRLs, ticket keys and ssl_conf_command, each
+ * error at its directive's FILE:LINE. Warnings (expired certificates...) are printed, as nginx's are.
+ */
 function checkTls(config: MailConfig): void {
   for (const server of config.servers) {
     const usesTls = server.sslOn || server.starttls !== 'off' || server.listens.some((l) => l.ssl);
     if (!usesTls) continue;
-    try {
-      checkServerContext(server.ssl);
-    } catch (error) {
-      const where = server.ssl.certificateWhere ?? server.where;
-      throw new ConfigError(`${(error as Error).message} in ${where.file}:${where.line}`, where.file, where.line);
-    }
+    for (const warning of checkSsl(server)) say(`[warn] ${warning}`);
   }
 }
 
 function describeFailure(error: unknown): string {
   if (error instanceof ConfigError || error instanceof StartupError || error instanceof TlsSetupError) return `[emerg] ${error.message}`;
   return `[emerg] ${(error as Error).stack ?? String(error)}`;
+}
+
+/** `postern -s SIG [-c FILE]`: like nginx, read the configuration to find the pid file. */
+function signalCommand(name: string, configFile: string | undefined, stateDir: string | undefined): number {
+  if (!isControlCommand(name)) {
+    say(`invalid option: "-s ${name}"`);
+    return 1;
+  }
+  let config: MailConfig | null = null;
+  if (configFile !== undefined) {
+    try {
+      config = loadConfigFile(resolve(configFile));
+    } catch (error) {
+      say(describeFailure(error));
+      return 1;
+    }
+  }
+  return signalProcess(name, pidFileFor(config, resolve(stateDir ?? '.postern')).path, say);
 }
 
 /** `--inspect` takes an optional value, as node's does: a bare one means the default port. */
@@ -97,6 +124,7 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         test: { type: 'boolean', short: 't' },
         quiet: { type: 'boolean', short: 'q' },
+        signal: { type: 'string', short: 's' },
         'state-dir': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
@@ -146,6 +174,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (args.signal !== undefined) return signalCommand(args.signal, args.config, args['state-dir']);
+
   if (args.test) {
     const file = resolve(args.config ?? 'postern.conf');
     try {
@@ -170,15 +200,20 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const stateDir = resolve(args['state-dir'] ?? '.postern');
   let config: MailConfig;
+  let loadConfig: () => Promise<MailConfig>;
   let closeEmbedded = async () => undefined as void;
   try {
     if (args.config === undefined) {
-      const embedded = await startEmbeddedDefault(resolve(args['state-dir'] ?? '.postern'));
+      const embedded = await startEmbeddedDefault(stateDir);
       config = embedded.config;
+      loadConfig = embedded.reloadConfig;
       closeEmbedded = embedded.close;
     } else {
-      config = loadConfigFile(resolve(args.config));
+      const file = resolve(args.config);
+      config = loadConfigFile(file);
+      loadConfig = async () => loadConfigFile(file);
     }
   } catch (error) {
     say(describeFailure(error));
@@ -187,6 +222,61 @@ export async function main(argv: string[]): Promise<number> {
   for (const notice of config.notices) say(`[notice] ${notice}`);
 
   const logger = createLogger(config.errorLog);
+  const plan: RunPlan = {
+    config,
+    // A reload checks what -t checks: syntax, then every certificate and key.
+    reloadConfig: async () => {
+      const next = await loadConfig();
+      for (const notice of next.notices) logger.info(`[notice] ${notice}`);
+      checkTls(next);
+      return next;
+    },
+    describeFailure,
+    logger,
+    quitGraceMs: QUIT_GRACE_MS,
+  };
+  const pidFile = pidFileFor(args.config === undefined ? null : config, stateDir);
+  /** nginx stops when it cannot write its pid file; a default path Postern chose only warns (it may need root). */
+  const writePid = (): boolean => {
+    try {
+      writePidFile(pidFile.path);
+      return true;
+    } catch (error) {
+      if (pidFile.configured) {
+        say(`[emerg] ${(error as Error).message}`);
+        return false;
+      }
+      say(`[warn] ${(error as Error).message}: postern -s will not find this process (set "pid" in the configuration)`);
+      return true;
+    }
+  };
+
+  if (config.workerProcesses > 1) {
+    if (inspect !== null) {
+      say('[emerg] --inspect needs "worker_processes 1" (the inspector follows sessions of one process)');
+      await closeEmbedded();
+      return 1;
+    }
+    let master;
+    try {
+      master = await startMaster(plan);
+    } catch (error) {
+      say(describeFailure(error));
+      await closeEmbedded();
+      return 1;
+    }
+    const pidWritten = writePid();
+    if (pidWritten) {
+      for (const listener of master.listeners) say(`listening on ${describeListener(listener)}`);
+      say(`master process ${process.pid}, ${config.workerProcesses} worker processes`);
+    } else process.kill(process.pid, 'SIGTERM');
+    const code = await master.done;
+    removePidFile(pidFile.path);
+    await closeEmbedded();
+    logger.flush();
+    return pidWritten ? code : 1;
+  }
+
   let relay: InspectorRelay | null = null;
   let inspector: LiveSessionInspector | null = null;
   const stopInspector = async () => {
@@ -197,7 +287,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       relay = await startInspectorRelay({ port: inspect.port });
     } catch (error) {
-      say(`[emerg] inspector relay: bind() to 127.0.0.1:${inspect.port} failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      say(`[emerg] inspector relay: bind() to 127.0.0.1:${inspect.port} failed ${errnoText(error as NodeJS.ErrnoException)}`);
       await closeEmbedded();
       return 1;
     }
@@ -212,27 +302,24 @@ export async function main(argv: string[]): Promise<number> {
     await closeEmbedded();
     return 1;
   }
+  if (!writePid()) {
+    await proxy.close();
+    await stopInspector();
+    await closeEmbedded();
+    return 1;
+  }
   if (relay !== null && inspect !== null) {
     const which = `${inspect.sessions === 0 ? 'no' : `the first ${inspect.sessions}`} session(s)${inspect.client === undefined ? '' : ` from ${inspect.client}`}`;
     say(`inspector: open ${relay.viewerUrl} in a browser on this machine (the page loads https://stately.ai/inspect); streaming ${which}`);
   }
-  for (const { server, listen, port } of proxy.listeners) {
-    say(`listening on ${listen.host}:${port}${listen.ssl ? ' ssl' : ''} (${server.protocol}${server.starttls === 'off' ? '' : `, starttls ${server.starttls}`})`);
-  }
+  for (const listener of reportListeners(proxy)) say(`listening on ${describeListener(listener)}`);
   if (args.config === undefined) {
     say(`embedded default running: demo users ${DEMO_USERS.map((u) => `${u.user}:${u.password}`).join(', ')}`);
     say(`try: curl -k --ssl-reqd imaps://127.0.0.1:${DEFAULT_PORTS.imaps}/INBOX -u demo:demo`);
   }
 
-  await new Promise<void>((resolveStop) => {
-    const stop = (signal: string) => {
-      say(`${signal} received, exiting`);
-      resolveStop();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
-  await proxy.close();
+  await serveInProcess(proxy, plan);
+  removePidFile(pidFile.path);
   await stopInspector();
   await closeEmbedded();
   logger.flush();

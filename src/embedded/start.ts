@@ -13,6 +13,8 @@ export const DEMO_USERS = [
 
 export interface EmbeddedDefault {
   config: MailConfig;
+  /** The default configuration made afresh (a reload): the certificate files are read again, or remade if removed. */
+  reloadConfig(): Promise<MailConfig>;
   close(): Promise<void>;
 }
 
@@ -22,7 +24,6 @@ export interface EmbeddedDefault {
  * state folder, and the default configuration pointing at them.
  */
 export async function startEmbeddedDefault(stateDir: string): Promise<EmbeddedDefault> {
-  const certificate = await ensureSelfSignedCertificate(stateDir);
   const mailbox = await startDemoMailbox({ host: '127.0.0.1', pop3Port: 0, imapPort: 0, users: DEMO_USERS });
   const auth = await startEmbeddedAuthService({
     host: '127.0.0.1',
@@ -33,10 +34,22 @@ export async function startEmbeddedDefault(stateDir: string): Promise<EmbeddedDe
       imap: { host: '127.0.0.1', port: mailbox.imapPort },
     },
   });
-  const text = renderDefaultConfig({ authUrl: auth.url, certificate: certificate.certificate, key: certificate.key });
-  const config = parseConfigText(text, '<embedded default>');
+  const makeConfig = async (): Promise<MailConfig> => {
+    const certificate = await ensureSelfSignedCertificate(stateDir);
+    const text = renderDefaultConfig({ authUrl: auth.url, certificate: certificate.certificate, key: certificate.key });
+    return parseConfigText(text, '<embedded default>');
+  };
+  let config: MailConfig;
+  try {
+    config = await makeConfig();
+  } catch (error) {
+    await auth.close();
+    await mailbox.close();
+    throw error;
+  }
   return {
     config,
+    reloadConfig: makeConfig,
     close: async () => {
       await auth.close();
       await mailbox.close();

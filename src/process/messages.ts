@@ -1,0 +1,29 @@
+import type { MailConfig } from '../config/types.js';
+
+/** A listener as a worker reports it to the master (enough for the log and `listening on` lines). */
+export interface ListenerReport {
+  host: string;
+  port: number;
+  ssl: boolean;
+  protocol: string;
+  starttls: string;
+}
+
+/** Master to worker, over the cluster IPC channel; `postern` tags our messages among others'. */
+export type ToWorker =
+  | { postern: 'start'; config: MailConfig; quitGraceMs: number }
+  | { postern: 'reload'; seq: number; config: MailConfig };
+
+/** Worker to master. */
+export type FromWorker =
+  | { postern: 'hello' }
+  | { postern: 'ready'; listeners: ListenerReport[] }
+  | { postern: 'failed'; message: string }
+  | { postern: 'reloaded'; seq: number; listeners: ListenerReport[] }
+  | { postern: 'reloadFailed'; seq: number; message: string };
+
+export const isFromWorker = (message: unknown): message is FromWorker =>
+  typeof message === 'object' && message !== null && typeof (message as { postern?: unknown }).postern === 'string';
+
+/** A worker that cannot start exits with this code, and is not started again (nginx's "fatal code 2"). */
+export const FATAL_EXIT = 2;

@@ -1,0 +1,25 @@
+import type { MailConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { RunningProxy } from '../server.js';
+import type { ListenerReport } from './messages.js';
+
+/** How long `quit` (SIGQUIT) lets sessions finish before closing them (nginx waits forever by default). */
+export const QUIT_GRACE_MS = 60_000;
+
+/** What a running Postern (one process, or a master and its workers) needs beyond its configuration. */
+export interface RunPlan {
+  config: MailConfig;
+  /** Re-reads the configuration and loads its certificates, as `-t` does; throws the `-t` error. */
+  reloadConfig(): Promise<MailConfig>;
+  /** The `-t` wording of a failure (`[emerg] ... in FILE:LINE`). */
+  describeFailure(error: unknown): string;
+  logger: Logger;
+  quitGraceMs: number;
+}
+
+export const reportListeners = (proxy: RunningProxy): ListenerReport[] =>
+  proxy.listeners.map(({ server, listen, port }) => ({ host: listen.host, port, ssl: listen.ssl, protocol: server.protocol, starttls: server.starttls }));
+
+/** `127.0.0.1:10110 (pop3, starttls on)`: one listener, for the start-up lines and the log. */
+export const describeListener = (l: ListenerReport): string =>
+  `${l.host}:${l.port}${l.ssl ? ' ssl' : ''} (${l.protocol}${l.starttls === 'off' ? '' : `, starttls ${l.starttls}`})`;

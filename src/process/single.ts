@@ -1,0 +1,56 @@
+import type { RunningProxy } from '../server.js';
+import { describeListener, reportListeners, type RunPlan } from './plan.js';
+import { onControlSignals, signalName, type ControlCommand } from './signals.js';
+
+/**
+ * `worker_processes 1`: this process serves. SIGHUP swaps the configuration in place (new
+ * connections get it, live ones keep theirs, listeners on kept addresses never close);
+ * SIGTERM/SIGINT close everything; SIGQUIT stops accepting and lets sessions finish.
+ * Resolves when the proxy is closed.
+ */
+export function serveInProcess(proxy: RunningProxy, plan: RunPlan): Promise<void> {
+  const { logger } = plan;
+  let reloading = Promise.resolve();
+  let ending: Promise<void> | null = null;
+  let quitting = false;
+  return new Promise<void>((resolveDone) => {
+    const end = (run: () => Promise<void>) => {
+      ending = run().then(() => {
+        off();
+        logger.info('exit');
+        resolveDone();
+      });
+    };
+    const off = onControlSignals((command: ControlCommand, signal) => {
+      if (command === 'reload') {
+        if (ending === null) reloading = reloading.then(() => reloadInProcess(proxy, plan, signal));
+        return;
+      }
+      if (command === 'quit') {
+        if (ending !== null) return;
+        quitting = true;
+        logger.info(`${signalName(signal)} received, shutting down gracefully`);
+        end(() => proxy.quit(plan.quitGraceMs));
+        return;
+      }
+      // stop: also cuts short a graceful shutdown under way, as nginx does.
+      logger.info(`${signalName(signal)} received, exiting`);
+      if (ending === null) end(() => proxy.close());
+      else if (quitting) void proxy.close();
+    });
+  });
+}
+
+/** nginx's reconfiguration, in place: check first, then swap; a bad configuration changes nothing. */
+async function reloadInProcess(proxy: RunningProxy, plan: RunPlan, signal: NodeJS.Signals): Promise<void> {
+  const { logger } = plan;
+  logger.info(`${signalName(signal)} received, reconfiguring`);
+  try {
+    const config = await plan.reloadConfig();
+    if (config.workerProcesses !== 1) logger.warn('worker_processes changed: takes effect at the next start (this one runs a single process)');
+    await proxy.reload(config);
+    logger.info(`reconfigured from ${config.file}: listening on ${reportListeners(proxy).map(describeListener).join(', ')}`);
+  } catch (error) {
+    logger.error(`${plan.describeFailure(error)}; reload refused, the running configuration keeps serving`);
+  }
+}

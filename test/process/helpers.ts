@@ -1,0 +1,241 @@
+/**
+ * Postern as a real process (the CLI from source, through tsx) in front of a scripted POP3
+ * backend and the test auth_http server, for the process-model tests: reload, workers, -s.
+ */
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import type net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { fakeBackend, LineClient } from '../integration/fixtures.js';
+import { startAuthServer, type AuthServer } from '../e2e/harness/auth-server.js';
+import { run, spawnDaemon, type Daemon, type RunResult } from '../e2e/harness/proc.js';
+import { sleep } from '../e2e/harness/ports.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/bin.ts')];
+
+export const USER = 'test@example.com';
+export const PASSWORD = 'secret';
+
+/** Polls `check` every 25 ms until it returns a value (bounded). */
+export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** `postern ARGS` to completion. */
+export const posternCommand = (args: string[]): Promise<RunResult> => run(process.execPath, [...CLI, ...args], { cwd: ROOT, timeoutMs: 30_000 });
+
+export interface PosternProcess {
+  daemon: Daemon;
+  pid: number;
+  /** Everything the process (and its workers) wrote to stdout/stderr. */
+  output(): string;
+  /** The `msg` of every JSON log line, with the pid that wrote it. */
+  logs(): Array<{ pid: number; msg: string }>;
+  waitForLog(re: RegExp, after?: number): Promise<string>;
+}
+
+export async function startPostern(configPath: string, pidFile: string, extraArgs: string[] = []): Promise<PosternProcess> {
+  const daemon = spawnDaemon(process.execPath, [...CLI, '-c', configPath, ...extraArgs], { cwd: ROOT });
+  const pid = await until(`pid file ${pidFile}\n${daemon.output()}`, () => {
+    if (!daemon.alive()) throw new Error(`postern exited:\n${daemon.output()}`);
+    if (!existsSync(pidFile)) return undefined;
+    const text = readFileSync(pidFile, 'utf8').trim();
+    return text === '' ? undefined : Number(text);
+  });
+  const logs = () =>
+    daemon
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { pid: number; msg: string });
+  return {
+    daemon,
+    pid,
+    output: daemon.output,
+    logs,
+    waitForLog: (re, after = 0) =>
+      until(`a log line matching ${re}\n${daemon.output()}`, () => logs().slice(after).find((l) => re.test(l.msg))?.msg),
+  };
+}
+
+export interface Backends {
+  auth: AuthServer;
+  backend: Awaited<ReturnType<typeof fakeBackend>>;
+  close(): Promise<void>;
+}
+
+export async function startBackends(): Promise<Backends> {
+  const backend = await fakeBackend('pop3');
+  const auth = await startAuthServer({ users: { [USER]: PASSWORD }, backends: { pop3: backend.port } });
+  return {
+    auth,
+    backend,
+    close: async () => {
+      await auth.close();
+      await backend.close();
+    },
+  };
+}
+
+export const writeConfig = (file: string, text: string): void => writeFileSync(file, text);
+
+/** A POP3 session through Postern, logged in and relayed to the fake backend. */
+export async function relayedPop3(port: number, options: { tls?: boolean } = {}): Promise<LineClient> {
+  const client = await LineClient.connect(port, options);
+  await expectLine(client, /^\+OK/);
+  client.send(`USER ${USER}\r\n`);
+  await expectLine(client, /^\+OK/);
+  client.send(`PASS ${PASSWORD}\r\n`);
+  await expectLine(client, /^\+OK/);
+  return client;
+}
+
+/** A command the backend answers with its own words: proof the relay still runs. */
+export async function stillRelays(client: LineClient): Promise<string | null> {
+  client.send('STAT\r\n');
+  return client.line(5000);
+}
+
+export async function expectLine(client: LineClient, re: RegExp): Promise<string> {
+  const line = await client.line(5000);
+  if (line === null || !re.test(line)) throw new Error(`expected ${re}, got ${JSON.stringify(line)}`);
+  return line;
+}
+
+/** The SHA-256 fingerprint of the certificate a new TLS connection to `port` is shown. */
+export function certificateFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerX509Certificate()!.fingerprint256);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
+export const peerFingerprint = (client: LineClient): string => (client.socket as tls.TLSSocket).getPeerX509Certificate()!.fingerprint256;
+
+/**
+ * A client loop that connects to `port` again and again (greeting read, then hang up) until
+ * stopped or `max` connections: every failure is a connection a reload refused or dropped.
+ */
+export function hammer(port: number, max = 20_000): { stop(): Promise<{ ok: number; failed: string[] }> } {
+  let running = true;
+  let ok = 0;
+  const failed: string[] = [];
+  const loop = (async () => {
+    while (running && ok + failed.length < max) {
+      try {
+        const client = await LineClient.connect(port);
+        await expectLine(client, /^\+OK/);
+        client.close();
+        ok++;
+      } catch (error) {
+        failed.push((error as Error).message);
+      }
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { ok, failed };
+    },
+  };
+}
+
+const hex4 = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+
+/** The inode of the loopback TCP socket whose local port is `port` and remote port `remotePort` (0 for the listener). */
+function socketInode(port: number, remotePort: number): string | undefined {
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((cols) => cols[1]?.endsWith(`:${hex4(port)}`) && cols[2]?.endsWith(`:${hex4(remotePort)}`))?.[9];
+}
+
+function holdsSocket(pid: number, inode: string): boolean {
+  const socket = `socket:[${inode}]`;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === socket;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** The process (among `pids`) holding the server side of `socket`'s connection to `port`, from /proc. */
+export function servingProcess(socket: net.Socket, port: number, pids: number[]): number | undefined {
+  const inode = socketInode(port, socket.localPort!);
+  return inode === undefined ? undefined : pids.find((pid) => holdsSocket(pid, inode));
+}
+
+/** Whether process `pid` holds the socket listening on `port` (a worker that has bound its listeners). */
+export function holdsListener(pid: number, port: number): boolean {
+  const inode = socketInode(port, 0);
+  return inode !== undefined && holdsSocket(pid, inode);
+}
+
+/** A first TLS connection to `port`: the session ticket it was given. */
+export function tlsTicket(port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    // Tickets come in records after the handshake: keep reading (the greeting) to see them.
+    socket.resume();
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no TLS session ticket within 5 s'));
+    }, 5000);
+    socket.once('session', (ticket: Buffer) => {
+      clearTimeout(timer);
+      resolve(ticket);
+      socket.destroy();
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+/** Whether a new TLS connection to `port` offering `ticket` resumed that session. */
+export async function resumes(port: number, ticket: Buffer): Promise<boolean> {
+  return (await resumeOn(port, ticket, [])).reused;
+}
+
+/** A new TLS connection to `port` offering `session`: resumed or not, and which of `pids` served it. */
+export function resumeOn(port: number, session: Buffer, pids: number[], options: tls.ConnectionOptions = {}): Promise<{ reused: boolean; pid: number | undefined }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, session, ...options }, () => {
+      resolve({ reused: socket.isSessionReused(), pid: servingProcess(socket, port, pids) });
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** A TLS 1.2 session (session id, no ticket when the server issues none) from a first connection. */
+export function tls12Session(port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, maxVersion: 'TLSv1.2' }, () => {
+      const session = socket.getSession();
+      socket.destroy();
+      if (session === undefined) reject(new Error('no TLS 1.2 session'));
+      else resolve(session);
+    });
+    socket.once('error', reject);
+  });
+}

@@ -1,0 +1,232 @@
+/**
+ * `worker_processes 2`: a master and two workers sharing the listeners (node:cluster), over real
+ * sockets: sessions land on both workers, a worker killed with SIGKILL is replaced (and logged as
+ * nginx logs it), a reload reaches every worker while live sessions go on, stop ends them all.
+ */
+import { copyFileSync } from 'node:fs';
+import net from 'node:net';
+import type tls from 'node:tls';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePorts, generateCert, makeTempDir, removeDir, type CertFiles } from '../e2e/harness/index.js';
+import {
+  certificateFingerprint,
+  hammer,
+  holdsListener,
+  posternCommand,
+  relayedPop3,
+  resumeOn,
+  servingProcess,
+  startBackends,
+  startPostern,
+  stillRelays,
+  tls12Session,
+  tlsTicket,
+  until,
+  writeConfig,
+  type Backends,
+  type PosternProcess,
+} from './helpers.js';
+import type { LineClient } from '../integration/fixtures.js';
+
+const workerPids = (postern: PosternProcess): number[] =>
+  postern
+    .logs()
+    .map((l) => /^start worker process (\d+)$/.exec(l.msg)?.[1])
+    .filter((pid): pid is string => pid !== undefined)
+    .map(Number);
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('worker_processes 2', () => {
+  let dir: string;
+  let backends: Backends;
+  let certA: CertFiles;
+  let certB: CertFiles;
+  let postern: PosternProcess;
+  let plainPort: number;
+  let tlsPort: number;
+  let cachePort: number;
+  let conf: string;
+  let pidFile: string;
+
+  const config = (extraListen = '', workers = 2) => `worker_processes ${workers};
+pid ${pidFile};
+mail {
+    auth_http 127.0.0.1:${backends.auth.port}/auth;
+    ssl_certificate ${path.join(dir, 'live.crt')};
+    ssl_certificate_key ${path.join(dir, 'live.key')};
+    server { listen 127.0.0.1:${plainPort}; ${extraListen} protocol pop3; }
+    server { listen 127.0.0.1:${tlsPort} ssl; protocol pop3; }
+    server { listen 127.0.0.1:${cachePort} ssl; protocol pop3; ssl_session_cache shared:WORKERS:1m; ssl_session_tickets off; }
+}
+`;
+  const useCertificate = (cert: CertFiles) => {
+    copyFileSync(cert.certPath, path.join(dir, 'live.crt'));
+    copyFileSync(cert.keyPath, path.join(dir, 'live.key'));
+  };
+
+  /** `count` relayed sessions at once, with the worker serving each. */
+  const sessionsByWorker = async (count: number): Promise<Array<{ client: LineClient; pid: number | undefined }>> => {
+    const clients = await Promise.all(Array.from({ length: count }, () => relayedPop3(plainPort)));
+    const workers = workerPids(postern);
+    return clients.map((client) => ({ client, pid: servingProcess(client.socket as net.Socket, plainPort, workers) }));
+  };
+
+  beforeAll(async () => {
+    dir = await makeTempDir('workers');
+    [plainPort, tlsPort, cachePort] = (await freePorts(3)) as [number, number, number];
+    backends = await startBackends();
+    certA = await generateCert({ dir, name: 'a', type: 'ec', cn: 'a.test' });
+    certB = await generateCert({ dir, name: 'b', type: 'ec', cn: 'b.test' });
+    useCertificate(certA);
+    conf = path.join(dir, 'postern.conf');
+    pidFile = path.join(dir, 'postern.pid');
+    writeConfig(conf, config());
+    postern = await startPostern(conf, pidFile);
+  });
+
+  afterAll(async () => {
+    await postern?.daemon.stop(8000);
+    for (const pid of postern ? workerPids(postern) : []) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await backends?.close();
+    if (dir) await removeDir(dir);
+  });
+
+  it('runs a master and two workers; sessions land on both workers', async () => {
+    const workers = workerPids(postern);
+    expect(workers).toHaveLength(2);
+    expect(workers).not.toContain(postern.pid);
+    // With SCHED_NONE the kernel picks the accepting worker: a bounded number of batches.
+    const seen = new Set<number | undefined>();
+    for (let batch = 0; batch < 10 && seen.size < 2; batch++) {
+      for (const { client, pid } of await sessionsByWorker(20)) {
+        seen.add(pid);
+        client.close();
+      }
+    }
+    expect([...seen].sort()).toEqual([...workers].sort());
+  });
+
+  it('replaces a worker killed with SIGKILL; the other worker\u2019s sessions go on', async () => {
+    const [victim, survivor] = workerPids(postern);
+    let sessions: Array<{ client: LineClient; pid: number | undefined }> = [];
+    for (let batch = 0; batch < 10 && !sessions.some((s) => s.pid === survivor); batch++) {
+      for (const { client } of sessions) client.close();
+      sessions = await sessionsByWorker(10);
+    }
+    const kept = sessions.filter((s) => s.pid === survivor);
+    expect(kept.length).toBeGreaterThan(0);
+    const mark = postern.logs().length;
+    process.kill(victim!, 'SIGKILL');
+    await postern.waitForLog(new RegExp(`^worker process ${victim} exited on signal 9$`), mark);
+    const replacement = await until('a replacement worker', () => workerPids(postern).find((pid) => pid !== victim && pid !== survivor));
+    await postern.waitForLog(new RegExp(`^start worker process ${replacement}$`), mark);
+    expect(alive(postern.pid)).toBe(true);
+    for (const { client } of kept) expect(await stillRelays(client)).toMatch(/^-ERR unknown command STAT/);
+    for (const { client } of sessions.filter((s) => s.pid === victim)) expect(await client.line()).toBeNull();
+    // New sessions are served, by the survivor or the replacement.
+    const fresh = await relayedPop3(plainPort);
+    expect(await stillRelays(fresh)).toMatch(/^-ERR unknown command STAT/);
+    fresh.close();
+    for (const { client } of sessions) client.close();
+  });
+
+  it('resumes a TLS session on any worker: ticket keys and the shared: cache come from the master', async () => {
+    const workers = workerPids(postern).filter(alive);
+    expect(workers).toHaveLength(2);
+    const cases: Array<[number, Buffer, tls.ConnectionOptions]> = [
+      [tlsPort, await tlsTicket(tlsPort), {}],
+      [cachePort, await tls12Session(cachePort), { maxVersion: 'TLSv1.2' }],
+    ];
+    for (const [port, session, options] of cases) {
+      const seen = new Set<number | undefined>();
+      // The kernel picks the worker: a bounded number of tries to see both.
+      for (let i = 0; i < 40 && seen.size < 2; i++) {
+        const { reused, pid } = await resumeOn(port, session, workers, options);
+        expect(reused).toBe(true);
+        seen.add(pid);
+      }
+      expect([...seen].sort()).toEqual([...workers].sort());
+    }
+  });
+
+  it('reloads every worker: new certificate on new connections, live sessions untouched, no refused connection', async () => {
+    const fingerprintA = await certificateFingerprint(tlsPort);
+    const live = await Promise.all(Array.from({ length: 6 }, () => relayedPop3(plainPort)));
+    const loop = hammer(plainPort);
+    useCertificate(certB);
+    const mark = postern.logs().length;
+    const signalled = await posternCommand(['-s', 'reload', '-c', conf]);
+    expect(signalled.code, signalled.stderr).toBe(0);
+    await postern.waitForLog(/^reconfigured from/, mark);
+    const { failed, ok } = await loop.stop();
+    expect(failed).toEqual([]);
+    expect(ok).toBeGreaterThan(0);
+    // Every new connection, whichever worker takes it, shows the new certificate.
+    for (let i = 0; i < 10; i++) expect(await certificateFingerprint(tlsPort)).not.toBe(fingerprintA);
+    for (const client of live) {
+      expect(await stillRelays(client)).toMatch(/^-ERR unknown command STAT/);
+      client.close();
+    }
+  });
+
+  it('refuses, in every worker, a reload whose new address cannot be bound; the old configuration keeps serving', async () => {
+    const [busyPort] = (await freePorts(1)) as [number];
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(busyPort, '127.0.0.1', resolve));
+    try {
+      const live = await relayedPop3(plainPort);
+      const before = await certificateFingerprint(tlsPort);
+      useCertificate(certA);
+      writeConfig(conf, config(`listen 127.0.0.1:${busyPort};`));
+      const mark = postern.logs().length;
+      process.kill(postern.pid, 'SIGHUP');
+      const refusal = await postern.waitForLog(/reload refused/, mark);
+      expect(refusal).toMatch(new RegExp(`bind\\(\\) to 127\\.0\\.0\\.1:${busyPort} failed`));
+      // Still the certificate of before, on every worker.
+      for (let i = 0; i < 10; i++) expect(await certificateFingerprint(tlsPort)).toBe(before);
+      expect(await stillRelays(live)).toMatch(/^-ERR unknown command STAT/);
+      live.close();
+    } finally {
+      writeConfig(conf, config());
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
+  });
+
+  it('follows a changed worker_processes on reload: starts the extra worker, then retires it gracefully', async () => {
+    const before = workerPids(postern).filter(alive);
+    expect(before).toHaveLength(2);
+    writeConfig(conf, config('', 3));
+    let mark = postern.logs().length;
+    process.kill(postern.pid, 'SIGHUP');
+    await postern.waitForLog(/^reconfigured from .*: 3 worker processes/, mark);
+    const third = await until('a third worker', () => workerPids(postern).find((pid) => !before.includes(pid) && alive(pid)));
+    await until('the third worker to bind the listeners', () => holdsListener(third, tlsPort));
+
+    writeConfig(conf, config());
+    mark = postern.logs().length;
+    process.kill(postern.pid, 'SIGHUP');
+    await postern.waitForLog(/^reconfigured from .*: 2 worker processes/, mark);
+    const retired = await postern.waitForLog(/retired \(worker_processes 2\)$/, mark);
+    const retiredPid = Number(/^worker process (\d+)/.exec(retired)![1]);
+    await postern.waitForLog(new RegExp(`^worker process ${retiredPid} exited with code 0$`), mark);
+    expect([...before, third]).toContain(retiredPid);
+    expect(workerPids(postern).filter(alive)).toHaveLength(2);
+  });
+
+  it('stop ends the master and every worker', async () => {
+    const workers = workerPids(postern).filter(alive);
+    const signalled = await posternCommand(['-s', 'stop', '-c', conf]);
+    expect(signalled.code, signalled.stderr).toBe(0);
+    expect(await postern.daemon.exited).toEqual({ code: 0, signal: null });
+    await until('every worker to exit', () => workers.every((pid) => !alive(pid)));
+  });
+});
