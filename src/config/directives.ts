@@ -470,7 +470,7 @@ export const directives: readonly DirectiveSpec[] = [
   // ---- Postern extensions (not nginx directives; see docs/extensions.md)
   { name: 'postern_journal', contexts: MS, arity: 'take1', syntax: 'directory | off', defaultText: '`postern_journal off;`', store: 'once', parse: journalDirectory,
     merge: 'inherit', supported: true,
-    description: 'Postern extension: write one JSON-lines journal per connection (`DIRECTORY/<ISO-time>-<counter>.jsonl`) for `postern replay`.',
+    description: 'Postern extension: write one JSON-lines journal per connection (`DIRECTORY/<ISO-time>-<pid>-<counter>.jsonl`) for `postern replay`.',
     postern: 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). Secrets are redacted by type; the directory is created if missing. See docs/journal.md.' },
   ...extensionDirectives,
   sniDirective,

@@ -14,10 +14,13 @@ const FLUSH_MS = 1000;
 
 let counter = 0;
 
-/** The file name of the next journal: `<ISO-time>-<counter>.jsonl` (counter per process). */
+/**
+ * The file name of the next journal: `<ISO-time>-<pid>-<counter>.jsonl`. The counter is per
+ * process, so the pid keeps the names of `worker_processes` workers apart.
+ */
 export function journalFileName(date = new Date()): string {
   counter += 1;
-  return `${date.toISOString()}-${String(counter).padStart(6, '0')}.jsonl`;
+  return `${date.toISOString()}-${process.pid}-${String(counter).padStart(6, '0')}.jsonl`;
 }
 
 export interface FileJournalFactory extends JournalFactory {

@@ -97,9 +97,9 @@ describe('postern_journal: a real session writes a journal that replays', () => 
     await backend.close();
   });
 
-  it('names each journal <ISO-time>-<counter>.jsonl in the configured directory', () => {
+  it('names each journal <ISO-time>-<pid>-<counter>.jsonl in the configured directory', () => {
     expect(files).toHaveLength(2);
-    for (const file of files) expect(file.slice(dir.length + 1)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z-\d{6}\.jsonl$/);
+    for (const file of files) expect(file.slice(dir.length + 1)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z-\d+-\d{6}\.jsonl$/);
   });
 
   it('records input, events, effects and states, and never a password or SASL payload', () => {
