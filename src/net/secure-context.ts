@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import { ConfigError, describeErrno } from '../config/errors.js';
 import type { ServerConfig, SslConfig, Where } from '../config/types.js';
 import { sessionIdContext } from './session-id-context.js';
+import { loadTicketKeyFiles } from './ticket-keys.js';
 
 type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
@@ -108,6 +109,7 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
   const ownDhparam = ssl.dhparam === undefined ? undefined : loadDhparam(ssl.dhparam, at('ssl_dhparam'));
   checkCurves(ssl.ecdhCurve, at('ssl_ecdh_curve'));
   checkTicketKeys(ssl, fallback);
+  loadTicketKeyFiles(ssl.sessionTicketKeys, at('ssl_session_ticket_key'));
 
   // ssl_conf_command last, over everything above, as OpenSSL applies it after nginx's own settings.
   const commands = confCommands(ssl, at('ssl_conf_command'));
