@@ -5,9 +5,12 @@
 //   <- { type: 'eld-start' }          reset and start perf_hooks.monitorEventLoopDelay
 //   <- { type: 'eld-stop', id }       -> { type: 'eld', id, p50, p99, max, mean } in ms
 //   <- { type: 'gc', id }             -> { type: 'gc-done', id } (needs --expose-gc)
+//   <- { type: 'mem', id }            -> { type: 'mem', id, heapUsed, external, arrayBuffers, rss } after a GC if exposed
+//   <- { type: 'heap-snapshot', id, file? } -> { type: 'heap-snapshot', id, file } (v8.writeHeapSnapshot)
 //   <- { type: 'shutdown' }           close listeners and exit 0 (so --cpu-prof is written)
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import { parseConfigText } from '../dist/src/config/index.js';
 import { silentLogger } from '../dist/src/log.js';
 import { startProxy } from '../dist/src/server.js';
@@ -56,6 +59,12 @@ process.on('message', (m) => {
   } else if (m?.type === 'gc') {
     globalThis.gc?.();
     reply({ type: 'gc-done', id: m.id, available: typeof globalThis.gc === 'function' });
+  } else if (m?.type === 'mem') {
+    globalThis.gc?.();
+    const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage();
+    reply({ type: 'mem', id: m.id, heapUsed, external, arrayBuffers, rss });
+  } else if (m?.type === 'heap-snapshot') {
+    reply({ type: 'heap-snapshot', id: m.id, file: writeHeapSnapshot(m.file) });
   } else if (m?.type === 'shutdown') {
     void shutdown();
   }

@@ -45,6 +45,8 @@ const RESULTS = path.join(HERE, 'results');
 // ---------------------------------------------------------------------------------------------
 // Options
 
+if (process.argv[2] === 'workers') await import('./workers.js').then((w) => w.main(process.argv.slice(3))).then(() => process.exit(0));
+
 const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -77,6 +79,7 @@ const P = {
   memoryLevels: QUICK ? [500, 2000] : [2000, 10_000],
   memoryOpenConcurrency: 64,
   holdMs: QUICK ? 1000 : 3000,
+  warmMs: QUICK ? 1000 : 2000,
   roundsSessions: Number(opt.rounds ?? (QUICK ? 2 : 3)),
   roundsHandshakes: Number(opt.rounds ?? (QUICK ? 2 : 3)),
 };
@@ -350,14 +353,14 @@ async function oneSession(port: number, greet: number[], login: number[]): Promi
   }
 }
 
-async function sessions(t: Target, concurrency: number): Promise<SessionResult> {
+async function sessions(t: Target, concurrency: number, durationMs = P.sessionMs): Promise<SessionResult> {
   const greet: number[] = [];
   const login: number[] = [];
   let count = 0;
   let errors = 0;
   const cpu0 = cpuMs(t.pid);
   const start = performance.now();
-  const deadline = start + P.sessionMs;
+  const deadline = start + durationMs;
   const worker = async () => {
     while (performance.now() < deadline && count + errors < P.sessionMax) {
       try {
@@ -653,8 +656,23 @@ async function main(): Promise<void> {
       );
     }
 
+    /**
+     * Untimed sessions (8 at a time) against each proxy before the sessions and handshake
+     * phases: a proxy in service is warm, and without this Postern's first rounds measure V8
+     * compiling its code (TurboFan frames were a large share of a cold quick run's CPU).
+     */
+    let warm = false;
+    const warmUp = async () => {
+      if (warm) return;
+      warm = true;
+      log(`bench: warm-up, ${P.warmMs} ms of sessions per proxy (not measured)`);
+      for (const t of targets) await sessions(t, 8, P.warmMs);
+      await sleep(300);
+    };
+
     // ---- 2. sessions
     if (want('sessions')) {
+      await warmUp();
       const out: Record<string, Record<string, unknown>> = {};
       for (const c of [1, 50]) {
         const acc: Record<string, { rates: number[]; greet: number[]; login: number[]; cpu: number[]; errors: number; count: number }> = {
@@ -697,6 +715,7 @@ async function main(): Promise<void> {
 
     // ---- 3. handshakes
     if (want('handshakes')) {
+      await warmUp();
       const out: Record<string, Record<string, unknown>> = {};
       for (const v of HS_VARIANTS) {
         const acc: Record<string, { rates: number[]; cpu: number[]; count: number; resumed: number; errors: number; protocol: string }> = {

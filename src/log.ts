@@ -29,3 +29,47 @@ export function createLogger(errorLog: ErrorLogConfig | undefined, fallbackLevel
 
 /** A logger that drops everything, for tests. */
 export const silentLogger = (): Logger => pino({ level: 'silent' });
+
+type Bindings = Record<string, unknown>;
+type LazyLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * One connection's logger: the pino child (with the connection's bindings) is made on the first
+ * line that passes the level. With `silentLogger`, or a level above the session lines, most
+ * connections never need one, and a child costs ~0.5 KB and ~1 µs per connection.
+ */
+export class LazyChildLogger {
+  #made: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindings: () => Bindings,
+  ) {}
+
+  /** The pino child itself (made now if it was not yet). */
+  child(): Logger {
+    return (this.#made ??= this.parent.child(this.bindings()));
+  }
+
+  debug(objOrMessage: Bindings | string, message?: string): void {
+    this.log('debug', objOrMessage, message);
+  }
+
+  info(objOrMessage: Bindings | string, message?: string): void {
+    this.log('info', objOrMessage, message);
+  }
+
+  warn(objOrMessage: Bindings | string, message?: string): void {
+    this.log('warn', objOrMessage, message);
+  }
+
+  error(objOrMessage: Bindings | string, message?: string): void {
+    this.log('error', objOrMessage, message);
+  }
+
+  private log(level: LazyLevel, objOrMessage: Bindings | string, message: string | undefined): void {
+    if (!this.parent.isLevelEnabled(level)) return;
+    if (typeof objOrMessage === 'string') this.child()[level](objOrMessage);
+    else this.child()[level](objOrMessage, message);
+  }
+}

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream';
 import type { Socket } from 'node:net';
 
 export interface RelayOptions {
@@ -15,8 +14,34 @@ export interface RelayResult {
 }
 
 /**
+ * One direction: `from`'s chunks written to `to`, `from` paused while `to` is full. When `from`
+ * ends, `to` is ended and `closed` called once what it held was handed to the kernel. A `from`
+ * closed without its end is an error, as `stream.pipeline` reports it.
+ */
+function forward(from: Socket, to: Socket, closed: () => void, failed: (error: Error) => void): void {
+  let ended = false;
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.once('end', () => {
+    ended = true;
+    to.once('finish', closed);
+    to.end();
+  });
+  from.once('error', failed);
+  from.once('close', () => {
+    if (!ended) failed(new Error('Premature close'));
+  });
+}
+
+/**
  * The data plane: copy bytes both ways with backpressure until either side ends, errors or the
  * client side is idle for `proxy_timeout`; then close both (no half-close, as nginx).
+ *
+ * Plain `data`/`write`/`drain` listeners rather than two `stream.pipeline`s: pipeline costs an
+ * AbortController (and a DOMException when it settles) plus end-of-stream trackers per direction,
+ * and every session that logs in ends here.
  */
 export function relay(client: Socket, backend: Socket, options: RelayOptions): Promise<RelayResult> {
   return new Promise((resolve) => {
@@ -29,11 +54,27 @@ export function relay(client: Socket, backend: Socket, options: RelayOptions): P
       backend.destroy();
       resolve({ reason });
     };
+    // Either side may be gone already (pipeline reports that as an early close too).
+    if (client.destroyed || backend.destroyed) {
+      finish(client.destroyed ? 'client error: Premature close' : 'upstream error: Premature close');
+      return;
+    }
     if (options.toClient.length > 0) client.write(options.toClient);
     if (options.toBackend.length > 0) backend.write(options.toBackend);
     client.setTimeout(options.idleTimeoutMs, () => finish('client timed out while proxying'));
-    pipeline(backend, client, (error) => finish(error ? `upstream error: ${error.message}` : 'upstream closed connection'));
-    pipeline(client, backend, (error) => finish(error ? `client error: ${error.message}` : 'client closed connection'));
+    forward(
+      backend,
+      client,
+      () => finish('upstream closed connection'),
+      (error) => finish(`upstream error: ${error.message}`),
+    );
+    forward(
+      client,
+      backend,
+      () => finish('client closed connection'),
+      (error) => finish(`client error: ${error.message}`),
+    );
+    client.resume();
     backend.resume();
   });
 }

@@ -1,19 +1,19 @@
 import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { fromEvent, Subject, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import { createActor, type InspectionEvent, type Observer, type SnapshotFrom } from 'xstate';
 import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
 import type { AuthOutcome, AuthRequest, ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
 import type { ServerConfig } from '../config/types.js';
 import { createFramer } from '../protocols/framer.js';
-import type { FrameMode } from '../protocols/types.js';
+import type { CommandFramer, FrameMode } from '../protocols/types.js';
 import type { TlsEndpoint } from '../net/tls-endpoint.js';
 import { dnsLookup, resolveClientHost, UNAVAILABLE } from '../net/resolve-client.js';
 import { loginToBackend, BackendLoginError } from '../proxy/backend-login.js';
 import { relay } from '../proxy/relay.js';
-import type { Logger } from '../log.js';
-import { frameCommands } from './frame-commands.js';
+import { LazyChildLogger, type Logger } from '../log.js';
+import { frameCommands, type CommandStream } from './frame-commands.js';
 import { toMachineEvent } from './to-event.js';
 import { recordJournal, type JournalFactory, type JournalSink } from '../journal/record.js';
 
@@ -43,6 +43,9 @@ export interface SessionOptions {
   /** Streams selected connections to the Stately inspector (`postern --inspect`). */
   inspector?: SessionInspector;
 }
+
+const EMPTY = Buffer.alloc(0);
+const SESSION_CLOSED = new Error('session closed');
 
 /** POP3's command buffer is fixed, as in nginx. */
 const POP3_BUFFER = 128;
@@ -82,8 +85,12 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
 
 type Snapshot = SnapshotFrom<typeof connectionMachine>;
 
+/** Asked for every framed command: the tag names are built once, not per call. */
+const SASL_TAGS = SASL_STEPS.map((step) => [step, saslTag(step)] as const);
+
 function saslStepOf(snapshot: Snapshot): SaslStep | null {
-  return SASL_STEPS.find((step) => snapshot.hasTag(saslTag(step))) ?? null;
+  for (const [step, tag] of SASL_TAGS) if (snapshot.hasTag(tag)) return step;
+  return null;
 }
 
 const readsInput = (snapshot: Snapshot): boolean => snapshot.status === 'active' && snapshot.hasTag(READS_INPUT);
@@ -134,17 +141,21 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   const { server, logger } = options;
   const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const input = connectionInput(server, options.implicitTls, clientIp, clientHost);
-  const log = logger.child({ client: clientIp, server: `${socket.localAddress}:${socket.localPort}`, protocol: server.protocol });
+  const log = new LazyChildLogger(logger, () => ({ client: clientIp, server: `${socket.localAddress}:${socket.localPort}`, protocol: server.protocol }));
   const startedAt = performance.now();
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
-  const framer = createFramer(server.protocol, { bufferSize: clientBuffer(server) });
-  const wake$ = new Subject<void>();
-  const inFlight = new AbortController();
+  // Made with the first bytes to frame: a connection that sends nothing holds no buffer.
+  let framer: CommandFramer | undefined;
+  const framerNow = (): CommandFramer => (framer ??= createFramer(server.protocol, { bufferSize: clientBuffer(server) }));
+  // Made when an auth request or a backend connection starts: most connections never need one.
+  let inFlight: AbortController | null = null;
+  const inFlightSignal = () => (inFlight ??= new AbortController()).signal;
 
   let transport: Socket | TLSSocket = socket;
   let input$: Subscription | null = null;
+  let commands: CommandStream | null = null;
   let backendSocket: Socket | null = null;
-  let backendFirstReply: Buffer = Buffer.alloc(0);
+  let backendFirstReply: Buffer = EMPTY;
   let closed = false;
   let reading = false;
 
@@ -167,9 +178,8 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
 
   /** Feed the machine from `from`'s bytes until the subscription is dropped (STARTTLS, relay, close). */
   const listen = (from: Socket | TLSSocket) => {
-    input$ = fromEvent<Buffer>(from, 'data')
-      .pipe(frameCommands(framer, frameMode, wake$))
-      .subscribe((item) => send(toMachineEvent(item, saslStepOf(actor.getSnapshot()))));
+    commands = frameCommands(from, framerNow, frameMode);
+    input$ = commands.commands$.subscribe((item) => send(toMachineEvent(item, saslStepOf(actor.getSnapshot()))));
   };
   const stopListening = () => {
     input$?.unsubscribe();
@@ -185,7 +195,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       transport.resume();
       // Not from inside the machine's own transition: framing the next command must see the new state.
       queueMicrotask(() => {
-        if (!closed) wake$.next();
+        if (!closed) commands?.wake();
       });
     } else {
       transport.pause();
@@ -201,10 +211,9 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     stopListening();
     socket.pause();
     // Everything the client pipelined after STARTTLS is dropped (CVE-2014-3556 class).
-    const dropped = framer.takeRemainder().length;
+    const dropped = framer?.takeRemainder().length ?? 0;
     if (dropped > 0) log.info({ bytes: dropped }, 'discarded input pipelined after STARTTLS');
-    // Hand over once the reply has been flushed, so that it precedes the handshake on the wire.
-    socket.write('', () => {
+    const handOver = () => {
       if (closed) return;
       endpoint.handshake(socket, {
         secure: (secure) => {
@@ -222,12 +231,19 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
         },
         failed: (reason) => send({ type: 'tls.failed', reason }),
       });
+    };
+    // Hand over once the reply has been flushed, so that it precedes the handshake on the wire:
+    // after the machine's current step (which writes that reply), then at once when nothing is
+    // queued (`listen ... ssl`, or a reply the kernel took whole): no empty write per connection.
+    queueMicrotask(() => {
+      if (socket.writableLength === 0) handOver();
+      else socket.write('', handOver);
     });
   };
 
   const authenticate = (request: AuthRequest) => {
     options.auth
-      .request(request, inFlight.signal)
+      .request(request, inFlightSignal())
       .then((outcome) => {
         if (outcome.status === 'error') log.error(outcome.reason);
         else if (outcome.status === 'fail') log.info({ login: request.user }, `client login failed: "${outcome.text}"`);
@@ -236,7 +252,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   };
 
   const connectBackend = (effect: Extract<ConnectionEffect, { type: 'connectBackend' }>) => {
-    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlight.signal, proxySsl: server.proxySsl, logger: log }).then(
+    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlightSignal(), proxySsl: server.proxySsl, logger: log.child() }).then(
       (session) => {
         if (closed) {
           session.socket.destroy();
@@ -269,7 +285,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     transport.resume();
     relay(transport as Socket, upstream, {
       toClient: backendFirstReply,
-      toBackend: framer.takeRemainder(),
+      toBackend: framer?.takeRemainder() ?? EMPTY,
       idleTimeoutMs: server.proxyTimeoutMs,
     }).then((result) => {
       // One log line per session end: the close effect logs this reason (nginx's wording first).
@@ -283,9 +299,11 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     closed = true;
     log.info(reason);
     stopListening();
-    wake$.complete();
-    inFlight.abort();
+    // A reason of our own: abort() without one builds a DOMException (a stack capture) per session.
+    inFlight?.abort(SESSION_CLOSED);
     backendSocket?.destroy();
+    // The relay destroyed it, or the client is gone: nothing left to flush.
+    if (transport.destroyed) return;
     // Let queued replies reach the client, but never wait on a client that does not read.
     const deadline = setTimeout(() => transport.destroy(), Math.min(server.timeoutMs, 5_000));
     deadline.unref();

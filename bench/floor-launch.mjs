@@ -1,0 +1,36 @@
+// The floor for bench/conn-cost.ts: what bare Node costs per connection, with no proxy logic.
+//   node --expose-gc bench/floor-launch.mjs <ecdsa-cert> <ecdsa-key>
+// A net.Server that writes a greeting line, and a tls.Server (same ECDSA certificate, TLS 1.2-1.3)
+// that writes it after the handshake; both hold connections until the client closes. Same IPC
+// messages as bench/postern-launch.mjs: -> ready { ports: [plain, tls] }, <- mem, <- shutdown.
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+
+const [certPath, keyPath] = process.argv.slice(2);
+const GREETING = '* OK floor ready\r\n';
+const hold = (socket) => {
+  socket.on('error', () => undefined);
+  socket.write(GREETING);
+};
+const plain = net.createServer({ noDelay: true }, hold);
+const secure = tls.createServer(
+  { cert: readFileSync(certPath), key: readFileSync(keyPath), minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' },
+  hold,
+);
+secure.on('tlsClientError', () => undefined);
+const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', 511, () => resolve(server.address().port)));
+const ports = [await listen(plain), await listen(secure)];
+
+const reply = (m) => process.send?.(m);
+process.on('disconnect', () => process.exit(0));
+process.on('message', (m) => {
+  if (m?.type === 'mem') {
+    globalThis.gc?.();
+    const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage();
+    reply({ type: 'mem', id: m.id, heapUsed, external, arrayBuffers, rss });
+  } else if (m?.type === 'shutdown') {
+    process.exit(0);
+  }
+});
+reply({ type: 'ready', pid: process.pid, ports });
