@@ -8,6 +8,7 @@ import type { AuthOutcome, AuthRequest, ConnectionEffect, ConnectionEvent, Conne
 import type { ServerConfig } from '../config/types.js';
 import { createFramer } from '../protocols/framer.js';
 import type { CommandFramer, FrameMode } from '../protocols/types.js';
+import { tlsInfo } from '../net/client-certificate.js';
 import type { TlsEndpoint } from '../net/tls-endpoint.js';
 import { dnsLookup, resolveClientHost, UNAVAILABLE } from '../net/resolve-client.js';
 import { loginToBackend, BackendLoginError } from '../proxy/backend-login.js';
@@ -226,8 +227,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
           secure.on('end', () => send({ type: 'client.closed' }));
           listen(secure);
           reading = true;
-          const cipher = secure.getCipher();
-          send({ type: 'tls.established', tls: { protocol: secure.getProtocol() ?? 'unknown', cipher: cipher.name } });
+          send({ type: 'tls.established', tls: tlsInfo(secure, server.ssl, server.authHttpPassClientCert) });
         },
         failed: (reason) => send({ type: 'tls.failed', reason }),
       });
@@ -332,6 +332,10 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
         return;
       case 'log':
         log[effect.level](effect.message);
+        return;
+      case 'forgetTlsSession':
+        // nginx removes a session whose client certificate it refused, so resuming cannot skip the check.
+        if (options.tls !== null && transport !== socket) void options.tls.forgetSession(transport as TLSSocket);
         return;
       case 'close':
         close(effect.reason);
