@@ -2,6 +2,7 @@ import { and, assign, emit, not, setup } from 'xstate';
 import { dialectFor } from '../src/protocols/dialects.js';
 import { smtpReplies } from '../src/protocols/smtp/dialect.js';
 import type { CapabilityView, SaslChallenge } from '../src/protocols/dialect.js';
+import type { Protocol } from '../src/config/types.js';
 import { Secret } from '../src/secret.js';
 import type {
   AuthMethod,
@@ -120,6 +121,22 @@ function backendPassword(credentials: Credentials | null, outcome: AuthOutcome):
 
 const outcomeOf = (event: ConnectionEvent): AuthOutcome | null => (event.type === 'auth.result' ? event.outcome : null);
 
+/** The lines that refuse a client certificate after the handshake (nginx's `cert_error`, `no_cert`). */
+const CERTIFICATE_REPLIES: Record<Protocol, { error: string; missing: string }> = {
+  pop3: { error: '-ERR SSL certificate error\r\n', missing: '-ERR No required SSL certificate\r\n' },
+  imap: { error: '* BYE SSL certificate error\r\n', missing: '* BYE No required SSL certificate\r\n' },
+  smtp: { error: '421 4.7.1 SSL certificate error\r\n', missing: '421 4.7.1 No required SSL certificate\r\n' },
+};
+
+const clientCertOf = (event: ConnectionEvent) => (event.type === 'tls.established' ? event.tls.clientCert : undefined);
+
+/** nginx's log line for a refused certificate: `(20:unable to get local issuer certificate)`. */
+function certificateErrorReason(event: ConnectionEvent): string {
+  const cert = clientCertOf(event);
+  const text = cert?.verify.replace(/^FAILED:/, '') ?? '';
+  return `client SSL certificate verify error: (${cert?.errorNumber ?? 0}:${text})`;
+}
+
 /**
  * The per-connection statechart. Pure: every effect leaves as an emitted event
  * (see `ConnectionEffect`), every fact from the world arrives as an event, and time only
@@ -185,6 +202,19 @@ const connectionSetup = setup({
     },
     authFailed: ({ event }) => outcomeOf(event)?.status === 'fail',
     authAskedToWait: ({ event }) => outcomeOf(event)?.status === 'wait',
+    /**
+     * After the handshake, as nginx checks it (ngx_mail_verify_cert): a certificate that failed
+     * verification ends the connection unless `optional_no_ca` tolerates the failure (an
+     * unknown or untrusted issuer); then, with `on`, so does no certificate at all.
+     */
+    clientCertRejected: ({ context, event }) => {
+      const mode = context.settings.verifyClient ?? 'off';
+      const cert = clientCertOf(event);
+      if (mode === 'off' || cert === undefined || !cert.verify.startsWith('FAILED:')) return false;
+      return !(mode === 'optional_no_ca' && cert.issuerUnknown === true);
+    },
+    clientCertMissing: ({ context, event }) =>
+      context.settings.verifyClient === 'on' && event.type === 'tls.established' && (clientCertOf(event)?.verify ?? 'NONE') === 'NONE',
     passErrorMessage: ({ context, event }) =>
       context.settings.proxyPassErrorMessage && event.type === 'backend.failed' && event.passthrough !== undefined,
   },
@@ -221,6 +251,10 @@ const connectionSetup = setup({
     replyAuthRequired: reply(() => smtpReplies.authRequired),
     replyAuthSucceeded: reply(() => smtpReplies.authSucceeded),
     replyTalkedTooSoon: reply(() => smtpReplies.talkedTooSoon),
+    replyCertificateError: reply(({ context }) => CERTIFICATE_REPLIES[context.settings.protocol].error),
+    replyCertificateMissing: reply(({ context }) => CERTIFICATE_REPLIES[context.settings.protocol].missing),
+    /** A refused certificate's session must not be resumed past the check (nginx: SSL_remove_session). */
+    forgetTlsSession: emit({ type: 'forgetTlsSession' } as const),
     replyHelo: reply(({ context, event }) =>
       event.type === 'cmd.helo' && event.esmtp
         ? smtpReplies.ehlo(capabilityView(context), context.settings.serverName)
@@ -344,6 +378,7 @@ const connectionSetup = setup({
       closeReason: ({ event }) => {
         if (event.type === 'auth.result' && event.outcome.status === 'error') return event.outcome.reason;
         if (event.type === 'backend.failed' || event.type === 'relay.ended' || event.type === 'tls.failed') return event.reason;
+        if (event.type === 'tls.established') return certificateErrorReason(event);
         return event.type;
       },
     }),
@@ -353,6 +388,28 @@ const connectionSetup = setup({
 });
 
 type StateConfig = NonNullable<Parameters<typeof connectionSetup.createMachine>[0]['states']>[string];
+
+/**
+ * The first `tls.established` transitions after every handshake: a client certificate that
+ * `ssl_verify_client` refuses ends the connection with the protocol's line, in place of the
+ * greeting (implicit TLS) or of the next command (STARTTLS).
+ */
+const refuseClientCertificate = [
+  {
+    guard: 'clientCertRejected',
+    target: '#connection.closed',
+    actions: ['replyCertificateError', 'forgetTlsSession', 'setCloseReasonFromEvent'],
+  },
+  {
+    guard: 'clientCertMissing',
+    target: '#connection.closed',
+    actions: [
+      'replyCertificateMissing',
+      'forgetTlsSession',
+      { type: 'setCloseReason', params: { reason: 'client sent no required SSL certificate' } },
+    ],
+  },
+] as const;
 
 export const connectionMachine = connectionSetup.createMachine({
   id: 'connection',
@@ -406,6 +463,7 @@ export const connectionMachine = connectionSetup.createMachine({
           ],
           on: {
             'tls.established': [
+              ...refuseClientCertificate,
               { guard: 'delaysGreeting', target: 'greetingDelay', actions: 'rememberTls' },
               { target: 'secure', actions: ['rememberTls', 'greet'] },
             ],
@@ -433,9 +491,10 @@ export const connectionMachine = connectionSetup.createMachine({
           },
         },
         plaintext: commandPhase(),
+        /** After STARTTLS the client certificate is checked before the next command is read. */
         upgrading: {
           on: {
-            'tls.established': { target: 'secure', actions: 'rememberTls' },
+            'tls.established': [...refuseClientCertificate, { target: 'secure', actions: 'rememberTls' }],
             'tls.failed': { target: '#connection.closed', actions: 'setCloseReasonFromEvent' },
           },
         },

@@ -1,4 +1,4 @@
-import type { Protocol, StartTlsMode } from '../src/config/types.js';
+import type { Protocol, StartTlsMode, VerifyClient } from '../src/config/types.js';
 import type { Secret } from '../src/secret.js';
 
 /**
@@ -9,6 +9,11 @@ import type { Secret } from '../src/secret.js';
 export interface ConnectionInput {
   protocol: Protocol;
   starttls: StartTlsMode;
+  /**
+   * `ssl_verify_client`: which client certificates end the connection after the handshake
+   * (absent, as in journals written before it existed: off).
+   */
+  verifyClient?: VerifyClient;
   /** `listen ... ssl` (or legacy `ssl on`): TLS before the greeting. */
   implicitTls: boolean;
   /** pop3_auth / imap_auth / smtp_auth methods, as configured. */
@@ -37,6 +42,33 @@ export interface ConnectionInput {
 export interface TlsInfo {
   protocol: string;
   cipher: string;
+  /** The client certificate as nginx reports it; only with `ssl_verify_client` other than off. */
+  clientCert?: ClientCertificate;
+}
+
+/** `Auth-SSL-Verify`: OpenSSL's verify result, its error string after `FAILED:`. */
+export type ClientCertVerify = 'SUCCESS' | 'NONE' | `FAILED:${string}`;
+
+/**
+ * The client certificate after the handshake, in the forms nginx sends to the auth service
+ * (`Auth-SSL-Verify`, `-Subject`, `-Issuer`, `-Serial`, `-Fingerprint`, `-Cert`). The details
+ * are there when the client sent a certificate, `pem` only with `auth_http_pass_client_cert on`.
+ */
+export interface ClientCertificate {
+  verify: ClientCertVerify;
+  /** The failure is one `optional_no_ca` lets through: the issuer is unknown or not trusted. */
+  issuerUnknown?: boolean;
+  /** OpenSSL's verify error number, for the log line (`(20:unable to get local issuer certificate)`). */
+  errorNumber?: number;
+  /** RFC 2253, as OpenSSL prints it (`CN=alice,O=Example\, Inc.`). */
+  subject?: string;
+  issuer?: string;
+  /** Upper-case hex. */
+  serial?: string;
+  /** SHA-1 of the DER, lower-case hex. */
+  fingerprint?: string;
+  /** The PEM text, unescaped. */
+  pem?: string;
 }
 
 export type AuthMethod = 'plain' | 'apop' | 'cram-md5' | 'external' | 'none';
@@ -134,4 +166,6 @@ export type ConnectionEffect =
   | { type: 'connectBackend'; target: BackendTarget }
   | { type: 'startRelay' }
   | { type: 'log'; level: LogLevel; message: string }
+  /** Drop this connection's TLS session from the session cache (its client certificate was refused). */
+  | { type: 'forgetTlsSession' }
   | { type: 'close'; reason: string };

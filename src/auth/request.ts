@@ -103,6 +103,17 @@ export function buildAuthRequest(
     text('Auth-SSL: on\r\n');
     if (request.tls.protocol) header('Auth-SSL-Protocol', verbatim(request.tls.protocol));
     if (request.tls.cipher) header('Auth-SSL-Cipher', verbatim(request.tls.cipher));
+    // Only with ssl_verify_client other than off; each line only when it has a value.
+    const cert = request.tls.clientCert;
+    if (cert) {
+      header('Auth-SSL-Verify', verbatim(cert.verify));
+      if (cert.subject) header('Auth-SSL-Subject', verbatim(cert.subject));
+      if (cert.issuer) header('Auth-SSL-Issuer', verbatim(cert.issuer));
+      if (cert.serial) header('Auth-SSL-Serial', verbatim(cert.serial));
+      if (cert.fingerprint) header('Auth-SSL-Fingerprint', verbatim(cert.fingerprint));
+      // The PEM's line ends and spaces are escaped like a credential (`%0A`, `%20`).
+      if (cert.pem) header('Auth-SSL-Cert', escapeCredential(cert.pem));
+    }
   }
   for (const [name, value] of extraHeaders) {
     parts.push(verbatim(name));
