@@ -47,12 +47,14 @@ function mailBlock(ports: Record<ServerKey, number>, cert: string, key: string):
   return `mail {\n  auth_http 127.0.0.1:1/auth;\n  ssl_certificate ${cert};\n  ssl_certificate_key ${key};\n${servers}\n}\n`;
 }
 
-/** What the client saw: `TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384`, or `refused`. */
+/** What the client saw: `TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384` (+ ` alpn=X` when it offered ALPN), or `refused`. */
 async function probe(port: number, args: string[]): Promise<string> {
   const r = await run('/usr/bin/openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args], { input: '', timeoutMs: 15_000 });
   const m = /^New, (\S+), Cipher is (\S+)$/m.exec(r.stdout);
   if (!m || m[1] === '(NONE)') return 'refused';
-  return `${m[1]} ${m[2]}`;
+  if (!args.includes('-alpn')) return `${m[1]} ${m[2]}`;
+  const alpn = /^ALPN protocol: (\S+)$/m.exec(r.stdout)?.[1] ?? 'none';
+  return `${m[1]} ${m[2]} alpn=${alpn}`;
 }
 
 /** Client cipher orders that differ from the servers' (the server's preference shows only then). */
@@ -85,6 +87,11 @@ const PROBES: Array<[ServerKey, string[], string]> = [
   // TLS 1.3 names in ssl_ciphers do not limit TLS 1.3 (OpenSSL's cipher list ignores them).
   ['tls13NamesInCiphers', ['-tls1_3', '-ciphersuites', 'TLS_AES_256_GCM_SHA384'], 'TLSv1.3 TLS_AES_256_GCM_SHA384'],
   ['tls13NamesInCiphers', ['-tls1_2'], 'TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256'],
+  // ALPN (nginx 1.21.4+): the protocol's own id is selected, a list without it is refused.
+  ['tls12', ['-tls1_2', '-alpn', 'imap'], 'TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384 alpn=imap'],
+  ['tls13', ['-tls1_3', '-alpn', 'h2,imap'], 'TLSv1.3 TLS_AES_256_GCM_SHA384 alpn=imap'],
+  ['tls12', ['-tls1_2', '-alpn', 'http/1.1'], 'refused'],
+  ['tls13', ['-tls1_3', '-alpn', 'pop3,smtp'], 'refused'],
 ];
 
 describe('ssl_protocols and ciphers: nginx 1.22.1 and Postern with the same mail block', () => {
