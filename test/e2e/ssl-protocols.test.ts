@@ -2,7 +2,8 @@
  * ssl_protocols, ssl_ciphers, ssl_prefer_server_ciphers and ssl_conf_command Ciphersuites as
  * clients see them: the same mail block runs in nginx 1.22.1 and in Postern (implicit-TLS IMAP
  * servers), and `openssl s_client` with -tls1 ... -tls1_3, -cipher and -ciphersuites must get the
- * same outcome from both: the same version and cipher negotiated, or a refusal from both. Each
+ * same outcome from both: the same version and cipher negotiated, or a refusal from both; so
+ * must Python's ssl module (versions, ALPN). Each
  * probe also states what nginx does, so a change on both sides cannot pass unnoticed. The served
  * chain (-showcerts) must be byte for byte the same.
  */
@@ -94,6 +95,44 @@ const PROBES: Array<[ServerKey, string[], string]> = [
   ['tls13', ['-tls1_3', '-alpn', 'pop3,smtp'], 'refused'],
 ];
 
+/**
+ * Python's ssl module as a client: `version cipher alpn greeting` (the greeting's first word,
+ * read over TLS), or `refused`. Arguments: TLS version (`1.2`, `1.3`, `any`) and ALPN ids.
+ */
+const PYTHON_CLIENT = `
+import socket, ssl, sys
+port, version, alpn = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+if version != 'any':
+    v = ssl.TLSVersion.TLSv1_2 if version == '1.2' else ssl.TLSVersion.TLSv1_3
+    ctx.minimum_version = ctx.maximum_version = v
+if alpn:
+    ctx.set_alpn_protocols(alpn)
+try:
+    with socket.create_connection(('127.0.0.1', port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            greeting = s.recv(64).split(b' ')[1].decode()
+            print(s.version(), s.cipher()[0], s.selected_alpn_protocol(), greeting)
+except (ssl.SSLError, ConnectionError, IndexError):
+    print('refused')
+`;
+
+async function pythonProbe(port: number, args: string[]): Promise<string> {
+  const r = await run('python3', ['-c', PYTHON_CLIENT, String(port), ...args], { timeoutMs: 15_000 });
+  return r.stdout.trim();
+}
+
+const PYTHON_PROBES: Array<[ServerKey, string[], string]> = [
+  ['tls12', ['1.2'], 'TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384 None OK'],
+  ['tls12', ['1.3'], 'refused'],
+  ['tls13', ['any'], 'TLSv1.3 TLS_AES_256_GCM_SHA384 None OK'],
+  ['tls13', ['1.3', 'imap'], 'TLSv1.3 TLS_AES_256_GCM_SHA384 imap OK'],
+  ['tls13', ['1.3', 'smtp'], 'refused'],
+  ['preferOn', ['1.2'], 'TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384 None OK'],
+];
+
 describe('ssl_protocols and ciphers: nginx 1.22.1 and Postern with the same mail block', () => {
   let ca: Ca | undefined;
   let ng: NginxHandle | undefined;
@@ -122,6 +161,12 @@ describe('ssl_protocols and ciphers: nginx 1.22.1 and Postern with the same mail
 
   it.each(PROBES)('%s with %j', async (server, args, expected) => {
     const [nginx, postern] = await Promise.all([probe(ports.nginx![server], args), probe(ports.postern![server], args)]);
+    expect(nginx).toBe(expected);
+    expect(postern).toBe(nginx);
+  });
+
+  it.each(PYTHON_PROBES)("Python's ssl: %s with %j", async (server, args, expected) => {
+    const [nginx, postern] = await Promise.all([pythonProbe(ports.nginx![server], args), pythonProbe(ports.postern![server], args)]);
     expect(nginx).toBe(expected);
     expect(postern).toBe(nginx);
   });
