@@ -108,37 +108,65 @@ export function runSession(socket: Socket, options: SessionOptions): void {
     startSession(socket, options, UNAVAILABLE);
     return;
   }
-  // nginx looks the client up before the greeting and does not read it meanwhile.
+  // nginx looks the client up before the greeting and does not read it meanwhile; on an
+  // implicit-TLS listener it completes the handshake first.
   socket.pause();
   const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const logLine = (message: string, err?: string) =>
+    options.logger.child({ client: clientIp, protocol: server.protocol }).info(err === undefined ? {} : { err }, message);
+  if (!options.implicitTls || options.tls === null) {
+    resolveThenStart(socket, socket, options, resolver, clientIp, logLine);
+    return;
+  }
+  socket.on('error', (error) => logLine('client connection error', error.message));
+  options.tls.handshake(socket, {
+    secure: (secure) => resolveThenStart(socket, secure, options, resolver, clientIp, logLine, secure),
+    failed: (reason) => {
+      logLine(reason);
+      socket.destroy();
+    },
+  });
+}
+
+/** The `resolver` lookup of the client's name, then the session; `timeout` bounds the wait. */
+function resolveThenStart(
+  socket: Socket,
+  transport: Socket | TLSSocket,
+  options: SessionOptions,
+  resolver: NonNullable<ServerConfig['resolver']>,
+  clientIp: string,
+  logLine: (message: string, err?: string) => void,
+  established?: TLSSocket,
+): void {
+  const { server } = options;
   const lookup = dnsLookup(resolver, server.resolverTimeoutMs);
   let gone = false;
-  const onError = (error: Error) =>
-    options.logger.child({ client: clientIp, protocol: server.protocol }).info({ err: error.message }, 'client connection error');
+  const onError = (error: Error) => logLine('client connection error', error.message);
   const stop = () => {
     gone = true;
     clearTimeout(deadline);
-    socket.off('close', onClose);
-    socket.off('error', onError);
+    transport.off('close', onClose);
+    transport.off('error', onError);
     lookup.cancel();
   };
   const onClose = () => stop();
   const deadline = setTimeout(() => {
-    options.logger.child({ client: clientIp, protocol: server.protocol }).info('client timed out while resolving its host name');
+    logLine('client timed out while resolving its host name');
     stop();
-    socket.destroy();
+    transport.destroy();
   }, server.timeoutMs);
-  socket.once('close', onClose);
-  socket.on('error', onError);
+  transport.once('close', onClose);
+  transport.on('error', onError);
   void resolveClientHost(clientIp, lookup, resolver).then((clientHost) => {
     if (gone) return;
     stop();
-    if (socket.destroyed) return;
-    startSession(socket, options, clientHost);
+    if (transport.destroyed) return;
+    startSession(socket, options, clientHost, established);
   });
 }
 
-function startSession(socket: Socket, options: SessionOptions, clientHost: string): void {
+/** `established`: the implicit-TLS handshake already done (SMTP with `resolver`, as nginx orders it). */
+function startSession(socket: Socket, options: SessionOptions, clientHost: string, established?: TLSSocket): void {
   const { server, logger } = options;
   const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const input = connectionInput(server, options.implicitTls, clientIp, clientHost);
@@ -214,23 +242,26 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     // Everything the client pipelined after STARTTLS is dropped (CVE-2014-3556 class).
     const dropped = framer?.takeRemainder().length ?? 0;
     if (dropped > 0) log.info({ bytes: dropped }, 'discarded input pipelined after STARTTLS');
+    const onSecure = (secure: TLSSocket) => {
+      if (closed) {
+        secure.destroy();
+        return;
+      }
+      transport = secure;
+      secure.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
+      secure.on('end', () => send({ type: 'client.closed' }));
+      listen(secure);
+      reading = true;
+      send({ type: 'tls.established', tls: tlsInfo(secure, server.ssl, server.authHttpPassClientCert) });
+    };
+    if (established !== undefined && transport === socket) {
+      // The handshake came before the resolver lookup; the machine hears of it now.
+      queueMicrotask(() => onSecure(established));
+      return;
+    }
     const handOver = () => {
       if (closed) return;
-      endpoint.handshake(socket, {
-        secure: (secure) => {
-          if (closed) {
-            secure.destroy();
-            return;
-          }
-          transport = secure;
-          secure.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
-          secure.on('end', () => send({ type: 'client.closed' }));
-          listen(secure);
-          reading = true;
-          send({ type: 'tls.established', tls: tlsInfo(secure, server.ssl, server.authHttpPassClientCert) });
-        },
-        failed: (reason) => send({ type: 'tls.failed', reason }),
-      });
+      endpoint.handshake(socket, { secure: onSecure, failed: (reason) => send({ type: 'tls.failed', reason }) });
     };
     // Hand over once the reply has been flushed, so that it precedes the handshake on the wire:
     // after the machine's current step (which writes that reply), then at once when nothing is

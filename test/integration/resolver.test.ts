@@ -4,7 +4,8 @@ import type { AuthRequest } from '../../machines/types.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
-import { LineClient } from './fixtures.js';
+import tls from 'node:tls';
+import { LineClient, testCertificate } from './fixtures.js';
 
 const PTR = 12;
 const A = 1;
@@ -91,10 +92,12 @@ describe('resolver: the SMTP client host name through a real (fake) DNS server',
     await dns.close();
   });
 
-  async function start(resolver: string, timeout = '2s'): Promise<number> {
+  async function start(resolver: string, timeout = '2s', implicitTls = false): Promise<number> {
+    const { certificate, key } = testCertificate();
     const config = parseConfigText(
       `mail { auth_http 127.0.0.1:1/; server_name mx.test; ${resolver} resolver_timeout ${timeout};\n` +
-        '  server { listen 127.0.0.1:1; protocol smtp; } }',
+        `  ssl_certificate ${certificate}; ssl_certificate_key ${key};\n` +
+        `  server { listen 127.0.0.1:1${implicitTls ? ' ssl' : ''}; protocol smtp; } }`,
       'test',
     );
     const server = config.servers[0]!;
@@ -161,6 +164,24 @@ describe('resolver: the SMTP client host name through a real (fake) DNS server',
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(seen).toEqual([]);
     // proxy.close() in afterEach must not wait on the abandoned lookup.
+  });
+
+  it('listen ... ssl: the handshake first, then the lookup, then the greeting (nginx\'s order)', async () => {
+    dns.mode = { ptr: 'a.example.net' };
+    const port = await start(`resolver 127.0.0.1:${dns.port};`, '2s', true);
+    const order: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const client = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+        order.push(`handshake done, ${dns.asked.length} DNS questions`);
+      });
+      client.once('data', (greeting: Buffer) => {
+        order.push(`greeting ${greeting.toString('latin1').trim()} after ${dns.asked.length} DNS questions`);
+        client.destroy();
+        resolve();
+      });
+      client.once('error', reject);
+    });
+    expect(order).toEqual(['handshake done, 0 DNS questions', 'greeting 220 mx.test ESMTP ready after 2 DNS questions']);
   });
 
   it('without a resolver nothing is asked and Client-Host is [UNAVAILABLE]', async () => {
