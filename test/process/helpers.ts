@@ -2,7 +2,7 @@
  * Postern as a real process (the CLI from source, through tsx) in front of a scripted POP3
  * backend and the test auth_http server, for the process-model tests: reload, workers, -s.
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { fakeBackend, LineClient } from '../integration/fixtures.js';
 import { startAuthServer, type AuthServer } from '../e2e/harness/auth-server.js';
 import { run, spawnDaemon, type Daemon, type RunResult } from '../e2e/harness/proc.js';
-import { sleep } from '../e2e/harness/ports.js';
+import { freePorts, sleep } from '../e2e/harness/ports.js';
+import { generateCert, type CertFiles } from '../e2e/harness/tls.js';
+import { makeTempDir } from '../e2e/harness/proc.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/bin.ts')];
@@ -86,6 +88,40 @@ export async function startBackends(): Promise<Backends> {
 }
 
 export const writeConfig = (file: string, text: string): void => writeFileSync(file, text);
+
+/**
+ * What every process test starts from: a temp dir with two certificates (CN a.test and b.test),
+ * `live.crt`/`live.key` holding one of them (the files the configuration names), free ports,
+ * the backends, and where the configuration and pid files go.
+ */
+export interface Workbench {
+  dir: string;
+  ports: number[];
+  backends: Backends;
+  certA: CertFiles;
+  certB: CertFiles;
+  /** The certificate and key files the configuration names. */
+  live: { certificate: string; key: string };
+  /** Copies `cert` into the live files (a reload then serves it). */
+  useCertificate(cert: CertFiles): void;
+  conf: string;
+  pidFile: string;
+}
+
+export async function workbench(name: string, portCount: number): Promise<Workbench> {
+  const dir = await makeTempDir(name);
+  const ports = await freePorts(portCount);
+  const backends = await startBackends();
+  const certA = await generateCert({ dir, name: 'a', type: 'ec', cn: 'a.test' });
+  const certB = await generateCert({ dir, name: 'b', type: 'ec', cn: 'b.test' });
+  const live = { certificate: path.join(dir, 'live.crt'), key: path.join(dir, 'live.key') };
+  const useCertificate = (cert: CertFiles) => {
+    copyFileSync(cert.certPath, live.certificate);
+    copyFileSync(cert.keyPath, live.key);
+  };
+  useCertificate(certA);
+  return { dir, ports, backends, certA, certB, live, useCertificate, conf: path.join(dir, 'postern.conf'), pidFile: path.join(dir, 'postern.pid') };
+}
 
 /** A POP3 session through Postern, logged in and relayed to the fake backend. */
 export async function relayedPop3(port: number, options: { tls?: boolean } = {}): Promise<LineClient> {

@@ -6,10 +6,10 @@
  * keys outlive a reload, key files are read again.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts, generateCert, makeTempDir, removeDir, type CertFiles } from '../e2e/harness/index.js';
+import { removeDir, type CertFiles } from '../e2e/harness/index.js';
 import { LineClient } from '../integration/fixtures.js';
 import {
   certificateFingerprint,
@@ -18,17 +18,19 @@ import {
   peerFingerprint,
   posternCommand,
   relayedPop3,
-  startBackends,
   startPostern,
   stillRelays,
   resumes,
   tlsTicket,
+  workbench,
   writeConfig,
+  type Workbench,
   type Backends,
   type PosternProcess,
 } from './helpers.js';
 
 describe('reload in a single process', () => {
+  let bench: Workbench;
   let dir: string;
   let backends: Backends;
   let certA: CertFiles;
@@ -57,20 +59,12 @@ mail {
     }
 }
 `;
-  const useCertificate = (cert: CertFiles) => {
-    copyFileSync(cert.certPath, path.join(dir, 'live.crt'));
-    copyFileSync(cert.keyPath, path.join(dir, 'live.key'));
-  };
+  const useCertificate = (cert: CertFiles) => bench.useCertificate(cert);
 
   beforeAll(async () => {
-    dir = await makeTempDir('reload');
-    [plainPort, tlsPort, addedPort] = (await freePorts(3)) as [number, number, number];
-    backends = await startBackends();
-    certA = await generateCert({ dir, name: 'a', type: 'ec', cn: 'a.test' });
-    certB = await generateCert({ dir, name: 'b', type: 'ec', cn: 'b.test' });
-    useCertificate(certA);
-    conf = path.join(dir, 'postern.conf');
-    pidFile = path.join(dir, 'postern.pid');
+    bench = await workbench('reload', 3);
+    ({ dir, backends, certA, certB, conf, pidFile } = bench);
+    [plainPort, tlsPort, addedPort] = bench.ports as [number, number, number];
     writeConfig(conf, config());
     postern = await startPostern(conf, pidFile);
   });

@@ -3,12 +3,11 @@
  * sockets: sessions land on both workers, a worker killed with SIGKILL is replaced (and logged as
  * nginx logs it), a reload reaches every worker while live sessions go on, stop ends them all.
  */
-import { copyFileSync } from 'node:fs';
 import net from 'node:net';
 import type tls from 'node:tls';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts, generateCert, makeTempDir, removeDir, type CertFiles } from '../e2e/harness/index.js';
+import { freePorts, removeDir, type CertFiles } from '../e2e/harness/index.js';
 import {
   certificateFingerprint,
   hammer,
@@ -17,13 +16,14 @@ import {
   relayedPop3,
   resumeOn,
   servingProcess,
-  startBackends,
   startPostern,
   stillRelays,
   tls12Session,
   tlsTicket,
   until,
+  workbench,
   writeConfig,
+  type Workbench,
   type Backends,
   type PosternProcess,
 } from './helpers.js';
@@ -46,6 +46,7 @@ const alive = (pid: number): boolean => {
 };
 
 describe('worker_processes 2', () => {
+  let bench: Workbench;
   let dir: string;
   let backends: Backends;
   let certA: CertFiles;
@@ -68,10 +69,7 @@ mail {
     server { listen 127.0.0.1:${cachePort} ssl; protocol pop3; ssl_session_cache shared:WORKERS:1m; ssl_session_tickets off; }
 }
 `;
-  const useCertificate = (cert: CertFiles) => {
-    copyFileSync(cert.certPath, path.join(dir, 'live.crt'));
-    copyFileSync(cert.keyPath, path.join(dir, 'live.key'));
-  };
+  const useCertificate = (cert: CertFiles) => bench.useCertificate(cert);
 
   /** `count` relayed sessions at once, with the worker serving each. */
   const sessionsByWorker = async (count: number): Promise<Array<{ client: LineClient; pid: number | undefined }>> => {
@@ -81,14 +79,9 @@ mail {
   };
 
   beforeAll(async () => {
-    dir = await makeTempDir('workers');
-    [plainPort, tlsPort, cachePort] = (await freePorts(3)) as [number, number, number];
-    backends = await startBackends();
-    certA = await generateCert({ dir, name: 'a', type: 'ec', cn: 'a.test' });
-    certB = await generateCert({ dir, name: 'b', type: 'ec', cn: 'b.test' });
-    useCertificate(certA);
-    conf = path.join(dir, 'postern.conf');
-    pidFile = path.join(dir, 'postern.pid');
+    bench = await workbench('workers', 3);
+    ({ dir, backends, certA, certB, conf, pidFile } = bench);
+    [plainPort, tlsPort, cachePort] = bench.ports as [number, number, number];
     writeConfig(conf, config());
     postern = await startPostern(conf, pidFile);
   });
