@@ -12,11 +12,10 @@ import { ConfigError, describeErrno } from '../config/errors.js';
 import type { ServerConfig, SslConfig, Where } from '../config/types.js';
 import { sessionIdContext } from './session-id-context.js';
 import { loadTicketKeyFiles } from './ticket-keys.js';
+import { NODE_TLS_VERSIONS, type NodeTlsVersion } from './tls.js';
 
-type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
-const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 /** The SSL_OP_NO_* bit that switches one version off inside the min..max range. */
-const NO_VERSION: Record<TlsVersion, number> = {
+const NO_VERSION: Record<NodeTlsVersion, number> = {
   TLSv1: constants.SSL_OP_NO_TLSv1,
   'TLSv1.1': constants.SSL_OP_NO_TLSv1_1,
   'TLSv1.2': constants.SSL_OP_NO_TLSv1_2,
@@ -121,9 +120,9 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
   for (const pair of pairs) warnings.push(...validityWarnings(pair.certFile, pair.certificate));
 
   // Protocols: nginx's list, narrowed by MinProtocol/MaxProtocol, as a Node range plus holes.
-  const low = TLS_VERSIONS.indexOf(commands.minProtocol ?? 'TLSv1');
-  const high = TLS_VERSIONS.indexOf(commands.maxProtocol ?? 'TLSv1.3');
-  let enabled = TLS_VERSIONS.filter((v, i) => ssl.protocols.includes(v) && i >= low && i <= high);
+  const low = NODE_TLS_VERSIONS.indexOf(commands.minProtocol ?? 'TLSv1');
+  const high = NODE_TLS_VERSIONS.indexOf(commands.maxProtocol ?? 'TLSv1.3');
+  let enabled = NODE_TLS_VERSIONS.filter((v, i) => ssl.protocols.includes(v) && i >= low && i <= high);
   if (commands.suites === '') enabled = enabled.filter((v) => v !== 'TLSv1.3');
   if (enabled.length === 0) {
     throw ConfigError.at(`no TLS version left to use by "ssl_protocols ${ssl.protocols.join(' ')}" and "ssl_conf_command"`, at('ssl_protocols'));
@@ -131,8 +130,8 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
   const minVersion = enabled[0]!;
   const maxVersion = enabled[enabled.length - 1]!;
   let secureOptions = 0;
-  for (let i = TLS_VERSIONS.indexOf(minVersion); i <= TLS_VERSIONS.indexOf(maxVersion); i++) {
-    if (!enabled.includes(TLS_VERSIONS[i]!)) secureOptions |= NO_VERSION[TLS_VERSIONS[i]!];
+  for (let i = NODE_TLS_VERSIONS.indexOf(minVersion); i <= NODE_TLS_VERSIONS.indexOf(maxVersion); i++) {
+    if (!enabled.includes(NODE_TLS_VERSIONS[i]!)) secureOptions |= NO_VERSION[NODE_TLS_VERSIONS[i]!];
   }
 
   // Ciphers: OpenSSL's cipher list ignores TLS 1.3 names (nginx hands ssl_ciphers to it), so TLS 1.3
@@ -417,8 +416,8 @@ interface ConfCommandEffects {
   cipherString?: string;
   curves?: string;
   sigalgs?: string;
-  minProtocol?: TlsVersion;
-  maxProtocol?: TlsVersion;
+  minProtocol?: NodeTlsVersion;
+  maxProtocol?: NodeTlsVersion;
   dhparam?: string;
   serverPreference?: boolean;
   sessionTickets?: boolean;
@@ -434,7 +433,7 @@ const OPENSSL_COMMANDS = [
   'ClientCAPath', 'DHParameters', 'RecordPadding', 'NumTickets',
 ];
 
-const PROTOCOL_VALUES: Record<string, TlsVersion | 'None'> = {
+const PROTOCOL_VALUES: Record<string, NodeTlsVersion | 'None'> = {
   None: 'None', TLSv1: 'TLSv1', 'TLSv1.1': 'TLSv1.1', 'TLSv1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3',
 };
 
@@ -493,9 +492,9 @@ function confCommands(ssl: SslConfig, where: Where): ConfCommandEffects {
         if (version === undefined) failed('bad value');
         if (name === 'MinProtocol') {
           if (version === 'None') delete effects.minProtocol;
-          else effects.minProtocol = version as TlsVersion;
+          else effects.minProtocol = version as NodeTlsVersion;
         } else if (version === 'None') delete effects.maxProtocol;
-        else effects.maxProtocol = version as TlsVersion;
+        else effects.maxProtocol = version as NodeTlsVersion;
         break;
       }
       case 'Options':

@@ -1,6 +1,7 @@
 
-const NODE_TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
-type NodeTlsVersion = (typeof NODE_TLS_VERSIONS)[number];
+/** The TLS versions Node's OpenSSL can speak, oldest first (SSLv2/SSLv3 are gone). */
+export const NODE_TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
+export type NodeTlsVersion = (typeof NODE_TLS_VERSIONS)[number];
 
 export class TlsSetupError extends Error {}
 
