@@ -2,7 +2,7 @@ import net from 'node:net';
 import { AuthHttpClient } from './auth/client.js';
 import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
 import type { Logger } from './log.js';
-import { checkSsl, secureContextOptions, sniContextOptions } from './net/secure-context.js';
+import { serverTls } from './net/secure-context.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
 import { endpointSessions, localSessionServices, type SessionServices } from './net/session-cache.js';
 import { supportedProtocols } from './protocols/dialects.js';
@@ -79,11 +79,10 @@ function applySocketOptions(socket: net.Socket, listen: ListenConfig): void {
 }
 
 function tlsEndpointFor(server: ServerConfig, sessions: SessionServices): TlsEndpoint {
-  checkSsl(server);
-  const context = secureContextOptions(server.ssl);
+  const { options, sni } = serverTls(server);
   return new TlsEndpoint({
-    context,
-    sni: sniContextOptions(server.ssl, context),
+    context: options,
+    sni,
     protocol: server.protocol,
     handshakeTimeoutMs: server.timeoutMs,
     requestCert: server.ssl.verifyClient !== 'off',

@@ -45,11 +45,19 @@ export function secureContextOptions(ssl: SslConfig): tls.SecureContextOptions {
   return planSecureContext(ssl).options;
 }
 
+/** One server's TLS, checked: its options, its SNI certificates' options, and the warnings. */
+export interface ServerTls {
+  options: tls.SecureContextOptions;
+  sni: Array<{ pattern: string; options: tls.SecureContextOptions }>;
+  warnings: string[];
+}
+
 /**
- * What `postern -t` checks for a server that uses TLS: everything secureContextOptions checks
- * (ticket key files included), and that Node.js accepts the result. Returns the warnings.
+ * Everything secureContextOptions checks (ticket key files included), and that Node.js accepts
+ * the result, for the server and each of its SNI certificates; files are read once. Start-up
+ * and reload serve what this returns, `postern -t` prints its warnings.
  */
-export function checkSsl(server: ServerConfig): string[] {
+export function serverTls(server: ServerConfig): ServerTls {
   const ssl = server.ssl;
   const plan = planSecureContext(ssl, server.where);
   try {
@@ -58,9 +66,13 @@ export function checkSsl(server: ServerConfig): string[] {
     const where = ssl.certificateWhere ?? server.where;
     throw ConfigError.at(`cannot use the TLS settings: ${reasonOf(error)}`, where);
   }
-  for (const sni of sniContextOptions(ssl, plan.options)) tls.createSecureContext(sni.options);
-  return plan.warnings;
+  const sni = sniContextOptions(ssl, plan.options);
+  for (const entry of sni) tls.createSecureContext(entry.options);
+  return { options: plan.options, sni, warnings: plan.warnings };
 }
+
+/** What `postern -t` checks for a server that uses TLS (see serverTls); returns the warnings. */
+export const checkSsl = (server: ServerConfig): string[] => serverTls(server).warnings;
 
 /** `ssl_session_ticket_key` files exist and hold 48 or 80 bytes (the keys themselves are loaded elsewhere). */
 export function checkTicketKeys(ssl: SslConfig, fallback?: Where): void {
@@ -178,7 +190,7 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
  * They keep the server's session id context, so a session resumes under any of its names (they
  * all verify clients alike) and under no other server's.
  */
-export function sniContextOptions(ssl: SslConfig, base: tls.SecureContextOptions): Array<{ pattern: string; options: tls.SecureContextOptions }> {
+function sniContextOptions(ssl: SslConfig, base: tls.SecureContextOptions): Array<{ pattern: string; options: tls.SecureContextOptions }> {
   return ssl.sniCertificates.map((entry) => {
     const own = planSecureContext({ ...ssl, certificates: [entry.certificate], certificateKeys: [entry.key], certificateWhere: entry.where, sniCertificates: [] }).options;
     return { pattern: entry.pattern, options: { ...own, sessionIdContext: base.sessionIdContext } };

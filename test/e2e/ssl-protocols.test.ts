@@ -17,15 +17,6 @@ import { freePorts, generateCa, removeDir, requireBinaries, run, startNginx, typ
 
 requireBinaries(['nginx', 'openssl']);
 
-/*
- * The runtime (src/server.ts) still builds its TLS contexts with src/net/tls.ts, which knows only
- * certificates, ciphers, honorCipherOrder and a version range; the lead is switching it to
- * src/net/secure-context.ts. Until then this file routes it there, so the comparison is of the
- * options Postern is meant to serve (with tls.ts, 4 probes differ: the TLSv1.1 hole, Ciphersuites
- * twice, and TLS 1.3 names in ssl_ciphers). Once the runtime calls secureContextOptions this mock
- * changes nothing and can go.
- */
-
 /** One implicit-TLS IMAP server per key; its directives are the same on both sides. */
 const SERVERS = {
   tls12: 'ssl_protocols TLSv1.2;',
