@@ -3,6 +3,7 @@ import net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import type { ServerConfig, SslConfig } from '../../../src/config/types.js';
+import { serverConfig } from '../../integration/fixtures.js';
 import {
   builtinStore,
   endpointSessions,
@@ -93,25 +94,9 @@ describe('MemorySessionStore', () => {
   });
 });
 
-const baseSsl: SslConfig = {
-  certificates: [],
-  certificateKeys: [],
-  protocols: ['TLSv1.2', 'TLSv1.3'],
-  ciphers: 'HIGH:!aNULL:!MD5',
-  preferServerCiphers: false,
-  sessionCache: { off: false },
-  sessionTimeoutMs: 300_000,
-  sessionTickets: true,
-  sessionTicketKeys: [],
-  ecdhCurve: 'auto',
-  verifyClient: 'off',
-  verifyDepth: 1,
-  confCommands: [],
-  where: {},
-} as unknown as SslConfig;
 
 const serverWith = (cache: SslConfig['sessionCache'], line = 10): ServerConfig =>
-  ({ where: { file: 'mail.conf', line }, ssl: { ...baseSsl, sessionCache: cache } }) as unknown as ServerConfig;
+  serverConfig({ where: { file: 'mail.conf', line }, ssl: { ...serverConfig().ssl, sessionCache: cache } });
 
 describe('endpointSessions: ssl_session_cache to stores', () => {
   it('off and none store nothing; builtin is per server; shared:NAME is one store for every server naming it', () => {
