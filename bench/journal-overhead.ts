@@ -27,9 +27,9 @@ export async function measureJournalOverhead(sessions: number, rounds: number): 
     request: async (): Promise<AuthOutcome> => ({ status: 'ok', server: '127.0.0.1', port: backend.port, user: 'test@example.com', password: new Secret('secret') }),
   };
   const dir = mkdtempSync(join(tmpdir(), 'postern-overhead-'));
-  const plain = await startProxy({ file: 'bench', servers: [serverConfig({ protocol: 'pop3' })], notices: [], workerProcesses: 1 }, { logger: silentLogger(), authFor: () => auth });
+  const plain = await startProxy({ file: 'bench', servers: [serverConfig({ protocol: 'pop3' })], notices: [], workerProcesses: 1, workerConnections: 512 }, { logger: silentLogger(), authFor: () => auth });
   const journaled = await startProxy(
-    { file: 'bench', servers: [serverConfig({ protocol: 'pop3', journalDir: dir })], notices: [], workerProcesses: 1 },
+    { file: 'bench', servers: [serverConfig({ protocol: 'pop3', journalDir: dir })], notices: [], workerProcesses: 1, workerConnections: 512 },
     { logger: silentLogger(), authFor: () => auth },
   );
 

@@ -181,6 +181,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       const config = loadConfigFile(file);
       for (const notice of config.notices) if (!args.quiet) say(`[notice] ${notice}`);
+      for (const warning of config.warnings ?? []) say(`[warn] ${warning}`);
       checkTls(config);
       if (!args.quiet) {
         say(`the configuration file ${file} syntax is ok`);
@@ -220,6 +221,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   for (const notice of config.notices) say(`[notice] ${notice}`);
+  for (const warning of config.warnings ?? []) say(`[warn] ${warning}`);
 
   const logger = createLogger(config.errorLog);
   const plan: RunPlan = {
@@ -228,6 +230,7 @@ export async function main(argv: string[]): Promise<number> {
     reloadConfig: async () => {
       const next = await loadConfig();
       for (const notice of next.notices) logger.info(`[notice] ${notice}`);
+      for (const warning of next.warnings ?? []) logger.warn(warning);
       checkTls(next);
       return next;
     },

@@ -15,10 +15,11 @@ import { extensionDirectives } from './extension-directives.js';
 import { sniDirective } from './sni-directive.js';
 import { newLevel, type Level, type ParseState, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
+import { groupId, runsAsRoot, userId } from './accounts.js';
 import type { ErrorLogConfig, Protocol, ResolverConfig, ResolverServer, Where } from './types.js';
 import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
 
-export type Context = 'main' | 'mail' | 'server';
+export type Context = 'main' | 'events' | 'mail' | 'server';
 
 /** nginx's argument-count classes (NGX_CONF_NOARGS, TAKE1, TAKE2, TAKE12, FLAG, 1MORE, 2MORE). */
 export type Arity = 'none' | 'take1' | 'take2' | 'take12' | 'flag' | '1more' | '2more';
@@ -55,6 +56,8 @@ export interface ApplyContext {
   failDirective(rv: string): never;
   /** Records a notice `text in FILE:LINE`. */
   notice(text: string): void;
+  /** Records a warning `text in FILE:LINE`. */
+  warn(text: string): void;
 }
 
 export interface DirectiveSpec {
@@ -304,6 +307,29 @@ function applyPid(ctx: ApplyContext): void {
   ctx.state.pidFile = filePath(ctx).path;
 }
 
+/**
+ * `user USER [GROUP]` (main context), as ngx_set_user: the accounts are looked up only when
+ * running as root; otherwise the directive is ignored with a warning (and so never "is duplicate").
+ */
+function applyUser(ctx: ApplyContext): void {
+  if (!runsAsRoot()) {
+    ctx.warn('the "user" directive makes sense only if the master process runs with super-user privileges, ignored');
+    return;
+  }
+  if (ctx.level.settings.has('user')) ctx.failDirective('is duplicate');
+  const [name, group = name] = ctx.args as [string, string?];
+  const uid = userId(name) ?? ctx.fail(`getpwnam("${name}") failed`);
+  const gid = groupId(group) ?? ctx.fail(`getgrnam("${group}") failed`);
+  ctx.level.settings.set('user', { value: { user: name, group, uid, gid, where: ctx.where }, where: ctx.where });
+}
+
+/** `worker_connections number` (events), as ngx_event_connections words its error. */
+const connections = (ctx: ApplyContext): number => parseNumber(arg(ctx)) ?? ctx.fail(`invalid number "${arg(ctx)}"`);
+
+/** `use method` (events): the event methods Debian's nginx 1.22.1 knows on Linux. */
+const eventMethod = (ctx: ApplyContext): string =>
+  arg(ctx) === 'epoll' || arg(ctx) === 'event_core' ? arg(ctx) : ctx.fail(`invalid event type "${arg(ctx)}"`);
+
 const VERIFY_CLIENT = ['off', 'on', 'optional', 'optional_no_ca'] as const;
 
 /** SSL_CONF commands whose value is a file or directory: nginx resolves it like any path. */
@@ -323,6 +349,7 @@ function confCommand(ctx: ApplyContext): Array<[string, string]> {
 // The table
 
 const MS: readonly Context[] = ['mail', 'server'];
+const EVENTS: readonly Context[] = ['events'];
 
 /** Declares a directive that is recognised but refused for now (see DirectiveSpec.supported). */
 const later = (name: string, arity: Arity, syntax: string, description: string, contexts: readonly Context[] = MS): DirectiveSpec => ({
@@ -347,8 +374,35 @@ export const directives: readonly DirectiveSpec[] = [
   { name: 'worker_processes', contexts: ['main'], arity: 'take1', syntax: 'number | auto', defaultText: '`worker_processes 1;`', store: 'custom', apply: applyWorkerProcesses, merge: 'main', supported: true,
     description: 'Number of worker processes; `auto` is the number of CPUs (`os.availableParallelism()`).' },
   { name: 'pid', contexts: ['main'], arity: 'take1', syntax: 'file', defaultText: '— (no pid file)', store: 'custom', apply: applyPid, merge: 'main', supported: true,
-    description: 'File that holds the main process id (for `postern -s reload|stop|quit`).',
+    description: 'File that holds the main process id (for `postern -s reload|stop|quit|reopen`).',
     postern: 'No pid file unless set (nginx: `logs/nginx.pid`); a relative path is taken from the main file\'s directory (nginx: its prefix).' },
+  { name: 'user', contexts: ['main'], arity: 'take12', syntax: 'user [group]', defaultText: '`user nobody nogroup;` (when started as root)', store: 'custom', apply: applyUser, merge: 'main', supported: true,
+    description: 'The account the worker processes run as when Postern is started as root (the master stays root); `group` defaults to the user\'s name. Ignored, with a warning, when not started as root.',
+    postern: 'The default group is `nobody` where that group exists, else `nogroup` (nginx fixes it when built; Debian\'s nginx has `nogroup`). See docs/operations.md.' },
+  { name: 'worker_rlimit_nofile', contexts: ['main'], arity: 'take1', syntax: 'number', defaultText: '—', store: 'once', parse: number, merge: 'main', supported: true,
+    description: 'Limit on open files (RLIMIT_NOFILE, soft and hard) of each worker process.',
+    postern: 'Set with util-linux `prlimit` (Node.js has no setrlimit); also applied to the single process of a run without workers.' },
+  { name: 'worker_shutdown_timeout', contexts: ['main'], arity: 'take1', syntax: 'time', defaultText: '— (wait for every session)', store: 'once', parse: time, merge: 'main', supported: true,
+    description: 'How long a graceful stop (`quit`, or the old workers of a reload) waits for sessions before closing them.' },
+  { name: 'events', contexts: ['main'], arity: 'none', block: true, syntax: '{ ... }', store: 'none', merge: 'block', supported: true,
+    description: 'Connection processing settings: `worker_connections`; the others are accepted, checked and have no effect.',
+    postern: 'Optional (nginx requires it: `no "events" section in configuration`).' },
+  { name: 'worker_connections', contexts: EVENTS, arity: 'take1', syntax: 'number', default: '512', store: 'once', parse: connections, merge: 'main', supported: true,
+    description: 'Connections each worker process may have open, client and backend (and auth service) sockets counted as nginx counts them.' },
+  { name: 'use', contexts: EVENTS, arity: 'take1', syntax: 'epoll', store: 'once', parse: eventMethod, merge: 'main', supported: true,
+    description: 'Accepted and skipped (Node.js chooses its event method).' },
+  { name: 'multi_accept', contexts: EVENTS, arity: 'flag', syntax: 'on | off', store: 'once', parse: flag, merge: 'main', supported: true,
+    description: 'Accepted and skipped.' },
+  { name: 'accept_mutex', contexts: EVENTS, arity: 'flag', syntax: 'on | off', store: 'once', parse: flag, merge: 'main', supported: true,
+    description: 'Accepted and skipped (the kernel spreads connections over the workers, as with nginx\'s default `off`).' },
+  { name: 'accept_mutex_delay', contexts: EVENTS, arity: 'take1', syntax: 'time', store: 'once', parse: time, merge: 'main', supported: true,
+    description: 'Accepted and skipped.' },
+  { name: 'debug_connection', contexts: EVENTS, arity: 'take1', syntax: 'address | CIDR | unix:', store: 'append', parse: words, merge: 'main', supported: true,
+    description: 'Accepted and skipped; the value is not checked.' },
+  { name: 'epoll_events', contexts: EVENTS, arity: 'take1', syntax: 'number', store: 'once', parse: number, merge: 'main', supported: true,
+    description: 'Accepted and skipped.' },
+  { name: 'worker_aio_requests', contexts: EVENTS, arity: 'take1', syntax: 'number', store: 'once', parse: number, merge: 'main', supported: true,
+    description: 'Accepted and skipped.' },
   { name: 'listen', contexts: ['server'], arity: '1more', store: 'custom', apply: applyListen, merge: 'server', supported: true,
     syntax: 'address:port [ssl] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]]',
     description: 'Address and port to accept connections on; `ssl` makes it implicit TLS.',
@@ -486,11 +540,11 @@ export const directiveByName: ReadonlyMap<string, DirectiveSpec> = new Map(direc
  * one notice. `true` marks block directives.
  */
 export const NON_MAIL_MAIN_DIRECTIVES: ReadonlyMap<string, boolean> = new Map([
-  ...['events', 'http', 'stream', 'rtmp'].map((n) => [n, true] as const),
+  ...['http', 'stream', 'rtmp'].map((n) => [n, true] as const),
   ...[
-    'user', 'load_module', 'worker_rlimit_nofile', 'worker_rlimit_core', 'env', 'daemon',
+    'load_module', 'worker_rlimit_core', 'env', 'daemon',
     'master_process', 'pcre_jit', 'thread_pool', 'lock_file', 'timer_resolution', 'working_directory', 'worker_priority',
-    'worker_cpu_affinity', 'worker_shutdown_timeout', 'worker_aio_requests', 'debug_points', 'ssl_engine',
+    'worker_cpu_affinity', 'debug_points', 'ssl_engine',
     'ssl_object_cache_inheritable', 'google_perftools_profiles', 'quic_bpf', 'acme_issuer',
   ].map((n) => [n, false] as const),
 ]);
@@ -500,7 +554,7 @@ export const OTHER_NGINX_DIRECTIVES: ReadonlySet<string> = new Set([
   ...NON_MAIL_MAIN_DIRECTIVES.keys(),
   'location', 'upstream', 'root', 'alias', 'index', 'proxy_pass', 'return', 'rewrite', 'access_log', 'log_format',
   'sendfile', 'keepalive_timeout', 'types', 'default_type', 'add_header', 'allow', 'deny', 'limit_conn', 'limit_req',
-  'worker_connections', 'use', 'multi_accept', 'accept_mutex', 'client_max_body_size', 'gzip', 'ssl_stapling',
+  'client_max_body_size', 'gzip', 'ssl_stapling',
   'ssl_early_data', 'ssl_reject_handshake', 'http2', 'map', 'geo', 'if', 'set', 'try_files', 'fastcgi_pass',
 ]);
 
@@ -514,7 +568,7 @@ export function defaultValue(spec: DirectiveSpec): unknown {
     args,
     where,
     level: newLevel('mail', where),
-    state: { baseDir: '/', notices: [], listenKeys: new Set(), sharedZones: new Map() },
+    state: { baseDir: '/', notices: [], warnings: [], listenKeys: new Set(), sharedZones: new Map() },
     fail: (reason) => {
       throw ConfigError.at(reason, where);
     },
@@ -522,6 +576,7 @@ export function defaultValue(spec: DirectiveSpec): unknown {
       throw ConfigError.at(`"${spec.name}" directive ${rv}`, where);
     },
     notice: () => undefined,
+    warn: () => undefined,
   };
   if (spec.store === 'bitmask') return bitmaskValues(ctx);
   if (spec.store === 'append' && args.length === 0) return [];

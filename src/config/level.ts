@@ -11,7 +11,7 @@ export interface Setting {
 }
 
 export interface Level {
-  context: 'mail' | 'server';
+  context: 'main' | 'events' | 'mail' | 'server';
   /** Where the block was opened (the line of its `{`), used by "... for server in FILE:LINE". */
   where: Where;
   settings: Map<string, Setting>;
@@ -40,6 +40,7 @@ export interface PathValue {
 export interface ParseState {
   baseDir: string;
   notices: string[];
+  warnings: string[];
   /** Canonical `addr:port` of every listen in the mail block (duplicates are an error). */
   listenKeys: Set<string>;
   mainErrorLog?: ErrorLogConfig;

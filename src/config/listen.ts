@@ -110,3 +110,23 @@ export function applyListen(ctx: ApplyContext): void {
   state.listenKeys.add(parsed.key);
   level.listens.push(listen);
 }
+
+const isWildcard = (listen: ListenConfig): boolean => listen.host === '0.0.0.0' || listen.host === '::';
+
+/**
+ * How many listening sockets nginx opens for these servers (ngx_mail_optimize_servers): one per
+ * address, except that on a port (and address family) with a wildcard address, the addresses
+ * without `bind` are served by the wildcard's socket.
+ */
+export function listeningSockets(servers: ReadonlyArray<{ listens: readonly ListenConfig[] }>): number {
+  const byPort = new Map<string, ListenConfig[]>();
+  for (const listen of servers.flatMap((server) => server.listens)) {
+    const key = `${listen.host.includes(':') ? 6 : 4}:${listen.port}`;
+    byPort.set(key, [...(byPort.get(key) ?? []), listen]);
+  }
+  let sockets = 0;
+  for (const listens of byPort.values()) {
+    sockets += listens.some(isWildcard) ? listens.filter((l) => l.bind || isWildcard(l)).length : listens.length;
+  }
+  return sockets;
+}

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import {
   applyDirective,
+  defaultValue,
   directiveByName,
   NON_MAIL_MAIN_DIRECTIVES,
   OTHER_NGINX_DIRECTIVES,
@@ -17,10 +18,12 @@ import {
   type Context,
   type DirectiveSpec,
 } from './directives.js';
+import { nginxDefaultAccount, runsAsRoot } from './accounts.js';
 import { ConfigError, describeErrno } from './errors.js';
 import { expandGlob, hasGlob } from './glob.js';
 import { newLevel, type Level, type ParseState } from './level.js';
 import { Lexer } from './lexer.js';
+import { listeningSockets } from './listen.js';
 import { resolveServers } from './merge/resolve.js';
 import type { MailConfig, ServerConfig, Where } from './types.js';
 
@@ -57,11 +60,14 @@ const arityOk = (arity: Arity, count: number): boolean => {
 export class ConfigParser {
   private readonly state: ParseState;
   private mail: { servers: ServerConfig[] } | undefined;
+  /** Main-context settings kept in the directive table's way (`user`, `worker_*`). */
+  private readonly main = newLevel('main', { file: '', line: 0 });
+  private events: Level | undefined;
   private readonly skipped: string[] = [];
   private depth = 0;
 
   constructor(baseDir: string) {
-    this.state = { baseDir, notices: [], listenKeys: new Set(), sharedZones: new Map() };
+    this.state = { baseDir, notices: [], warnings: [], listenKeys: new Set(), sharedZones: new Map() };
   }
 
   /** Parses a whole main file. */
@@ -71,10 +77,42 @@ export class ConfigParser {
     if (!this.mail) throw ConfigError.at('no "mail" section in configuration', { file, line: lexer.currentLine });
     const notices = [...this.state.notices];
     if (this.skipped.length > 0) notices.unshift(`skipping non-mail directives: ${this.skipped.join(', ')}`);
-    const config: MailConfig = { file, servers: this.mail.servers, notices, workerProcesses: this.state.workerProcesses ?? 1 };
+    const events = this.events?.settings ?? new Map<string, never>();
+    const skippedEvents = [...events.keys()].filter((name) => name !== 'worker_connections');
+    if (skippedEvents.length > 0) notices.push(`skipping events directives: ${skippedEvents.join(', ')}`);
+    const config: MailConfig = {
+      file,
+      servers: this.mail.servers,
+      notices,
+      workerProcesses: this.state.workerProcesses ?? 1,
+      workerConnections: (events.get('worker_connections')?.value ?? defaultValue(directiveByName.get('worker_connections')!)) as number,
+    };
+    if (this.state.warnings.length > 0) config.warnings = [...this.state.warnings];
     if (this.state.mainErrorLog) config.errorLog = this.state.mainErrorLog;
     if (this.state.pidFile !== undefined) config.pidFile = this.state.pidFile;
+    const main = (name: string) => this.main.settings.get(name)?.value;
+    if (main('worker_rlimit_nofile') !== undefined) config.workerRlimitNofile = main('worker_rlimit_nofile') as number;
+    if (main('worker_shutdown_timeout') !== undefined) config.workerShutdownTimeoutMs = main('worker_shutdown_timeout') as number;
+    const user = (main('user') as MailConfig['user']) ?? this.defaultUser(file);
+    if (user !== undefined) config.user = user;
+    this.checkWorkerConnections(config);
     return config;
+  }
+
+  /** ngx_core_module_init_conf: started as root without `user`, the workers run as nobody. */
+  private defaultUser(file: string): MailConfig['user'] {
+    if (!runsAsRoot()) return undefined;
+    const account = nginxDefaultAccount();
+    if (typeof account === 'string') throw new ConfigError(account, file, 0);
+    return account;
+  }
+
+  /** ngx_event_init_conf: one connection for each listening socket, plus one (nginx's channel to the master). */
+  private checkWorkerConnections(config: MailConfig): void {
+    const sockets = listeningSockets(config.servers);
+    if (config.workerConnections < sockets + 1) {
+      throw new ConfigError(`${config.workerConnections} worker_connections are not enough for ${sockets} listening sockets`, config.file, 0);
+    }
   }
 
   /** `ngx_conf_parse`: statements until `}` (in a block) or end of file (in a file). */
@@ -187,7 +225,16 @@ export class ConfigParser {
       applyDirective(this.context(spec, statement, newLevel('mail', statement.where)));
       return;
     }
-    // spec.name === 'mail'
+    if (spec.name === 'events') {
+      if (this.events) throw ConfigError.at('"events" directive is duplicate', statement.where);
+      const events = (this.events = newLevel('events', statement.where));
+      this.parse(lexer, true, (s) => applyDirective(this.context(this.lookup(s, 'events')!, s, events)));
+      return;
+    }
+    if (spec.name !== 'mail') {
+      applyDirective(this.context(spec, statement, this.main));
+      return;
+    }
     if (this.mail) throw ConfigError.at('"mail" directive is duplicate', statement.where);
     this.mail = { servers: [] };
     this.state.listenKeys.clear();
@@ -228,6 +275,9 @@ export class ConfigParser {
       },
       notice(text: string): void {
         state.notices.push(`${text} in ${where.file}:${where.line}`);
+      },
+      warn(text: string): void {
+        state.warnings.push(`${text} in ${where.file}:${where.line}`);
       },
     };
   }

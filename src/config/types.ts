@@ -201,10 +201,23 @@ export interface MailConfig {
   file: string;
   servers: ServerConfig[];
   errorLog?: ErrorLogConfig;
+  /** `events { worker_connections }` (default 512): the per-process connection pool, counted as nginx does. */
+  workerConnections: number;
   /** `worker_processes` (main context; default 1, `auto` = the number of CPUs). */
   workerProcesses: number;
   /** `pid` (main context): file holding the master's process id, for `postern -s reload|stop|quit`. */
   pidFile?: string;
+  /**
+   * The account the workers switch to, when Postern was started as root: `user` (main context),
+   * else nginx's default (nobody and its group). Absent when not root: nothing to switch.
+   */
+  user?: { user: string; group: string; uid: number; gid: number; where?: Where };
+  /** `worker_rlimit_nofile` (main context): the open-files limit of each worker. */
+  workerRlimitNofile?: number;
+  /** `worker_shutdown_timeout` (main context): how long a graceful stop waits for sessions (absent: until they end). */
+  workerShutdownTimeoutMs?: number;
   /** Notices printed by the parser (e.g. skipped non-mail blocks, deprecated `ssl on`). */
   notices: string[];
+  /** Warnings printed by the parser (e.g. `user` when not started as root). */
+  warnings?: string[];
 }

@@ -125,7 +125,7 @@ describe('postern --inspect: live sessions reach the viewer, secrets do not', ()
           ? { status: 'fail', text: 'Invalid login or password', waitSeconds: 0.05 }
           : { status: 'ok', server: '127.0.0.1', port: backend.port, user: 'test@example.com', password: new Secret('secret') },
     };
-    const config: MailConfig = { file: 'test', servers: [serverConfig({ protocol: 'pop3' })], notices: [], workerProcesses: 1 };
+    const config: MailConfig = { file: 'test', servers: [serverConfig({ protocol: 'pop3' })], notices: [], workerProcesses: 1, workerConnections: 512 };
     proxy = await startProxy(config, { logger: silentLogger(), authFor: () => auth, inspector });
   });
   afterAll(async () => {

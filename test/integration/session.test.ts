@@ -44,7 +44,7 @@ describe('session runtime over real sockets (fake auth service and backends)', (
   });
 
   async function start(overrides: Partial<ServerConfig>): Promise<number> {
-    const config: MailConfig = { file: 'test', servers: [serverConfig(overrides)], notices: [], workerProcesses: 1 };
+    const config: MailConfig = { file: 'test', servers: [serverConfig(overrides)], notices: [], workerProcesses: 1, workerConnections: 512 };
     const proxy = await startProxy(config, { logger: silentLogger(), authFor: () => scriptedAuth(backends, requests) });
     proxies.push(proxy);
     return proxy.listeners[0]!.port;

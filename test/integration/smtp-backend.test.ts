@@ -37,7 +37,7 @@ describe('SMTP backend dialogue failures', () => {
   async function proxyTo(port: number, timeoutMs: number): Promise<number> {
     const auth = { request: async (): Promise<AuthOutcome> => ({ status: 'ok', server: '127.0.0.1', port }) };
     const proxy: RunningProxy = await startProxy(
-      { file: 'test', servers: [serverConfig({ protocol: 'smtp', timeoutMs, smtpAuth: ['plain', 'login'] })], notices: [], workerProcesses: 1 },
+      { file: 'test', servers: [serverConfig({ protocol: 'smtp', timeoutMs, smtpAuth: ['plain', 'login'] })], notices: [], workerProcesses: 1, workerConnections: 512 },
       { logger: silentLogger(), authFor: () => auth },
     );
     cleanup.push(() => proxy.close());

@@ -64,7 +64,7 @@ describe('implicit-TLS handshake faults: a clean close and a log line, never a h
       ssl: { ...base.ssl, certificates: [certificate], certificateKeys: [key] },
     };
     const { logger, lines } = recordingLogger();
-    const proxy = await startProxy({ file: 'test', servers: [server], notices: [], workerProcesses: 1 }, { logger, authFor: () => neverAuth });
+    const proxy = await startProxy({ file: 'test', servers: [server], notices: [], workerProcesses: 1, workerConnections: 512 }, { logger, authFor: () => neverAuth });
     proxies.push(proxy);
     return { port: proxy.listeners[0]!.port, lines };
   }

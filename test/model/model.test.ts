@@ -135,7 +135,7 @@ class Runner {
       },
     };
     const one = (overrides: Partial<ServerConfig>) =>
-      startProxy({ file: 'model', servers: [serverConfig({ ...base, ...overrides })], notices: [], workerProcesses: 1 } satisfies MailConfig, options);
+      startProxy({ file: 'model', servers: [serverConfig({ ...base, ...overrides })], notices: [], workerProcesses: 1, workerConnections: 512 } satisfies MailConfig, options);
     this.proxies = {
       normal: await one({}),
       fast: await one({ timeoutMs: FAST_TIMEOUT, authHttpTimeoutMs: FAST_TIMEOUT }),

@@ -1,13 +1,19 @@
 import { availableParallelism, hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../../src/config/index.js';
+import { runsAsRoot } from '../../../src/config/accounts.js';
 import { FILE, fixture, mail, parse } from './helpers.js';
 
 describe('loading whole files', () => {
   it('reads the mail block of a whole nginx.conf and skips the rest with one notice', () => {
     const config = loadConfigFile(fixture('nginx.conf'));
     expect(config.file).toBe(fixture('nginx.conf'));
-    expect(config.notices).toEqual(['skipping non-mail directives: user, worker_rlimit_nofile, events, http, stream']);
+    expect(config.notices).toEqual(['skipping non-mail directives: http, stream']);
+    // `user` is looked up only by root, as nginx does; otherwise it is ignored with a warning.
+    if (runsAsRoot()) expect(config.user).toEqual({ user: 'www-data', group: 'www-data', uid: 33, gid: 33, where: { file: fixture('nginx.conf'), line: 2 } });
+    else expect(config.warnings).toEqual([expect.stringMatching(/^the "user" directive makes sense only if .* ignored in .*nginx\.conf:2$/)]);
+    expect(config.workerRlimitNofile).toBe(8192);
+    expect(config.workerConnections).toBe(768);
     expect(config.workerProcesses).toBe(availableParallelism());
     expect(config.pidFile).toBe('/run/nginx.pid');
     expect(config.errorLog).toEqual({ target: '/var/log/nginx/error.log', level: 'warn' });
@@ -56,7 +62,7 @@ describe('loading whole files', () => {
 
   it('follows includes with globs, relative to the main file, sorted, without dot files', () => {
     const config = loadConfigFile(fixture('includes/main.conf'));
-    expect(config.notices).toEqual(['skipping non-mail directives: load_module, events']);
+    expect(config.notices).toEqual(['skipping non-mail directives: load_module']);
     const [imap, pop3] = config.servers;
     expect(imap!.authHttp).toEqual({ url: 'unix:/run/postern/auth.sock:/auth', unixPath: '/run/postern/auth.sock', uri: '/auth', hostHeader: 'localhost' });
     expect(imap!.serverName).toBe('from-include');
@@ -432,7 +438,7 @@ describe('other directives', () => {
   it('a mail block may come from a top-level include, and anything may follow it', () => {
     const config = parseConfigText('events {}\ninclude mail-only.conf;\nhttp { }\n', '/x/nginx.conf', { baseDir: fixture('') });
     expect(config.servers).toHaveLength(1);
-    expect(config.notices).toEqual(['skipping non-mail directives: events, http']);
+    expect(config.notices).toEqual(['skipping non-mail directives: http']);
   });
 });
 

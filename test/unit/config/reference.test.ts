@@ -57,6 +57,7 @@ describe('the directive table', () => {
       smtp_capabilities: [],
       smtp_client_buffer: 4096,
       smtp_greeting_delay: 0,
+      worker_connections: 512,
     });
   });
 
