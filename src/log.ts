@@ -1,5 +1,7 @@
-import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { closeSync, openSync } from 'node:fs';
+import { pino, type Logger as PinoLogger } from 'pino';
 import type { ErrorLogConfig } from './config/types.js';
+import { errnoText } from './process/errno.js';
 
 export type Logger = PinoLogger;
 
@@ -22,16 +24,41 @@ const LEVELS: Record<ErrorLogConfig['level'], string> = {
 export function createLogger(errorLog: ErrorLogConfig | undefined, fallbackLevel: ErrorLogConfig['level'] = 'info'): Logger {
   const level = LEVELS[errorLog?.level ?? fallbackLevel];
   const target = errorLog?.target ?? 'stderr';
-  const destination: DestinationStream =
-    target === 'stderr' ? pino.destination(2) : pino.destination({ dest: target, mkdir: true, sync: false });
-  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (target === 'stderr') return pino(options, pino.destination(2));
+  const destination = pino.destination({ dest: target, mkdir: true, sync: false });
+  logFiles.set(destination, target);
+  return pino(options, destination);
+}
+
+/** Every log file this process writes, for `reopenLogFiles`. */
+const logFiles = new Map<ReturnType<typeof pino.destination>, string>();
+
+/** The paths of this process's log files. */
+export const logFilePaths = (): string[] => [...new Set(logFiles.values())];
+
+/**
+ * nginx's reopen (SIGUSR1, after logrotate renamed the files): every log file of this process is
+ * opened again by name, created if it was moved away. One that cannot be opened keeps being
+ * written where it was, with nginx's `[emerg] open() "FILE" failed (...)`.
+ */
+export function reopenLogFiles(logger: Logger): void {
+  for (const [destination, path] of logFiles) {
+    try {
+      closeSync(openSync(path, 'a'));
+    } catch (error) {
+      logger.fatal(`open() "${path}" failed ${errnoText(error as NodeJS.ErrnoException)}`);
+      continue;
+    }
+    destination.reopen();
+  }
 }
 
 /** A logger that drops everything, for tests. */
 export const silentLogger = (): Logger => pino({ level: 'silent' });
 
 type Bindings = Record<string, unknown>;
-type LazyLevel = 'debug' | 'info' | 'warn' | 'error';
+type LazyLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /**
  * One connection's logger: the pino child (with the connection's bindings) is made on the first
@@ -65,6 +92,11 @@ export class LazyChildLogger {
 
   error(objOrMessage: Bindings | string, message?: string): void {
     this.log('error', objOrMessage, message);
+  }
+
+  /** nginx's `alert`: a fault of Postern's own (pino's `fatal` level). */
+  alert(objOrMessage: Bindings | string, message?: string): void {
+    this.log('fatal', objOrMessage, message);
   }
 
   private log(level: LazyLevel, objOrMessage: Bindings | string, message: string | undefined): void {

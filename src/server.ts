@@ -6,7 +6,9 @@ import { serverTls } from './net/secure-context.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
 import { endpointSessions, localSessionServices, type SessionServices } from './net/session-cache.js';
 import { supportedProtocols } from './protocols/dialects.js';
-import { runSession, type AuthService, type SessionInspector } from './session/session.js';
+import { runSession, type AuthService, type ConnectionMachine, type SessionInspector } from './session/session.js';
+import { ConnectionBudget, PerAddressLimit } from './net/connection-budget.js';
+import { dialectFor } from './protocols/dialects.js';
 import { fileJournal, type FileJournalFactory } from './journal/file-sink.js';
 import { errnoText } from './process/errno.js';
 import type { JournalFactory } from './journal/record.js';
@@ -22,6 +24,8 @@ export interface RunningProxy {
   readonly listeners: ProxyListener[];
   /** Client connections open now, whatever their state (greeting, login, relay). */
   readonly sessions: number;
+  /** `worker_connections` in use now: listeners, the master channel, clients, auth requests and upstreams. */
+  readonly connectionsInUse: number;
   /**
    * Serve new connections with `config`: listeners on addresses kept stay open (only what they
    * serve is swapped), addresses removed stop accepting, new ones are bound. Live sessions keep
@@ -45,6 +49,10 @@ export interface StartOptions {
   inspector?: SessionInspector;
   /** `shared:` session caches and random ticket keys: the primary's for a worker process; default, this process's own. */
   sessions?: SessionServices;
+  /** This process is a worker of a master: its channel takes one of `worker_connections`, as nginx's does. */
+  hasMasterChannel?: boolean;
+  /** The connection chart; tests provide a variant (a faulty guard, say) to prove containment. */
+  machine?: ConnectionMachine;
 }
 
 export class StartupError extends Error {}
@@ -98,6 +106,8 @@ interface Route {
   tls: TlsEndpoint | null;
   auth: AuthService;
   journal: JournalFactory | undefined;
+  /** `postern_limit_conn_per_ip`, one table per `server { }`; null when off. */
+  perAddress: PerAddressLimit | null;
 }
 
 /** A listener is known by its address, as nginx matches listening sockets across a reload. */
@@ -116,6 +126,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   let staged = new Map<string, Route>();
   let listeners: ProxyListener[] = [];
   const journals = new Map<string, FileJournalFactory>();
+  const budget = new ConnectionBudget(config.workerConnections, options.hasMasterChannel ? 1 : 0);
   const journalFor = (server: ServerConfig): JournalFactory | undefined => {
     if (options.journalFor) return options.journalFor(server);
     if (server.journalDir === undefined) return undefined;
@@ -136,8 +147,9 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       const tls = needsTls(server) ? tlsEndpointFor(server, sessions) : null;
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
+      const perAddress = server.limitConnPerIp === undefined ? null : new PerAddressLimit(server.limitConnPerIp);
       for (const listen of server.listens) {
-        out.set(addressKey(listen), { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal });
+        out.set(addressKey(listen), { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal, perAddress });
       }
     }
     return out;
@@ -150,8 +162,23 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       socket.destroy();
       return;
     }
+    if (!budget.take()) {
+      // nginx closes the new socket at once: the client sees the connection closed, no greeting.
+      logger.fatal(budget.exhaustedMessage);
+      socket.destroy();
+      return;
+    }
+    const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const { perAddress } = route;
+    if (perAddress !== null && !perAddress.take(clientIp)) {
+      budget.release();
+      refuseOverLimit(socket, route, clientIp);
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => {
+      budget.release();
+      perAddress?.release(clientIp);
       sockets.delete(socket);
       if (sockets.size === 0) for (const wake of whenIdle.splice(0)) wake();
     });
@@ -162,9 +189,24 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       tls: route.tls,
       auth: route.auth,
       logger,
+      budget,
       ...(route.journal === undefined ? {} : { journal: route.journal }),
       ...(inspector === undefined ? {} : { inspector }),
+      ...(options.machine === undefined ? {} : { machine: options.machine }),
     });
+  };
+
+  /** `postern_limit_conn_per_ip` reached: the internal-error line (no TLS is spent on an `ssl` listen), then close. */
+  const refuseOverLimit = (socket: net.Socket, route: Route, clientIp: string) => {
+    logger.warn({ client: clientIp, server: `${socket.localAddress}:${socket.localPort}` }, `limiting connections per address to ${route.server.limitConnPerIp}`);
+    socket.on('error', () => undefined);
+    if (route.implicitTls) {
+      socket.destroy();
+      return;
+    }
+    socket.end(dialectFor(route.server.protocol).internalError, 'latin1');
+    // A client that does not read must not keep the socket: the line is small, the kernel takes it.
+    socket.setTimeout(route.server.timeoutMs, () => socket.destroy());
   };
 
   const bind = async (listen: ListenConfig): Promise<void> => {
@@ -173,12 +215,16 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     listener.on('error', (error) => logger.error({ err: error.message, listen: listen.text }, 'listener error'));
     const port = await listenOnce(listener, listen);
     bound.set(key, { listener, port });
+    budget.reserve(1);
   };
 
   /** Stop accepting on `key`; its connections live on (net.Server.close does not end them). */
   const unbind = (key: string): void => {
-    bound.get(key)?.listener.close();
+    const entry = bound.get(key);
+    if (entry === undefined) return;
+    entry.listener.close();
     bound.delete(key);
+    budget.reserve(-1);
   };
 
   const apply = async (next: MailConfig): Promise<void> => {
@@ -199,6 +245,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       staged = new Map();
     }
     routes = nextRoutes;
+    budget.limit = next.workerConnections;
     for (const key of [...bound.keys()]) if (!nextRoutes.has(key)) unbind(key);
     listeners = next.servers.flatMap((server) =>
       server.listens.map((listen) => ({ server, listen, port: bound.get(addressKey(listen))!.port })),
@@ -241,6 +288,9 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     },
     get sessions() {
       return sockets.size;
+    },
+    get connectionsInUse() {
+      return budget.used;
     },
     reload: apply,
     quit,

@@ -1,15 +1,15 @@
 /**
- * Postern extension directives for TLS from the proxy to the backend (`postern_proxy_ssl*`),
- * modelled on nginx's stream/http `proxy_ssl_*` directives: same names after the `postern_`
- * prefix, same defaults. nginx's mail proxy has no TLS to the backend at all. See
- * docs/extensions.md.
+ * Postern extension directives: TLS from the proxy to the backend (`postern_proxy_ssl*`),
+ * modelled on nginx's stream/http `proxy_ssl_*` directives (same names after the `postern_`
+ * prefix, same defaults; nginx's mail proxy has no TLS to the backend at all), and
+ * `postern_limit_conn_per_ip`. See docs/extensions.md.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import type { ApplyContext, Context, DirectiveSpec } from './directives.js';
 import { ConfigError } from './errors.js';
 import type { PathValue, Setting } from './level.js';
 import type { ProxySslConfig, ProxySslMode, Where } from './types.js';
-import { parseFlag } from './values.js';
+import { parseFlag, parseNumber } from './values.js';
 // The context builder lives with its only runtime user; loading it here is nginx's -t check of the files.
 import { createBackendContext, BackendTlsSetupError } from '../proxy/backend-tls.js';
 
@@ -41,7 +41,16 @@ const spec = (s: Omit<DirectiveSpec, 'contexts' | 'merge' | 'supported' | 'poste
   postern: s.postern === undefined ? NOT_NGINX : `${NOT_NGINX} ${s.postern}`,
 });
 
+/** `N | off`: a positive count, or null for off. */
+const connectionCount = (ctx: ApplyContext): number | null => {
+  if (arg(ctx) === 'off') return null;
+  const n = parseNumber(arg(ctx));
+  return n !== null && n > 0 ? n : ctx.fail(`invalid number "${arg(ctx)}" in "${ctx.spec.name}" directive`);
+};
+
 export const extensionDirectives: readonly DirectiveSpec[] = [
+  spec({ name: 'postern_limit_conn_per_ip', arity: 'take1', syntax: 'number | off', default: 'off', store: 'once', parse: connectionCount,
+    description: 'Postern extension: at most this many concurrent connections from one client address to this server, per process; one more is answered with the protocol\'s internal-error line and closed (on an `ssl` listen: closed before the handshake).' }),
   spec({ name: 'postern_proxy_ssl', arity: 'take1', syntax: 'off | on | starttls', default: 'off', store: 'once', parse: mode,
     description: 'Postern extension: TLS to the backend the auth service names. `on`: implicit TLS to `Auth-Server:Auth-Port`; `starttls`: plaintext connect, then STLS (POP3) or STARTTLS (IMAP; SMTP after EHLO) before logging in.' }),
   spec({ name: 'postern_proxy_ssl_verify', arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag,

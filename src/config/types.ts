@@ -166,6 +166,8 @@ export interface ServerConfig {
   ssl: SslConfig;
   /** `auth_http_pass_client_cert` (default off): send the client certificate as `Auth-SSL-Cert`. */
   authHttpPassClientCert: boolean;
+  /** Postern extension `postern_limit_conn_per_ip`: concurrent connections per client address (absent: off). */
+  limitConnPerIp?: number;
   /** Postern extension `postern_journal`: directory for per-connection journals (absent: off). */
   journalDir?: string;
   /** Postern extension `postern_proxy_ssl*`: TLS from the proxy to the backend. */

@@ -15,6 +15,9 @@ import { loginToBackend, BackendLoginError } from '../proxy/backend-login.js';
 import { relay } from '../proxy/relay.js';
 import { LazyChildLogger, type Logger } from '../log.js';
 import { frameCommands, type CommandStream } from './frame-commands.js';
+import { Hold, ReadGate } from './read-gate.js';
+import { dialectFor } from '../protocols/dialects.js';
+import type { ConnectionBudget } from '../net/connection-budget.js';
 import { toMachineEvent } from './to-event.js';
 import { recordJournal, type JournalFactory, type JournalSink } from '../journal/record.js';
 
@@ -43,7 +46,13 @@ export interface SessionOptions {
   journal?: JournalFactory;
   /** Streams selected connections to the Stately inspector (`postern --inspect`). */
   inspector?: SessionInspector;
+  /** `worker_connections`: auth_http requests and upstream connections take one each. */
+  budget: ConnectionBudget;
+  /** The connection chart; tests provide a variant (a faulty guard, say) to prove containment. */
+  machine?: ConnectionMachine;
 }
+
+export type ConnectionMachine = typeof connectionMachine;
 
 const EMPTY = Buffer.alloc(0);
 const SESSION_CLOSED = new Error('session closed');
@@ -84,7 +93,7 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
   };
 }
 
-type Snapshot = SnapshotFrom<typeof connectionMachine>;
+type Snapshot = SnapshotFrom<ConnectionMachine>;
 
 /** Asked for every framed command: the tag names are built once, not per call. */
 const SASL_TAGS = SASL_STEPS.map((step) => [step, saslTag(step)] as const);
@@ -183,20 +192,63 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   let transport: Socket | TLSSocket = socket;
   let input$: Subscription | null = null;
   let commands: CommandStream | null = null;
+  /** Flow control of the transport being read; replaced with it at STARTTLS, dropped at the relay. */
+  let gate: ReadGate | null = null;
   let backendSocket: Socket | null = null;
   let backendFirstReply: Buffer = EMPTY;
   let closed = false;
-  let reading = false;
+  /** A `worker_connections` slot held for an auth request or the upstream connection. */
+  let slots = 0;
+  const takeSlot = (): boolean => {
+    if (!options.budget.take()) {
+      log.alert(options.budget.exhaustedMessage);
+      return false;
+    }
+    slots++;
+    return true;
+  };
+  const releaseSlot = () => {
+    if (slots === 0) return;
+    slots--;
+    options.budget.release();
+  };
 
   const inspect = options.inspector?.observerFor(clientIp);
-  const actor = createActor(connectionMachine, { input, ...(inspect === undefined ? {} : { inspect }) });
+  const actor = createActor(options.machine ?? connectionMachine, { input, ...(inspect === undefined ? {} : { inspect }) });
   // Subscribed before anything else, so the journal sees the initial state and every effect first.
   const journal = options.journal === undefined ? undefined : recordJournal(actor, input, options.journal(), elapsed);
 
+  /**
+   * Containment: a fault anywhere in this connection (its machine, an effect, a callback) ends
+   * this connection only, with the internal-error reply where the client waits for one.
+   */
+  const fail = (error: unknown) => {
+    if (closed) return;
+    log.alert({ err: error instanceof Error ? error.message : String(error) }, 'internal error in this connection, closing it');
+    if (gate !== null && !transport.destroyed) transport.write(dialectFor(server.protocol).internalError, 'latin1');
+    actor.stop();
+    close('internal error');
+  };
+
   const send = (event: ConnectionEvent) => {
-    if (actor.getSnapshot().status !== 'active') return;
-    journal?.event(event);
-    actor.send(event);
+    if (closed || actor.getSnapshot().status !== 'active') return;
+    try {
+      journal?.event(event);
+      actor.send(event);
+    } catch (error) {
+      fail(error);
+    }
+  };
+
+  /** A reply to the client; while the client leaves replies unread, its input is not read. */
+  const reply = (text: string) => {
+    if (transport.write(text, 'latin1') || gate === null || gate.has(Hold.RepliesQueued)) return;
+    const held = gate;
+    held.set(Hold.RepliesQueued, true);
+    transport.once('drain', () => {
+      held.set(Hold.RepliesQueued, false);
+      if (!closed && held === gate) commands?.wake();
+    });
   };
 
   const frameMode = (): FrameMode | null => {
@@ -207,28 +259,40 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
 
   /** Feed the machine from `from`'s bytes until the subscription is dropped (STARTTLS, relay, close). */
   const listen = (from: Socket | TLSSocket) => {
-    commands = frameCommands(from, framerNow, frameMode);
-    input$ = commands.commands$.subscribe((item) => send(toMachineEvent(item, saslStepOf(actor.getSnapshot()))));
+    const fromGate = new ReadGate(from);
+    gate = fromGate;
+    fromGate.set(Hold.Busy, !readsInput(actor.getSnapshot()));
+    commands = frameCommands(from, framerNow, {
+      mode: frameMode,
+      held: () => fromGate.has(Hold.RepliesQueued),
+      yielding: (yielding) => fromGate.set(Hold.Yielding, yielding),
+    });
+    input$ = commands.commands$.subscribe({
+      next: (item) => send(toMachineEvent(item, saslStepOf(actor.getSnapshot()))),
+      error: fail,
+    });
   };
   const stopListening = () => {
     input$?.unsubscribe();
     input$ = null;
+    gate = null;
   };
 
   /** nginx does not read the client while it authenticates: pause, and resume when the machine reads again. */
-  actor.subscribe((snapshot) => {
-    const nowReading = readsInput(snapshot);
-    if (nowReading === reading || input$ === null) return;
-    reading = nowReading;
-    if (reading) {
-      transport.resume();
+  actor.subscribe({
+    next: (snapshot) => {
+      const reading = readsInput(snapshot);
+      if (gate === null || gate.has(Hold.Busy) !== reading) return;
+      gate.set(Hold.Busy, !reading);
       // Not from inside the machine's own transition: framing the next command must see the new state.
-      queueMicrotask(() => {
-        if (!closed) commands?.wake();
-      });
-    } else {
-      transport.pause();
-    }
+      if (reading) {
+        queueMicrotask(() => {
+          if (!closed) commands?.wake();
+        });
+      }
+    },
+    // A guard or action that threw: XState stops the actor and reports it here.
+    error: fail,
   });
 
   const startTls = () => {
@@ -251,38 +315,50 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       secure.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
       secure.on('end', () => send({ type: 'client.closed' }));
       listen(secure);
-      reading = true;
       send({ type: 'tls.established', tls: tlsInfo(secure, server.ssl, server.authHttpPassClientCert) });
     };
     if (established !== undefined && transport === socket) {
       // The handshake came before the resolver lookup; the machine hears of it now.
-      queueMicrotask(() => onSecure(established));
+      queueMicrotask(() => contained(() => onSecure(established)));
       return;
     }
     const handOver = () => {
       if (closed) return;
-      endpoint.handshake(socket, { secure: onSecure, failed: (reason) => send({ type: 'tls.failed', reason }) });
+      endpoint.handshake(socket, { secure: (secure) => contained(() => onSecure(secure)), failed: (reason) => send({ type: 'tls.failed', reason }) });
     };
     // Hand over once the reply has been flushed, so that it precedes the handshake on the wire:
     // after the machine's current step (which writes that reply), then at once when nothing is
     // queued (`listen ... ssl`, or a reply the kernel took whole): no empty write per connection.
-    queueMicrotask(() => {
-      if (socket.writableLength === 0) handOver();
-      else socket.write('', handOver);
-    });
+    queueMicrotask(() =>
+      contained(() => {
+        if (socket.writableLength === 0) handOver();
+        else socket.write('', () => contained(handOver));
+      }),
+    );
   };
 
   const authenticate = (request: AuthRequest) => {
+    // nginx's auth_http request is a connection of the worker's pool too.
+    if (!takeSlot()) {
+      queueMicrotask(() => send({ type: 'auth.result', outcome: { status: 'error', reason: options.budget.exhaustedMessage } }));
+      return;
+    }
     options.auth
       .request(request, inFlightSignal())
       .then((outcome) => {
+        releaseSlot();
         if (outcome.status === 'error') log.error(outcome.reason);
         else if (outcome.status === 'fail') log.info({ login: request.user }, `client login failed: "${outcome.text}"`);
         send({ type: 'auth.result', outcome });
-      });
+      })
+      .catch(fail);
   };
 
   const connectBackend = (effect: Extract<ConnectionEffect, { type: 'connectBackend' }>) => {
+    if (!takeSlot()) {
+      queueMicrotask(() => send({ type: 'backend.failed', reason: options.budget.exhaustedMessage }));
+      return;
+    }
     loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlightSignal(), proxySsl: server.proxySsl, logger: log.child() }).then(
       (session) => {
         if (closed) {
@@ -292,9 +368,11 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
         backendSocket = session.socket;
         backendFirstReply = session.firstReply;
         backendSocket.on('error', () => undefined);
+        backendSocket.once('close', releaseSlot);
         send({ type: 'backend.ready' });
       },
       (error: BackendLoginError) => {
+        releaseSlot();
         if (error.message !== 'aborted') log.error({ login: effect.target.user }, error.message);
         send({
           type: 'backend.failed',
@@ -302,7 +380,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
           ...(error.passthrough === undefined ? {} : { passthrough: error.passthrough }),
         });
       },
-    );
+    ).catch(fail);
   };
 
   const startRelay = () => {
@@ -322,7 +400,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       // One log line per session end: the close effect logs this reason (nginx's wording first).
       const reason = result.reason === 'client timed out while proxying' ? result.reason : `proxied session done (${result.reason})`;
       send({ type: 'relay.ended', reason });
-    });
+    }, fail);
   };
 
   const close = (reason: string) => {
@@ -333,6 +411,8 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     // A reason of our own: abort() without one builds a DOMException (a stack capture) per session.
     inFlight?.abort(SESSION_CLOSED);
     backendSocket?.destroy();
+    // An auth request aborted above settles later; its slot goes back now.
+    while (slots > 0) releaseSlot();
     // The relay destroyed it, or the client is gone: nothing left to flush.
     if (transport.destroyed) return;
     // Let queued replies reach the client, but never wait on a client that does not read.
@@ -344,10 +424,21 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     });
   };
 
-  actor.on('*', (effect: ConnectionEffect) => {
+  /** Runs one effect or callback; a throw fails this connection (XState would rethrow it from a timer). */
+  const contained = (run: () => void) => {
+    try {
+      run();
+    } catch (error) {
+      fail(error);
+    }
+  };
+
+  actor.on('*', (effect: ConnectionEffect) => contained(() => runEffect(effect)));
+
+  const runEffect = (effect: ConnectionEffect) => {
     switch (effect.type) {
       case 'reply':
-        if (!closed && effect.text !== '') transport.write(effect.text, 'latin1');
+        if (!closed && effect.text !== '') reply(effect.text);
         return;
       case 'startTls':
         startTls();
@@ -372,20 +463,20 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
         close(effect.reason);
         return;
     }
-  });
+  };
 
   socket.setNoDelay(true);
   socket.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
   socket.on('close', () => send({ type: 'client.closed' }));
-  actor.start();
+  contained(() => actor.start());
+  if (closed) return;
 
   if (options.implicitTls) {
     startTls();
   } else {
     socket.on('end', () => send({ type: 'client.closed' }));
     listen(socket);
-    reading = readsInput(actor.getSnapshot());
     // Paused while resolving the client (`resolver`); flowing as for any other connection now.
-    socket.resume();
+    if (!gate!.holding) socket.resume();
   }
 }

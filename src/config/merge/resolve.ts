@@ -175,6 +175,8 @@ function build(server: Level, mail: Level): ServerConfig {
   };
   const resolver = get<ResolverConfig | null | undefined>('resolver');
   if (resolver) config.resolver = resolver;
+  const limitConnPerIp = get<number | null>('postern_limit_conn_per_ip');
+  if (limitConnPerIp !== null) config.limitConnPerIp = limitConnPerIp;
   const journal = get<PathValue | null | undefined>('postern_journal');
   if (journal) config.journalDir = journal.path;
   if (errorLog) config.errorLog = errorLog;
