@@ -184,7 +184,8 @@ async function main(): Promise<void> {
       const file = path.join(tmp, `postern-${++confs}.conf`);
       writeFileSync(
         file,
-        `mail {
+        `events { worker_connections 16384; }
+mail {
     server_name bench.test;
     auth_http 127.0.0.1:9/auth;
     timeout 10m;

@@ -594,7 +594,8 @@ async function main(): Promise<void> {
       posternBlock = fill({ ...common, ...pPorts, sessionCache: '' });
     }
     const confPath = path.join(tmp, 'postern.conf');
-    writeFileSync(confPath, posternBlock);
+    // The memory phase holds thousands of idle connections: the same pool as nginx's events { }.
+    writeFileSync(confPath, `events { worker_connections 16384; }\n${posternBlock}`);
     writeFileSync(path.join(tmp, 'nginx-mail.conf'), nginxBlock);
 
     log('bench: starting nginx and Postern');

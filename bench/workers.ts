@@ -97,7 +97,7 @@ async function startPosternWith(workers: number, policy: 'none' | 'rr' | null, b
   const name = `postern-w${workers}${policy ? `-${policy}` : ''}`;
   const pidFile = path.join(dir, `${name}.pid`);
   const conf = path.join(dir, `${name}.conf`);
-  writeFileSync(conf, `worker_processes ${workers};\npid ${pidFile};\nerror_log stderr warn;\n${block}`);
+  writeFileSync(conf, `worker_processes ${workers};\npid ${pidFile};\nerror_log stderr warn;\nevents { worker_connections 16384; }\n${block}`);
   const env = { ...process.env, ...(policy ? { NODE_CLUSTER_SCHED_POLICY: policy } : {}) };
   const daemon = spawnDaemon(process.execPath, [path.join(ROOT, 'bin/postern.js'), '-c', conf], { cwd: ROOT, env });
   for (const port of ports) await waitForListen(port, 20_000, daemon.alive);
