@@ -5,6 +5,7 @@
  * assertion: bytes, commands and event-loop turns are counted.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { once } from 'node:events';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -16,7 +17,7 @@ import { pino } from 'pino';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { startProxy, type RunningProxy, type StartOptions } from '../../src/server.js';
 import type { AuthService } from '../../src/session/session.js';
-import { fakeBackend, LineClient, serverConfig } from './fixtures.js';
+import { fakeBackend, LineClient, serverConfig, testCertificate } from './fixtures.js';
 
 type Backend = Awaited<ReturnType<typeof fakeBackend>>;
 
@@ -33,6 +34,13 @@ const bytesHeld = () => {
   const m = process.memoryUsage();
   return m.heapUsed + m.external + m.arrayBuffers;
 };
+
+/** An IMAP server on an implicit-TLS (`ssl`) listen. */
+function implicitTls(): Partial<ServerConfig> {
+  const { certificate, key } = testCertificate();
+  const base = serverConfig({ protocol: 'imap' });
+  return { listens: [{ ...base.listens[0]!, ssl: true }], ssl: { ...base.ssl, certificates: [certificate], certificateKeys: [key] } };
+}
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -72,51 +80,56 @@ describe('edge safety: one connection cannot hurt another', () => {
     return client;
   }
 
-  it('a client that pipelines and never reads is stopped by TCP, not buffered: the proxy holds a bounded number of bytes, and every command is answered in order once it reads', async () => {
-    // The journal counts the commands the proxy has taken in (one entry per event, no bytes kept).
-    let entries = 0;
-    const { port } = await start({}, { journalFor: () => () => ({ write: () => void entries++, close: () => undefined }) });
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    clients.push(socket);
-    socket.pause();
-    await once(socket, 'connect');
-    const command = 'a CAPABILITY\r\n';
-    // 16 MB of pipelined commands (~1.2 million) in 64 KB writes: answered without backpressure,
-    // they would queue ~170 MB of replies in the proxy.
-    const chunk = Buffer.from(command.repeat(4681));
-    const chunks = 256;
-    const payload = chunk.length * chunks;
-    let taken = 0;
-    const before = bytesHeld();
-    for (let i = 0; i < chunks; i++) socket.write(chunk, () => (taken += chunk.length));
-    // Wait until the proxy stops taking commands in: its journal stays the same over ten looks
-    // (without backpressure it goes on until all 1.2 million are answered).
-    let seen = -1;
-    for (let still = 0; still < 10; ) {
-      await new Promise((r) => setTimeout(r, 50));
-      still = entries === seen ? still + 1 : 0;
-      seen = entries;
-    }
-    // The proxy stopped: most of the payload is still the client's to send...
-    expect(entries).toBeLessThan(payload / command.length / 4);
-    expect(taken).toBeLessThan(payload / 2);
-    // ...and what it holds for this client is bounded (socket buffers, one chunk).
-    expect(bytesHeld() - before).toBeLessThan(8 * 1024 * 1024);
+  for (const transport of ['plaintext', 'implicit TLS'] as const) {
+    it(`${transport}: a client that pipelines and never reads is stopped by TCP, not buffered: the proxy holds a bounded number of bytes, and answers in order once it reads`, async () => {
+      // The journal counts the commands the proxy has taken in (one entry per event, no bytes kept).
+      let entries = 0;
+      const { port } = await start(transport === 'plaintext' ? {} : implicitTls(), {
+        journalFor: () => () => ({ write: () => void entries++, close: () => undefined }),
+      });
+      const socket: net.Socket =
+        transport === 'plaintext' ? net.connect({ port, host: '127.0.0.1' }) : tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+      clients.push(socket);
+      socket.pause();
+      await once(socket, transport === 'plaintext' ? 'connect' : 'secureConnect');
+      const command = 'a CAPABILITY\r\n';
+      // 16 MB of pipelined commands (~1.2 million) in 64 KB writes: answered without backpressure,
+      // they would queue ~170 MB of replies in the proxy.
+      const chunk = Buffer.from(command.repeat(4681));
+      const chunks = 256;
+      const payload = chunk.length * chunks;
+      let taken = 0;
+      const before = bytesHeld();
+      for (let i = 0; i < chunks; i++) socket.write(chunk, () => (taken += chunk.length));
+      // Wait until the proxy stops taking commands in: its journal stays the same over ten looks
+      // (without backpressure it goes on until all 1.2 million are answered).
+      let seen = -1;
+      for (let still = 0; still < 10; ) {
+        await new Promise((r) => setTimeout(r, 50));
+        still = entries === seen ? still + 1 : 0;
+        seen = entries;
+      }
+      // The proxy stopped: most of the payload is still the client's to send...
+      expect(entries).toBeLessThan(payload / command.length / 4);
+      expect(taken).toBeLessThan(payload / 2);
+      // ...and what it holds for this client is bounded (socket buffers, one chunk).
+      expect(bytesHeld() - before).toBeLessThan(8 * 1024 * 1024);
 
-    // Now it reads: the proxy resumes and answers in order, past what it had answered before.
-    const answeredBefore = Math.ceil(taken / command.length);
-    let tagged = 0;
-    let pending = '';
-    socket.on('data', (data: Buffer) => {
-      pending += data.toString('latin1');
-      const lines = pending.split('\r\n');
-      pending = lines.pop()!;
-      for (const line of lines) if (line === 'a OK completed') tagged++;
-    });
-    socket.resume();
-    // (the test's timeout is the failure if it never does).
-    while (tagged < answeredBefore + 20_000) await new Promise((r) => setTimeout(r, 20));
-  }, 120_000);
+      // Now it reads: the proxy resumes and answers in order, past what it had answered before.
+      const answeredBefore = Math.ceil(taken / command.length);
+      let tagged = 0;
+      let pending = '';
+      socket.on('data', (data: Buffer) => {
+        pending += data.toString('latin1');
+        const lines = pending.split('\r\n');
+        pending = lines.pop()!;
+        for (const line of lines) if (line === 'a OK completed') tagged++;
+      });
+      socket.resume();
+      // (the test's timeout is the failure if it never does).
+      while (tagged < answeredBefore + 20_000) await new Promise((r) => setTimeout(r, 20));
+    }, 120_000);
+  }
 
   it('a NOOP flood from one client does not hold up another client\'s login: a bounded number of flood commands run meanwhile', async () => {
     const { port } = await start({});
