@@ -4,6 +4,7 @@ import type { Protocol, ProxySslConfig } from '../config/types.js';
 import { isIPv6 } from 'node:net';
 import type { BackendTarget, SmtpBackendDialogue } from '../../machines/types.js';
 import { backendTlsFor, type BackendTls } from './backend-tls.js';
+import { ReplyBuffer } from './reply-buffer.js';
 
 /** One step of the login dialogue with the backend: what its reply must look like, what we send next. */
 interface LoginStep {
@@ -199,6 +200,9 @@ export interface BackendSession {
 
 const printable = (text: string) => JSON.stringify(text.replace(/\r?\n$/, ''));
 
+/** nginx's NGX_MAX_ERROR_STR: what a log line can show of a backend's reply. */
+const MAX_ERROR_LINE = 2048;
+
 export interface LoginOptions {
   /** `proxy_buffer`: the longest backend reply during the login. */
   bufferSize: number;
@@ -210,10 +214,11 @@ export interface LoginOptions {
 }
 
 /**
- * Connect to the backend the auth service chose and log in there on the client's behalf. A reply
- * is complete once at least 4 bytes have arrived and they end in CRLF (as nginx reads them); a
- * reply that fills `bufferSize` without that is "too long". With `postern_proxy_ssl` the login
- * runs over TLS; a handshake or verification failure fails the login like a refused connection.
+ * Connect to the backend the auth service chose and log in there on the client's behalf. Each
+ * reply is read into a buffer of `bufferSize` bytes (`proxy_buffer`), as nginx reads it: complete
+ * once at least 4 bytes have arrived and they end in CRLF (and, for SMTP, the last line is not a
+ * `250-` one); a reply that fills the buffer first is "too long". With `postern_proxy_ssl` the
+ * login runs over TLS; a handshake or verification failure fails the login like a refused connection.
  */
 export function loginToBackend(protocol: Protocol, target: BackendTarget, options: LoginOptions): Promise<BackendSession> {
   return new Promise((resolve, reject) => {
@@ -229,7 +234,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
     let socket: net.Socket;
     /** With STARTTLS, the plaintext socket the TLS socket runs over. */
     let beneathTls: net.Socket | undefined;
-    let received = Buffer.alloc(0);
+    const received = new ReplyBuffer(options.bufferSize);
     let stepIndex = 0;
     /** Set while a TLS handshake with the backend runs: errors then are handshake failures. */
     let handshaking = false;
@@ -263,16 +268,32 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       }
       socket.write(line, 'latin1');
     };
+    const tooLong = () => {
+      // nginx prints the buffer but its last byte, and its error lines stop at 2048 bytes.
+      const excerpt = received.bytes.subarray(0, Math.min(received.length - 1, MAX_ERROR_LINE)).toString('latin1');
+      fail(new BackendLoginError(`upstream sent too long response line: ${JSON.stringify(excerpt)}, upstream: ${upstream}`));
+    };
     const onData = (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 4 || received[received.length - 2] !== 0x0d || received[received.length - 1] !== 0x0a) {
-        if (received.length >= options.bufferSize) fail(new BackendLoginError(`upstream sent too long response line, upstream: ${upstream}`));
+      const unread = received.take(chunk);
+      if (unread.length > 0) {
+        // What does not fit waits in the paused socket (nginx leaves it in the kernel), which
+        // stops reading once its own buffer is full: a backend cannot make the login hoard bytes.
+        socket.pause();
+        socket.unshift(unread);
+      }
+      if (!received.endsLine) {
+        if (received.full) tooLong();
         return;
       }
       const step = steps[stepIndex]!;
-      const reply = received.toString('latin1');
+      const reply = received.bytes.toString('latin1');
       const verdict = step.check(reply);
-      if (verdict === 'more') return;
+      if (verdict === 'more') {
+        // A full buffer that ends a line but not the reply (SMTP `250-` lines): nginx fails it
+        // too, silently (its next recv() into no space reads as the end of the connection).
+        if (received.full) tooLong();
+        return;
+      }
       if (verdict === 'bad') {
         // A refused STARTTLS is about the transport, never a mailbox message for the client.
         if (step.upgrade) fail(new BackendLoginError(`upstream refused STARTTLS: ${printable(reply)}, upstream: ${upstream}`));
@@ -283,15 +304,16 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       if (step.send === undefined) {
         cleanup();
         socket.pause();
-        resolve({ socket, firstReply: step.keepReply ? Buffer.alloc(0) : received });
+        resolve({ socket, firstReply: step.keepReply ? Buffer.alloc(0) : received.bytes });
         return;
       }
       if (step.upgrade) {
         startTls(step, reply);
         return;
       }
-      received = Buffer.alloc(0);
+      received.clear();
       sendNext(step);
+      socket.resume();
     };
 
     /** Over `plain` (STARTTLS) or on a new connection: the login goes on once the backend is trusted. */
@@ -328,7 +350,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       const buffered = plain.readableLength > 0 ? (plain.read() as Buffer | null)?.length ?? 0 : 0;
       const extra = received.length - replyLength(protocol, reply, target.tag ?? '') + buffered;
       if (extra > 0) options.logger?.warn({ upstream, bytes: extra }, 'upstream sent data after its STARTTLS reply, discarded');
-      received = Buffer.alloc(0);
+      received.clear();
       options.signal.addEventListener('abort', onAbort, { once: true });
       secure(plain, () => sendNext(step));
     };

@@ -7,5 +7,6 @@ export * from './normalize.js';
 export * from './ports.js';
 export { makeTempDir, removeDir, run, spawnDaemon, type Daemon, type RunOptions, type RunResult } from './proc.js';
 export * from './require.js';
+export * from './scripted-backend.js';
 export * from './tls.js';
 export * from './postfix.js';
