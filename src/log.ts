@@ -27,15 +27,24 @@ export function createLogger(errorLog: ErrorLogConfig | undefined, fallbackLevel
   const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (target === 'stderr') return pino(options, pino.destination(2));
   const destination = pino.destination({ dest: target, mkdir: true, sync: false });
-  logFiles.set(destination, target);
+  const opened = new Promise<void>((settle) => destination.once('ready', settle).once('error', () => settle()));
+  logFiles.set(destination, { path: target, opened });
   return pino(options, destination);
 }
 
 /** Every log file this process writes, for `reopenLogFiles`. */
-const logFiles = new Map<ReturnType<typeof pino.destination>, string>();
+const logFiles = new Map<ReturnType<typeof pino.destination>, { path: string; opened: Promise<void> }>();
+
+/**
+ * Resolves once every log file is open (or failed to open): a worker waits for it before it
+ * switches user, and pino's flush at exit throws on a file not open yet.
+ */
+export async function logFilesOpen(): Promise<void> {
+  await Promise.all([...logFiles.values()].map((file) => file.opened));
+}
 
 /** The paths of this process's log files. */
-export const logFilePaths = (): string[] => [...new Set(logFiles.values())];
+export const logFilePaths = (): string[] => [...new Set([...logFiles.values()].map((file) => file.path))];
 
 /**
  * nginx's reopen (SIGUSR1, after logrotate renamed the files): every log file of this process is
@@ -43,7 +52,7 @@ export const logFilePaths = (): string[] => [...new Set(logFiles.values())];
  * written where it was, with nginx's `[emerg] open() "FILE" failed (...)`.
  */
 export function reopenLogFiles(logger: Logger): void {
-  for (const [destination, path] of logFiles) {
+  for (const [destination, { path }] of logFiles) {
     try {
       closeSync(openSync(path, 'a'));
     } catch (error) {

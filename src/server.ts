@@ -53,6 +53,8 @@ export interface StartOptions {
   hasMasterChannel?: boolean;
   /** The connection chart; tests provide a variant (a faulty guard, say) to prove containment. */
   machine?: ConnectionMachine;
+  /** Runs when the servers' TLS files are read and before addresses are bound (start, reload): a worker started as root switches user here. */
+  beforeListen?: () => void;
 }
 
 export class StartupError extends Error {}
@@ -230,6 +232,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   const apply = async (next: MailConfig): Promise<void> => {
     // Random ticket keys come from `sessions`, which outlives the reload: old tickets still resume.
     const nextRoutes = routesFor(next);
+    options.beforeListen?.();
     const opened: string[] = [];
     staged = nextRoutes;
     try {

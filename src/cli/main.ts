@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import type { MailConfig } from '../config/types.js';
-import { createLogger } from '../log.js';
+import { createLogger, logFilesOpen } from '../log.js';
 import { TlsSetupError } from '../net/tls.js';
 import { checkSsl } from '../net/secure-context.js';
 import { startProxy, StartupError } from '../server.js';
@@ -11,7 +11,8 @@ import { DEFAULT_PORTS } from '../embedded/default-config.js';
 import { VERSION } from '../version.js';
 import { startMaster } from '../process/master.js';
 import { pidFileFor, removePidFile, writePidFile } from '../process/pid-file.js';
-import { describeListener, QUIT_GRACE_MS, reportListeners, type RunPlan } from '../process/plan.js';
+import { describeListener, reportListeners, type RunPlan } from '../process/plan.js';
+import { limitOpenFiles } from '../process/rlimit.js';
 import { isControlCommand, signalProcess } from '../process/signals.js';
 import { errnoText } from '../process/errno.js';
 import { serveInProcess } from '../process/single.js';
@@ -20,7 +21,7 @@ import { conformanceCommand } from './conformance.js';
 import { DEFAULT_INSPECT_PORT, startInspectorRelay, type InspectorRelay } from '../inspect/server.js';
 import { clientFilter, createSessionInspector, type LiveSessionInspector } from '../inspect/inspector.js';
 
-const USAGE = `Usage: postern [-c FILE] [-t] [-q] [-s stop|quit|reload] [--state-dir DIR] [--inspect[=PORT] [--inspect-sessions N] [--inspect-client CIDR]]
+const USAGE = `Usage: postern [-c FILE] [-t] [-q] [-s stop|quit|reload|reopen] [--state-dir DIR] [--inspect[=PORT] [--inspect-sessions N] [--inspect-client CIDR]]
        postern machines [--format json|mermaid|dot]
        postern replay FILE
        postern conformance --target HOST:PORT --protocol pop3|imap|smtp --tls none|starttls|implicit
@@ -32,8 +33,8 @@ Options:
   -t, --test          check the configuration and exit, like nginx -t
   -q, --quiet         with -t, print only errors
   -s, --signal SIG    send SIG to the running Postern named by the pid file: stop (at once),
-                      quit (after its sessions end), reload (re-read the configuration);
-                      see docs/operations.md
+                      quit (after its sessions end), reload (re-read the configuration),
+                      reopen (the log files); see docs/operations.md
       --state-dir DIR where the embedded default keeps its certificate (default ./.postern)
       --format FMT    with machines: json (default), mermaid or dot
       --inspect[=PORT]        stream sessions to the Stately inspector through a relay on
@@ -65,6 +66,11 @@ function checkTls(config: MailConfig): void {
 function describeFailure(error: unknown): string {
   if (error instanceof ConfigError || error instanceof StartupError || error instanceof TlsSetupError) return `[emerg] ${error.message}`;
   return `[emerg] ${(error as Error).stack ?? String(error)}`;
+}
+
+function sayEmbeddedDefault(): void {
+  say(`embedded default running: demo users ${DEMO_USERS.map((u) => `${u.user}:${u.password}`).join(', ')}`);
+  say(`try: curl -k --ssl-reqd imaps://127.0.0.1:${DEFAULT_PORTS.imaps}/INBOX -u demo:demo`);
 }
 
 /** `postern -s SIG [-c FILE]`: like nginx, read the configuration to find the pid file. */
@@ -224,6 +230,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const warning of config.warnings ?? []) say(`[warn] ${warning}`);
 
   const logger = createLogger(config.errorLog);
+  await logFilesOpen();
   const plan: RunPlan = {
     config,
     // A reload checks what -t checks: syntax, then every certificate and key.
@@ -236,7 +243,6 @@ export async function main(argv: string[]): Promise<number> {
     },
     describeFailure,
     logger,
-    quitGraceMs: QUIT_GRACE_MS,
   };
   const pidFile = pidFileFor(args.config === undefined ? null : config, stateDir);
   /** nginx stops when it cannot write its pid file; a default path Postern chose only warns (it may need root). */
@@ -254,9 +260,14 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
 
-  if (config.workerProcesses > 1) {
+  // Started as root (config.user is then set), workers serve and switch user; the master stays root.
+  if (config.workerProcesses > 1 || config.user !== undefined) {
     if (inspect !== null) {
-      say('[emerg] --inspect needs "worker_processes 1" (the inspector follows sessions of one process)');
+      say(
+        config.user === undefined
+          ? '[emerg] --inspect needs "worker_processes 1" (the inspector follows sessions of one process)'
+          : '[emerg] --inspect needs one process, and started as root Postern runs workers as "user": start it as another user, with "worker_processes 1"',
+      );
       await closeEmbedded();
       return 1;
     }
@@ -271,7 +282,8 @@ export async function main(argv: string[]): Promise<number> {
     const pidWritten = writePid();
     if (pidWritten) {
       for (const listener of master.listeners) say(`listening on ${describeListener(listener)}`);
-      say(`master process ${process.pid}, ${config.workerProcesses} worker processes`);
+      say(`master process ${process.pid}, ${config.workerProcesses} worker processes${config.user === undefined ? '' : ` as ${config.user.user}:${config.user.group}`}`);
+      if (args.config === undefined) sayEmbeddedDefault();
     } else process.kill(process.pid, 'SIGTERM');
     const code = await master.done;
     removePidFile(pidFile.path);
@@ -298,6 +310,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let proxy;
   try {
+    limitOpenFiles(config.workerRlimitNofile, logger);
     proxy = await startProxy(config, { logger, ...(inspector === null ? {} : { inspector }) });
   } catch (error) {
     say(describeFailure(error));
@@ -316,10 +329,7 @@ export async function main(argv: string[]): Promise<number> {
     say(`inspector: open ${relay.viewerUrl} in a browser on this machine (the page loads https://stately.ai/inspect); streaming ${which}`);
   }
   for (const listener of reportListeners(proxy)) say(`listening on ${describeListener(listener)}`);
-  if (args.config === undefined) {
-    say(`embedded default running: demo users ${DEMO_USERS.map((u) => `${u.user}:${u.password}`).join(', ')}`);
-    say(`try: curl -k --ssl-reqd imaps://127.0.0.1:${DEFAULT_PORTS.imaps}/INBOX -u demo:demo`);
-  }
+  if (args.config === undefined) sayEmbeddedDefault();
 
   await serveInProcess(proxy, plan);
   removePidFile(pidFile.path);

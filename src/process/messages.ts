@@ -10,17 +10,15 @@ export interface ListenerReport {
 }
 
 /** Master to worker, over the cluster IPC channel; `postern` tags our messages among others'. */
-export type ToWorker =
-  | { postern: 'start'; config: MailConfig; quitGraceMs: number }
-  | { postern: 'reload'; seq: number; config: MailConfig };
+export type ToWorker = { postern: 'start'; config: MailConfig };
 
 /** Worker to master. */
 export type FromWorker =
   | { postern: 'hello' }
   | { postern: 'ready'; listeners: ListenerReport[] }
   | { postern: 'failed'; message: string }
-  | { postern: 'reloaded'; seq: number; listeners: ListenerReport[] }
-  | { postern: 'reloadFailed'; seq: number; message: string };
+  /** Told to quit, the worker no longer accepts (its sessions go on). */
+  | { postern: 'closed' };
 
 export const isFromWorker = (message: unknown): message is FromWorker =>
   typeof message === 'object' && message !== null && typeof (message as { postern?: unknown }).postern === 'string';

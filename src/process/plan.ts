@@ -3,8 +3,11 @@ import type { Logger } from '../log.js';
 import type { RunningProxy } from '../server.js';
 import type { ListenerReport } from './messages.js';
 
-/** How long `quit` (SIGQUIT) lets sessions finish before closing them (nginx waits forever by default). */
-export const QUIT_GRACE_MS = 60_000;
+/**
+ * How long a graceful stop lets sessions run: `worker_shutdown_timeout`, else, as nginx, until
+ * they end; for Node's timers that is their longest delay, ~24.8 days.
+ */
+export const shutdownGraceMs = (config: MailConfig): number => config.workerShutdownTimeoutMs ?? 2 ** 31 - 1;
 
 /** What a running Postern (one process, or a master and its workers) needs beyond its configuration. */
 export interface RunPlan {
@@ -14,7 +17,6 @@ export interface RunPlan {
   /** The `-t` wording of a failure (`[emerg] ... in FILE:LINE`). */
   describeFailure(error: unknown): string;
   logger: Logger;
-  quitGraceMs: number;
 }
 
 export const reportListeners = (proxy: RunningProxy): ListenerReport[] =>

@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import type { Logger } from '../log.js';
 import { PidFileError, readPidFile } from './pid-file.js';
 import { errnoText } from './errno.js';
 
@@ -6,10 +7,14 @@ import { errnoText } from './errno.js';
 export const CONTROL_SIGNALS = {
   stop: 'SIGTERM',
   quit: 'SIGQUIT',
+  reopen: 'SIGUSR1',
   reload: 'SIGHUP',
 } as const satisfies Record<string, NodeJS.Signals>;
 
 export type ControlCommand = keyof typeof CONTROL_SIGNALS;
+
+/** What a signal asks of a running Postern; `upgrade` is nginx's binary upgrade, which Postern does not do. */
+export type SignalCommand = ControlCommand | 'upgrade';
 
 export const isControlCommand = (name: string): name is ControlCommand => Object.hasOwn(CONTROL_SIGNALS, name);
 
@@ -39,18 +44,24 @@ export function signalProcess(command: ControlCommand, pidFile: string, say: (li
   return 0;
 }
 
+const ROUTES: ReadonlyArray<[NodeJS.Signals, SignalCommand]> = [
+  ['SIGHUP', 'reload'],
+  ['SIGTERM', 'stop'],
+  ['SIGINT', 'stop'],
+  ['SIGQUIT', 'quit'],
+  ['SIGUSR1', 'reopen'],
+  ['SIGUSR2', 'upgrade'],
+  ['SIGWINCH', 'upgrade'],
+];
+
 /**
- * Routes the control signals of a running Postern: SIGHUP reloads, SIGTERM and SIGINT stop at
- * once, SIGQUIT stops gracefully. Returns a function that removes the handlers.
+ * Routes the signals of a running Postern (master or single process), nginx's: SIGHUP reloads,
+ * SIGTERM and SIGINT stop at once, SIGQUIT stops gracefully, SIGUSR1 reopens the logs; SIGUSR2
+ * and SIGWINCH (binary upgrade) are answered by `refuseUpgrade`. Returns a function that removes
+ * the handlers.
  */
-export function onControlSignals(handler: (command: ControlCommand, signal: NodeJS.Signals) => void): () => void {
-  const routes: Array<[NodeJS.Signals, ControlCommand]> = [
-    ['SIGHUP', 'reload'],
-    ['SIGTERM', 'stop'],
-    ['SIGINT', 'stop'],
-    ['SIGQUIT', 'quit'],
-  ];
-  const listeners = routes.map(([signal, command]) => {
+export function onControlSignals(handler: (command: SignalCommand, signal: NodeJS.Signals) => void): () => void {
+  const listeners = ROUTES.map(([signal, command]) => {
     const listener = () => handler(command, signal);
     process.on(signal, listener);
     return [signal, listener] as const;
@@ -59,3 +70,7 @@ export function onControlSignals(handler: (command: ControlCommand, signal: Node
     for (const [signal, listener] of listeners) process.off(signal, listener);
   };
 }
+
+/** SIGUSR2/SIGWINCH: nginx starts or finishes a binary upgrade; Postern logs that it does not (docs/operations.md). */
+export const refuseUpgrade = (logger: Logger, signal: NodeJS.Signals): void =>
+  logger.warn(`${signalName(signal)} received, ignoring: Postern has no binary upgrade (restart it instead)`);

@@ -1,11 +1,13 @@
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, logFilesOpen, reopenLogFiles, type Logger } from '../log.js';
 import { startProxy, StartupError, type RunningProxy } from '../server.js';
 import { TlsSetupError } from '../net/tls.js';
 import { SessionServiceUnavailable, workerSessionServices } from '../net/session-store-ipc.js';
 import { ConfigError } from '../config/errors.js';
 import type { MailConfig } from '../config/types.js';
 import { FATAL_EXIT, type FromWorker, type ToWorker } from './messages.js';
-import { reportListeners } from './plan.js';
+import { reportListeners, shutdownGraceMs } from './plan.js';
+import { switchToAccount } from './privileges.js';
+import { limitOpenFiles } from './rlimit.js';
 import { signalName } from './signals.js';
 
 const send = (message: FromWorker): void => {
@@ -17,12 +19,12 @@ const describe = (error: unknown): string =>
     ? error.message
     : String((error as Error).stack ?? error);
 
-function firstStart(): Promise<{ config: MailConfig; quitGraceMs: number }> {
+function firstStart(): Promise<MailConfig> {
   return new Promise((resolve) => {
     const onMessage = (message: ToWorker) => {
       if (message?.postern !== 'start') return;
       process.off('message', onMessage);
-      resolve(message);
+      resolve(message.config);
     };
     process.on('message', onMessage);
     // Messages that arrive before a listener exists are lost: ask for the configuration now.
@@ -32,60 +34,70 @@ function firstStart(): Promise<{ config: MailConfig; quitGraceMs: number }> {
 
 /**
  * A worker process: waits for its configuration from the master, gets the TLS session services
- * from it, binds the listeners (node:cluster shares the sockets), serves, and applies reloads in
- * place as the single-process mode does. SIGTERM/SIGINT: close at once; SIGQUIT or the master
- * gone: stop accepting, let sessions end.
+ * from it, reads its certificates and keys, switches to the `user` account (when the master
+ * runs as root), then binds the listeners (node:cluster: the master binds, the worker accepts)
+ * and serves until told to stop. It serves one configuration: a reload starts new workers.
+ * SIGTERM/SIGINT: close at once; SIGQUIT or the master gone: stop accepting, let sessions end
+ * (bounded by `worker_shutdown_timeout`); SIGUSR1: reopen the logs; the master's other signals
+ * are ignored, as nginx's workers ignore them.
  */
 export async function runWorker(): Promise<void> {
   // Until it serves, a worker told to stop or quit (retired while starting) just leaves.
   let leave: (signal: NodeJS.Signals | 'disconnect') => void = () => process.exit(0);
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(signal, () => leave(signal));
   process.on('disconnect', () => leave('disconnect'));
-  // The master reloads; a hangup of the terminal must not kill a worker.
-  process.on('SIGHUP', () => undefined);
+  let logger: Logger | undefined;
+  // A hangup of the terminal must not kill a worker, nor a stray USR2 (whose default is to exit).
+  for (const signal of ['SIGHUP', 'SIGUSR2', 'SIGWINCH'] as const) process.on(signal, () => logger?.info(`${signalName(signal)} received, ignoring`));
 
-  const { config, quitGraceMs } = await firstStart();
-  const logger: Logger = createLogger(config.errorLog);
+  const config = await firstStart();
+  logger = createLogger(config.errorLog);
+  await logFilesOpen();
+  const log = logger;
   let proxy: RunningProxy;
   try {
+    limitOpenFiles(config.workerRlimitNofile, log);
     // Sessions resume on any worker: shared caches and ticket keys come from the master.
     const sessions = await workerSessionServices();
-    proxy = await startProxy(config, { logger, sessions });
+    const account = config.user;
+    proxy = await startProxy(config, {
+      logger: log,
+      sessions,
+      hasMasterChannel: true,
+      ...(account === undefined ? {} : { beforeListen: () => switchToAccount(account, log) }),
+    });
   } catch (error) {
     send({ postern: 'failed', message: describe(error) });
-    logger.flush();
+    log.flush();
     process.exit(FATAL_EXIT);
   }
-  let reloading = Promise.resolve();
-  process.on('message', (message: ToWorker) => {
-    if (message?.postern !== 'reload') return;
-    reloading = reloading.then(async () => {
-      try {
-        await proxy.reload(message.config);
-        send({ postern: 'reloaded', seq: message.seq, listeners: reportListeners(proxy) });
-      } catch (error) {
-        send({ postern: 'reloadFailed', seq: message.seq, message: describe(error) });
-      }
-    });
+  process.on('SIGUSR1', () => {
+    log.info('reopening logs');
+    reopenLogFiles(log);
   });
 
   let ending = false;
   const exit = (run: () => Promise<void>) => {
     ending = true;
     void run().finally(() => {
-      logger.flush();
+      log.flush();
       process.exit(0);
     });
   };
   leave = (signal) => {
     if (signal === 'SIGTERM' || signal === 'SIGINT') {
-      logger.info(`${signalName(signal)} received, exiting`);
+      log.info(`${signalName(signal)} received, exiting`);
       exit(() => proxy.close());
       return;
     }
     if (ending) return;
-    logger.info(`${signal === 'disconnect' ? 'master process gone' : `${signalName(signal)} received`}, shutting down gracefully`);
-    exit(() => proxy.quit(quitGraceMs));
+    log.info(`${signal === 'disconnect' ? 'master process gone' : `${signalName(signal)} received`}, shutting down gracefully`);
+    exit(() => {
+      const quitting = proxy.quit(shutdownGraceMs(config));
+      // quit() closed the listeners before its first await: the master may say the reload is done.
+      send({ postern: 'closed' });
+      return quitting;
+    });
   };
   send({ postern: 'ready', listeners: reportListeners(proxy) });
 }

@@ -2,7 +2,7 @@
  * Postern as a real process (the CLI from source, through tsx) in front of a scripted POP3
  * backend and the test auth_http server, for the process-model tests: reload, workers, -s.
  */
-import { copyFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -44,8 +44,18 @@ export interface PosternProcess {
   waitForLog(re: RegExp, after?: number): Promise<string>;
 }
 
-export async function startPostern(configPath: string, pidFile: string, extraArgs: string[] = []): Promise<PosternProcess> {
-  const daemon = spawnDaemon(process.execPath, [...CLI, '-c', configPath, ...extraArgs], { cwd: ROOT });
+/** The account the tests run Postern as when it must not be root (nobody:nogroup on Debian). */
+export const NOBODY = 65534;
+
+export interface StartOptions {
+  args?: string[];
+  /** Start Postern as nobody, not root: it then serves in one process (see docs/operations.md). */
+  asNobody?: boolean;
+}
+
+export async function startPostern(configPath: string, pidFile: string, options: StartOptions = {}): Promise<PosternProcess> {
+  const account = options.asNobody ? { uid: NOBODY, gid: NOBODY } : {};
+  const daemon = spawnDaemon(process.execPath, [...CLI, '-c', configPath, ...(options.args ?? [])], { cwd: ROOT, ...account });
   const pid = await until(`pid file ${pidFile}\n${daemon.output()}`, () => {
     if (!daemon.alive()) throw new Error(`postern exited:\n${daemon.output()}`);
     if (!existsSync(pidFile)) return undefined;
@@ -88,6 +98,42 @@ export async function startBackends(): Promise<Backends> {
 }
 
 export const writeConfig = (file: string, text: string): void => writeFileSync(file, text);
+
+/** Gives `dir` and everything in it to nobody (a Postern started as nobody writes its pid file there and reads the keys). */
+export function handToNobody(dir: string): void {
+  chownSync(dir, NOBODY, NOBODY);
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) chownSync(path.join(dir, name), NOBODY, NOBODY);
+}
+
+/** The process ids of a master's workers, from its `start worker process N` lines (dead ones included). */
+export const workerPids = (postern: PosternProcess): number[] =>
+  postern
+    .logs()
+    .map((l) => /^start worker process (\d+)$/.exec(l.msg)?.[1])
+    .filter((pid): pid is string => pid !== undefined)
+    .map(Number);
+
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The effective uid of process `pid` (from /proc). */
+export const uidOf = (pid: number): number => Number(/^Uid:\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+/** `ADDRESS:PORT` of every listening TCP socket held by one of `pids` (`ss -ltnpH`). */
+export async function listeningBy(pids: number[]): Promise<string[]> {
+  const { stdout } = await run('ss', ['-ltnpH']);
+  return stdout
+    .split('\n')
+    .filter((line) => pids.some((pid) => line.includes(`pid=${pid},`)))
+    .map((line) => line.trim().split(/\s+/)[3]!)
+    .sort();
+}
 
 /**
  * What every process test starts from: a temp dir with two certificates (CN a.test and b.test),

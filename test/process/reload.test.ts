@@ -1,9 +1,11 @@
 /**
- * Hot reload of a single-process Postern (worker_processes 1), over real sockets: `postern -s
- * reload` and SIGHUP, with a relayed session, a TLS session and a session mid-login open across
- * two reloads, a client loop connecting all along, a certificate swapped, an address added then
- * removed, bad configurations refused while the old one keeps serving, and TLS tickets: random
- * keys outlive a reload, key files are read again.
+ * Hot reload with `worker_processes 1`, over real sockets, both ways Postern runs it: started as
+ * nobody (one process, the configuration swapped in place) and as root (a master and a worker
+ * that switched to nobody: a reload starts a new worker, which reads the root-only 0600 key
+ * before it switches). `postern -s reload` and SIGHUP, with a relayed session, a TLS session and
+ * a session mid-login open across two reloads, a client loop connecting all along, a certificate
+ * swapped, an address added then removed, bad configurations refused while the old one keeps
+ * serving, and TLS tickets: random keys outlive a reload, key files are read again.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -27,9 +29,15 @@ import {
   type Workbench,
   type Backends,
   type PosternProcess,
+  handToNobody,
+  NOBODY,
+  uidOf,
 } from './helpers.js';
 
-describe('reload in a single process', () => {
+describe.each([
+  { mode: 'a single process (started as nobody)', asNobody: true },
+  { mode: 'a master and a worker (started as root)', asNobody: false },
+])('reload in $mode', ({ asNobody }) => {
   let bench: Workbench;
   let dir: string;
   let backends: Backends;
@@ -66,7 +74,9 @@ mail {
     ({ dir, backends, certA, certB, conf, pidFile } = bench);
     [plainPort, tlsPort, addedPort] = bench.ports as [number, number, number];
     writeConfig(conf, config());
-    postern = await startPostern(conf, pidFile);
+    if (asNobody) handToNobody(dir);
+    postern = await startPostern(conf, pidFile, { asNobody });
+    expect(uidOf(postern.pid)).toBe(asNobody ? NOBODY : 0);
   });
 
   afterAll(async () => {

@@ -45,6 +45,7 @@ describe('postern -s', () => {
       ['reload', () => undefined],
       ['quit', () => writeFileSync(pidFile, 'abc\n')],
       ['stop', () => writeFileSync(pidFile, '99999999\n')],
+      ['reopen', () => undefined],
       ['restart', () => undefined],
     ];
     for (const [command, prepare] of cases) {
