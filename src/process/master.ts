@@ -42,6 +42,11 @@ export interface RunningMaster {
   readonly done: Promise<number>;
 }
 
+/** A message to a worker; one that has just left gets nothing (and raises no error). */
+const post = (worker: Worker, message: ToWorker): void => {
+  if (worker.isConnected()) worker.send(message, undefined, () => undefined);
+};
+
 const describeExit = (code: number | null, signal: string | null): string =>
   signal ? `on signal ${constants.signals[signal as NodeJS.Signals] ?? signal}` : `with code ${code ?? 0}`;
 
@@ -61,7 +66,7 @@ interface Member {
  * generation of workers with it and, once they all serve, retires the old ones gracefully (a
  * configuration refused, or new workers that cannot start, change nothing); SIGTERM/SIGINT stop
  * the workers at once, SIGQUIT lets them finish their sessions; SIGUSR1 reopens the logs here,
- * then in every worker. Workers read their keys as root and then switch user (worker.ts): only
+ * then has every worker reopen its own. Workers read their keys as root and then switch user (worker.ts): only
  * this process keeps the rights to read keys again, which is why a reload means new workers.
  */
 export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
@@ -90,7 +95,7 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
     return new Promise((resolve, reject) => {
       const onMessage = (message: unknown) => {
         if (!isFromWorker(message)) return;
-        if (message.postern === 'hello') worker.send({ postern: 'start', config } satisfies ToWorker);
+        if (message.postern === 'hello') post(worker, { postern: 'start', config });
         else if (message.postern === 'ready') {
           member.serving = true;
           settle(() => resolve(message.listeners));
@@ -206,7 +211,7 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
     logger.info(`${signalName(signal)} received, reopening logs`);
     handFilesToWorkers(current, logFilePaths(), logger);
     reopenLogFiles(logger);
-    signalAll('SIGUSR1');
+    for (const { worker } of members.values()) post(worker, { postern: 'reopen' });
   };
 
   const shutdown = (command: Exclude<ControlCommand, 'reload' | 'reopen'>, signal: NodeJS.Signals) => {

@@ -9,8 +9,11 @@ export interface ListenerReport {
   starttls: string;
 }
 
-/** Master to worker, over the cluster IPC channel; `postern` tags our messages among others'. */
-export type ToWorker = { postern: 'start'; config: MailConfig };
+/**
+ * Master to worker, over the cluster IPC channel (nginx's master uses its channel the same way);
+ * `postern` tags our messages among others'. `reopen`: reopen the log files.
+ */
+export type ToWorker = { postern: 'start'; config: MailConfig } | { postern: 'reopen' };
 
 /** Worker to master. */
 export type FromWorker =

@@ -38,8 +38,8 @@ function firstStart(): Promise<MailConfig> {
  * runs as root), then binds the listeners (node:cluster: the master binds, the worker accepts)
  * and serves until told to stop. It serves one configuration: a reload starts new workers.
  * SIGTERM/SIGINT: close at once; SIGQUIT or the master gone: stop accepting, let sessions end
- * (bounded by `worker_shutdown_timeout`); SIGUSR1: reopen the logs; the master's other signals
- * are ignored, as nginx's workers ignore them.
+ * (bounded by `worker_shutdown_timeout`); the master's `reopen` message or SIGUSR1: reopen the
+ * logs; the master's other signals are ignored, as nginx's workers ignore them.
  */
 export async function runWorker(): Promise<void> {
   // Until it serves, a worker told to stop or quit (retired while starting) just leaves.
@@ -71,10 +71,16 @@ export async function runWorker(): Promise<void> {
     log.flush();
     process.exit(FATAL_EXIT);
   }
-  process.on('SIGUSR1', () => {
+  const reopen = () => {
     log.info('reopening logs');
     reopenLogFiles(log);
+  };
+  // From the master; SIGUSR1 sent to the worker itself does the same where Node.js does not
+  // ignore it (the master starts workers with --disable-sigusr1 where Node.js has it).
+  process.on('message', (message: ToWorker) => {
+    if (message?.postern === 'reopen') reopen();
   });
+  process.on('SIGUSR1', reopen);
 
   let ending = false;
   const exit = (run: () => Promise<void>) => {

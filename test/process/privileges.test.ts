@@ -5,7 +5,7 @@
  * Found from the outside: which process holds an accepted socket (/proc/net/tcp inode, then
  * /proc/PID/fd) and its uid (/proc/PID/status).
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,7 @@ import {
   startPostern,
   stillRelays,
   uidOf,
+  until,
   workbench,
   workerPids,
   writeConfig,
@@ -74,12 +75,14 @@ mail {
     auth_http 127.0.0.1:${bench.backends.auth.port}/auth;
     ssl_certificate ${bench.live.certificate};
     ssl_certificate_key ${bench.live.key};
-    server { listen 127.0.0.1:${pop3Port}; protocol pop3; }
+    server { listen 127.0.0.1:${pop3Port}; protocol pop3; postern_journal ${journals()}; }
     server { listen 127.0.0.1:${imapPort}; protocol imap; }
     server { listen 127.0.0.1:${privilegedPort} ssl; protocol pop3; }
 }
 `;
   const workers = () => workerPids(postern).filter((pid) => pid !== postern.pid);
+  /** A journal directory that does not exist yet: the master makes it for the workers' account. */
+  const journals = () => path.join(bench.dir, 'journals', 'pop3');
 
   beforeAll(async () => {
     bench = await workbench('privileges', 2);
@@ -112,6 +115,10 @@ mail {
     expect(await stillRelays(pop3)).toMatch(/^-ERR unknown command STAT/);
     pop3.close();
     imap.close();
+    // The POP3 session's journal, written by the worker as nobody.
+    expect(statSync(journals()).uid).toBe(NOBODY);
+    const journal = await until('the POP3 session\u2019s journal', () => readdirSync(journals()).find((name) => name.endsWith('.jsonl')));
+    expect(statSync(path.join(journals(), journal)).uid).toBe(NOBODY);
   });
 
   it('serves a privileged port (bound by the root master) with a root-only key', async () => {
