@@ -3,9 +3,10 @@
  * Dovecot backend and auth_http server, in one run. Runs alternate between the proxies so that
  * machine noise hits both alike; the table shows medians and the ratio Postern / nginx.
  *
- *   npm run bench                      full run (~4-5 minutes)
+ *   npm run bench                      full run (~5-6 minutes)
  *   npm run bench -- --quick           ~1 minute, fewer rounds and connections
  *   npm run bench -- --only relay,memory
+ *   npm run bench -- --only edge       one hostile client: the non-reader and the NOOP flood (bench/edge.ts)
  *   npm run bench -- --rounds 7 --pin  (pin the proxies to CPU 1, everything else to CPU 0)
  *   npm run bench -- --cpu-prof --only relay   Postern under --cpu-prof, top frames printed
  *   npm run bench -- --no-build        use dist/ as it is
@@ -37,6 +38,7 @@ import { Conn, imapTaggedEnd, pop3End } from './lib/conn.js';
 import { cpuMs, machine, median, percentile, pool, rssKb, sleep } from './lib/stats.js';
 import { summarizeProfile } from './profile-summary.js';
 import { measureJournalOverhead } from './journal-overhead.js';
+import { edgePhase, NON_READER_RSS_CAP_KB } from './edge.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -61,7 +63,7 @@ const { values: opt } = parseArgs({
 });
 
 const QUICK = opt.quick ?? false;
-const PHASES = ['relay', 'sessions', 'handshakes', 'memory', 'journal'] as const;
+const PHASES = ['relay', 'sessions', 'handshakes', 'memory', 'journal', 'edge'] as const;
 type Phase = (typeof PHASES)[number];
 const only = new Set((opt.only ?? PHASES.join(',')).split(',').map((s) => s.trim()));
 for (const p of only) if (!PHASES.includes(p as Phase)) throw new Error(`--only: unknown phase ${p} (${PHASES.join(', ')})`);
@@ -82,6 +84,9 @@ const P = {
   warmMs: QUICK ? 1000 : 2000,
   roundsSessions: Number(opt.rounds ?? (QUICK ? 2 : 3)),
   roundsHandshakes: Number(opt.rounds ?? (QUICK ? 2 : 3)),
+  roundsEdge: Number(opt.rounds ?? 2),
+  nonReaderMs: QUICK ? 5000 : 10_000,
+  edgeLogin: { ms: QUICK ? 1500 : 3000, min: 5, max: 5000 },
 };
 /** Hard cap on the whole run. */
 const WATCHDOG_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
@@ -769,6 +774,13 @@ async function main(): Promise<void> {
       results.journal = await measureJournalOverhead(QUICK ? 100 : 300, QUICK ? 3 : 5);
     }
 
+    // ---- 6. edge: one hostile client (issue 10)
+    if (want('edge')) {
+      await warmUp();
+      log(`bench: edge, ${P.roundsEdge} rounds: non-reader ${P.nonReaderMs / 1000} s per run, logins ${P.edgeLogin.ms / 1000} s without and with a NOOP flood`);
+      results.edge = await edgePhase(targets, { rounds: P.roundsEdge, nonReaderMs: P.nonReaderMs, login: P.edgeLogin, user: USER, pass: PASS }, log);
+    }
+
     if (opt['cpu-prof']) {
       await postern.shutdown();
       const files = readdirSync(profDir)
@@ -841,6 +853,19 @@ export function evaluateTargets(r: Any): TargetCheck[] {
     const worst = Math.max(eld, eldPlain);
     out.push({ name: `event-loop delay p99, ${top} idle`, goal: '< 20 ms', value: `${worst.toFixed(1)} ms`, met: worst < 20 });
   }
+  if (r.edge) {
+    for (const [protocol, x] of Object.entries<Any>(r.edge.nonReader)) {
+      const mb = x.postern.growthKb / 1024;
+      out.push({ name: `non-reader ${protocol}: RSS growth`, goal: '<= 64 MB', value: `${mb.toFixed(1)} MB (nginx ${(x.nginx.growthKb / 1024).toFixed(1)} MB)`, met: mb <= 64 });
+    }
+    const x = r.edge.noopFlood;
+    out.push({
+      name: 'LOGIN p50 during a NOOP flood',
+      goal: '<= 10x without',
+      value: `${x.postern.p50Ratio.toFixed(2)}x: ${x.postern.flood.p50Ms.toFixed(1)} vs ${x.postern.quiet.p50Ms.toFixed(1)} ms (nginx ${x.nginx.p50Ratio.toFixed(2)}x)`,
+      met: x.postern.p50Ratio <= 10,
+    });
+  }
   return out;
 }
 
@@ -893,6 +918,28 @@ export function renderTable(r: Any): string {
         `held; max ${f(x.postern.eldHeldMaxMs, 1)}; while opening p99 ${f(x.postern.eldOpeningP99Ms, 1)}; open rate ${f(x.nginx.openRate)}/${f(x.postern.openRate)} per s`,
       );
     }
+  }
+  if (r.edge) {
+    const mb = (kb: number) => f(kb / 1024, 1);
+    const closedAfter = (ms: number | null) => (ms === null ? 'never' : `${f(ms)} ms`);
+    for (const [protocol, x] of Object.entries<Any>(r.edge.nonReader)) {
+      const cmd = protocol === 'imap' ? 'CAPABILITY' : 'CAPA';
+      add(`non-reader ${cmd}: RSS growth MB`, mb(x.nginx.growthKb), mb(x.postern.growthKb), q(x.postern.growthKb, x.nginx.growthKb), `worst of ${x.postern.runs.length} runs${x.nginx.stoppedAtCap || x.postern.stoppedAtCap ? `; a flood was cut short at +${NON_READER_RSS_CAP_KB / 1024 ** 2} GB` : ''}`);
+      add(`  MB the non-reader sent`, f(x.nginx.bytesSent / 1e6, 2), f(x.postern.bytesSent / 1e6, 2), q(x.postern.bytesSent, x.nginx.bytesSent), `closed by the proxy after: ${closedAfter(x.nginx.closedAfterMs)} / ${closedAfter(x.postern.closedAfterMs)}`);
+    }
+    const x = r.edge.noopFlood;
+    const pp = (s: Any) => `${f(s.p50Ms, 1)} / ${f(s.p95Ms, 1)}`;
+    add('LOGIN p50/p95 ms, no flood', pp(x.nginx.quiet), pp(x.postern.quiet), q(x.postern.quiet.p50Ms, x.nginx.quiet.p50Ms), `ratio of p50; logins ${x.nginx.quiet.logins}/${x.postern.quiet.logins}`);
+    add('LOGIN p50/p95 ms, NOOP flood', pp(x.nginx.flood), pp(x.postern.flood), q(x.postern.flood.p50Ms, x.nginx.flood.p50Ms), `ratio of p50; logins ${x.nginx.flood.logins}/${x.postern.flood.logins}, errors ${x.nginx.flood.errors}/${x.postern.flood.errors}`);
+    add('  LOGIN p50 flood / no flood', `${f(x.nginx.p50Ratio, 2)}x`, `${f(x.postern.p50Ratio, 2)}x`, '', `p95: ${f(x.nginx.p95Ratio, 2)}x / ${f(x.postern.p95Ratio, 2)}x`);
+    add(
+      '  NOOPs/s answered while the logins ran',
+      f(x.nginx.commandsPerS),
+      f(x.postern.commandsPerS),
+      q(x.postern.commandsPerS, x.nginx.commandsPerS),
+      `answered in all, most in a run: ${x.nginx.repliesMax} / ${x.postern.repliesMax}${x.nginx.flooderClosed || x.postern.flooderClosed ? `; flooder closed by the proxy: ${x.nginx.flooderClosed} / ${x.postern.flooderClosed}` : ''}`,
+    );
+    add('  CPU % of a core: proxy / flooder', `${f(x.nginx.proxyCpuPct)} / ${f(x.nginx.flooderCpuPct)}`, `${f(x.postern.proxyCpuPct)} / ${f(x.postern.flooderCpuPct)}`, '', 'while the logins ran');
   }
   if (r.journal) {
     const j = r.journal;

@@ -11,7 +11,7 @@
  *   npm run bench -- workers [--quick] [--rounds N] [--no-build]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,7 +28,7 @@ import {
   type Daemon,
 } from '../test/e2e/harness/index.js';
 import { Conn } from './lib/conn.js';
-import { cpuMs, machine, median, sleep } from './lib/stats.js';
+import { machine, median, sleep, treeCpuMs } from './lib/stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -56,18 +56,6 @@ const mailBlock = (auth: number, imap: number, imaps: number, cert: { certPath: 
     server { listen 127.0.0.1:${imaps} ssl; protocol imap; }
 }
 `;
-
-/** A process and its children (the workers), from /proc. */
-function processTree(pid: number): number[] {
-  const out = [pid];
-  try {
-    for (const tid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(/\s+/)) if (tid) out.push(...processTree(Number(tid)));
-  } catch {
-    /* gone */
-  }
-  return out;
-}
-const treeCpuMs = (pid: number): number => processTree(pid).reduce((sum, p) => sum + cpuMs(p), 0);
 
 async function startNginxWith(workers: number, block: string, ports: number[]): Promise<Target & { close(): Promise<void> }> {
   const prefix = await makeTempDir('ngw');

@@ -57,6 +57,30 @@ export function rssKb(pid: number): number {
   return Number(m[1]);
 }
 
+/** A process and its children (a master's workers), from /proc. */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(/\s+/)) if (child) out.push(...processTree(Number(child)));
+  } catch {
+    /* gone */
+  }
+  return out;
+}
+
+/** CPU milliseconds of a process and its children. */
+export const treeCpuMs = (pid: number): number => processTree(pid).reduce((sum, p) => sum + cpuMs(p), 0);
+
+/** VmRSS of a process and its children, in KiB (a child gone meanwhile counts 0). */
+export const treeRssKb = (pid: number): number =>
+  processTree(pid).reduce((sum, p) => {
+    try {
+      return sum + rssKb(p);
+    } catch {
+      return sum;
+    }
+  }, 0);
+
 export function machine(): { nproc: number; cpu: string; memTotalMb: number; kernel: string } {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'latin1');
   const cpu = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
