@@ -14,6 +14,7 @@ import type {
   LogLevel,
   TlsInfo,
 } from './types.js';
+import { unsafeCredentials } from './unsafe-credentials.js';
 
 /**
  * The SASL step a state waits in, published as a state tag so that the runtime knows how to
@@ -109,6 +110,12 @@ function credentialsFrom(context: ConnectionContext, event: ConnectionEvent, met
     default:
       throw new Error(`no credentials in ${event.type}`);
   }
+}
+
+/** What makes an event's credentials unfit for the backend login (unsafe-credentials.ts), or null. */
+function credentialsProblem(context: ConnectionContext, event: ConnectionEvent, method: AuthMethod): string | null {
+  const { user, password } = credentialsFrom(context, event, method);
+  return unsafeCredentials(context.settings, user, password);
 }
 
 /** POP3/IMAP need a password for the backend: the client's (plain) or the auth service's `Auth-Pass`. */
@@ -215,6 +222,7 @@ const connectionSetup = setup({
     },
     clientCertMissing: ({ context, event }) =>
       context.settings.verifyClient === 'on' && event.type === 'tls.established' && (clientCertOf(event)?.verify ?? 'NONE') === 'NONE',
+    unsafeCredentials: ({ context, event }, params: { method: AuthMethod }) => credentialsProblem(context, event, params.method) !== null,
     passErrorMessage: ({ context, event }) =>
       context.settings.proxyPassErrorMessage && event.type === 'backend.failed' && event.passthrough !== undefined,
   },
@@ -383,6 +391,11 @@ const connectionSetup = setup({
       },
     }),
     log: emit((_, params: { level: LogLevel; message: string }): ConnectionEffect => ({ type: 'log', ...params })),
+    logUnsafeCredentials: emit(({ context, event }, params: { method: AuthMethod }): ConnectionEffect => ({
+      type: 'log',
+      level: 'info',
+      message: `client sent ${credentialsProblem(context, event, params.method)!}`,
+    })),
     close: emit(({ context }): ConnectionEffect => ({ type: 'close', reason: context.closeReason })),
   },
 });
@@ -582,11 +595,26 @@ export const connectionMachine = connectionSetup.createMachine({
  * differs (STARTTLS allowed, credentials refused before TLS) comes from guards on `context.tls`.
  */
 function commandPhase(): StateConfig {
+  /**
+   * Complete credentials go to the auth service, unless the backend login could not carry them
+   * (unsafe-credentials.ts): then the auth service is not asked, the client gets nginx's answer
+   * to a login it cannot take (ngx_mail_auth_plain's "invalid login": the invalid-command line)
+   * and starts over. Commands guarded on their own combine their guard with `unsafe`.
+   */
+  const unsafe = (method: AuthMethod) => ({ type: 'unsafeCredentials', params: { method } }) as const;
+  const refuse = (method: AuthMethod) =>
+    ({
+      target: 'idle',
+      actions: [{ type: 'logUnsafeCredentials', params: { method } }, 'replyInvalid', 'forgetUser'],
+    }) as const satisfies StateConfig['always'];
   // Commands carry the IMAP tag the auth replies will use; SASL continuation lines do not.
   const toAuth = (method: AuthMethod) =>
     ({ target: '#connection.authenticating', actions: ['rememberTag', { type: 'takeCredentials', params: { method } }] }) as const satisfies StateConfig['always'];
   const saslToAuth = (method: AuthMethod) =>
-    ({ target: '#connection.authenticating', actions: [{ type: 'takeCredentials', params: { method } }] }) as const satisfies StateConfig['always'];
+    [
+      { guard: unsafe(method), ...refuse(method) },
+      { target: '#connection.authenticating', actions: [{ type: 'takeCredentials', params: { method } }] },
+    ] as const satisfies StateConfig['always'];
   return {
     tags: [READS_INPUT],
     initial: 'idle',
@@ -638,14 +666,16 @@ function commandPhase(): StateConfig {
           ],
           // `starttls only`: nothing carrying credentials before TLS (falls through to the refusal).
           'cmd.user': { guard: and(['speaksPop3', not('tlsRequiredForAuth')]), target: 'user', actions: ['rememberUser', 'replyUserOk'] },
-          'cmd.apop': {
-            guard: 'apopAllowed',
-            ...toAuth('apop'),
-          },
+          'cmd.apop': [
+            { guard: and(['apopAllowed', unsafe('apop')]), ...refuse('apop') },
+            { guard: 'apopAllowed', ...toAuth('apop') },
+          ],
+          // IMAP sends credentials as literals: nothing in them is unsafe (unsafe-credentials.ts).
           'cmd.login': { guard: and(['speaksImap', not('tlsRequiredForAuth')]), ...toAuth('plain') },
           'cmd.authList': { guard: and(['speaksPop3', not('tlsRequiredForAuth')]), actions: 'replyAuthList' },
           'cmd.authenticate': [
             { guard: 'tlsRequiredForAuth', actions: 'replyInvalid' },
+            { guard: and([{ type: 'authenticateWith', params: { mechanism: 'PLAIN', initial: 'valid' } } as const, unsafe('plain')]), ...refuse('plain') },
             { guard: { type: 'authenticateWith', params: { mechanism: 'PLAIN', initial: 'valid' } }, ...toAuth('plain') },
             {
               guard: { type: 'authenticateWith', params: { mechanism: 'PLAIN', initial: 'none' } },
@@ -666,6 +696,10 @@ function commandPhase(): StateConfig {
               guard: { type: 'authenticateWith', params: { mechanism: 'CRAM-MD5', initial: 'none', enabledBy: 'cram-md5' } },
               target: 'saslCramMd5',
               actions: ['rememberTag', { type: 'replyChallenge', params: { step: 'cram-md5' } }],
+            },
+            {
+              guard: and([{ type: 'authenticateWith', params: { mechanism: 'EXTERNAL', initial: 'valid', enabledBy: 'external' } } as const, unsafe('external')]),
+              ...refuse('external'),
             },
             {
               guard: { type: 'authenticateWith', params: { mechanism: 'EXTERNAL', initial: 'valid', enabledBy: 'external' } },

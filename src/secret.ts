@@ -1,5 +1,8 @@
 import { inspect } from 'node:util';
 
+/** CR and LF end a protocol command line; NUL cuts it short (C strings) or splits SASL PLAIN's fields. */
+export const hasCrLfOrNul = (text: string): boolean => /[\r\n\0]/.test(text);
+
 /**
  * A value that must never reach a log, a journal or the inspector: passwords, SASL payloads,
  * digests, private keys. Serialising it (JSON, util.inspect, template strings) yields a fixed
@@ -20,6 +23,11 @@ export class Secret {
 
   get length(): number {
     return this.#value.length;
+  }
+
+  /** Whether the value holds CR, LF or NUL: a fact the connection machine acts on, without the value. */
+  get hasCrLfOrNul(): boolean {
+    return hasCrLfOrNul(this.#value);
   }
 
   toJSON(): string {

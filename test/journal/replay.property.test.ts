@@ -14,9 +14,11 @@ const LEAK = 'LEAK-';
 const secretArb = fc.oneof(
   { weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 8 }).map((s) => new Secret(`${LEAK}${s}`)) },
   { weight: 1, arbitrary: fc.constant(new Secret('')) },
+  // CR, LF or NUL: a fact the machine acts on (POP3 refuses such credentials), kept by the codec.
+  { weight: 1, arbitrary: fc.constantFrom('\r\nDELE 1', '\0').map((s) => new Secret(`${LEAK}${s}`)) },
 );
 const tagArb = fc.option(fc.constantFrom('a1', 'b2', 'C3'), { nil: undefined });
-const userArb = fc.constantFrom('alice', 'bob@example.com', '');
+const userArb = fc.constantFrom('alice', 'bob@example.com', '', 'crlfuser\r\nDELE 1', 'nul\0user');
 const opt = <T>(key: string, arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined }).map((v) => (v === undefined ? {} : { [key]: v }));
 
 const outcomeArb: fc.Arbitrary<AuthOutcome> = fc.oneof(

@@ -36,8 +36,8 @@ type Step = { kind: 'event'; event: ConnectionEvent } | { kind: 'tick'; ms: numb
 // ---------------------------------------------------------------------------------------------
 // Arbitraries
 
-const secretArb = fc.constantFrom(CLIENT_PASSWORD, '', DIGEST).map((value) => new Secret(value));
-const userArb = fc.constantFrom('alice', '', 'a b c', 'bob@example.com');
+const secretArb = fc.constantFrom(CLIENT_PASSWORD, '', DIGEST, `${CLIENT_PASSWORD}\r\nDELE 1`).map((value) => new Secret(value));
+const userArb = fc.constantFrom('alice', '', 'a b c', 'bob@example.com', 'crlfuser\r\nDELE 1', 'nul\0user');
 const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
 const saslInitialArb: fc.Arbitrary<SaslInitial | undefined> = fc.oneof(

@@ -10,6 +10,7 @@ import { getAdjacencyMap, getShortestPaths, type StatePath } from 'xstate/graph'
 import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
 import type { AuthOutcome, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
 import { machineEdges } from '../../src/diagram/export.js';
+import { encodeJournalLine } from '../../src/journal/codec.js';
 import { stateKey } from '../../src/journal/journal.js';
 import { createFramer } from '../../src/protocols/framer.js';
 import { Secret } from '../../src/secret.js';
@@ -104,11 +105,15 @@ export type Action =
 const b64 = (text: string) => Buffer.from(text, 'latin1').toString('base64');
 const USER = 'test@example.com';
 const DIGEST = '0123456789abcdef0123456789abcdef';
+/** A login that would inject a command into a POP3 backend's USER line. */
+const INJECTED = 'crlfuser\r\nDELE 1';
 
 const POP3_LINES = [
   'CAPA', 'NOOP', 'QUIT', 'STLS', `USER ${USER}`, 'PASS secret', `APOP ${USER} ${DIGEST}`, 'AUTH',
   `AUTH PLAIN ${b64(`\0${USER}\0secret`)}`, 'AUTH PLAIN', 'AUTH PLAIN =', `AUTH LOGIN ${b64(USER)}`, 'AUTH LOGIN',
   'AUTH CRAM-MD5', `AUTH EXTERNAL ${b64(USER)}`, 'AUTH EXTERNAL', 'AUTH XOAUTH2', 'USER', 'BOGUS', `NOOP ${'x'.repeat(200)}`,
+  // Credentials that would rewrite the backend's USER/PASS lines: refused before the auth service.
+  'PASS se\0cret', `APOP test\0user ${DIGEST}`, `AUTH PLAIN ${b64(`\0${INJECTED}\0secret`)}`, `AUTH EXTERNAL ${b64(INJECTED)}`,
 ];
 const IMAP_LINES = [
   'a1 CAPABILITY', 'a2 NOOP', 'a3 LOGOUT', 'a4 STARTTLS', `a5 LOGIN ${USER} secret`,
@@ -124,11 +129,12 @@ const SMTP_LINES = [
 ];
 const LINES = { pop3: POP3_LINES, imap: IMAP_LINES, smtp: SMTP_LINES };
 const SASL_LINES: Record<SaslStep, string[]> = {
-  plain: [b64(`\0${USER}\0secret`), '*'],
+  plain: [b64(`\0${USER}\0secret`), '*', b64(`\0${INJECTED}\0secret`)],
   loginUser: [b64(USER), '*'],
-  loginPassword: [b64('secret'), '*'],
-  'cram-md5': [b64(`${USER} ${DIGEST}`), '*'],
-  external: [b64(USER), '*'],
+  loginPassword: [b64('secret'), '*', b64('se\r\ncret')],
+  // CRAM-MD5's user name ends at the first space.
+  'cram-md5': [b64(`${USER} ${DIGEST}`), '*', b64(`crlfuser\r\nQUIT ${DIGEST}`)],
+  external: [b64(USER), '*', b64(INJECTED)],
 };
 
 /** The event Postern's framer and `toMachineEvent` make of one client line. */
@@ -201,7 +207,8 @@ export function serializeState(snapshot: Snapshot): string {
   return JSON.stringify(state);
 }
 
-export const eventKey = (event: ConnectionEvent): string => JSON.stringify(event);
+/** Events as the journal keeps them: secrets differ only in the facts the machine acts on. */
+export const eventKey = (event: ConnectionEvent): string => encodeJournalLine(event);
 /** Which action made an event depends on the state (the same SASL event comes from different lines per step). */
 export const actionKey = (snapshot: Snapshot, event: ConnectionEvent): string => `${stateKey(snapshot.value)}|${eventKey(event)}`;
 export const isTimer = (event: { type: string }): boolean => event.type.startsWith('xstate.after.');
