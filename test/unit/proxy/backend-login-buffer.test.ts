@@ -1,8 +1,9 @@
 /**
  * `proxy_buffer` bounds the backend login (issue 10, item 3): every reply must fit in the buffer,
  * as in nginx's ngx_mail_proxy_read_response, and Postern never takes more than about one buffer
- * of the backend's bytes off the socket, whatever the backend streams. Fake backends on loopback;
- * what nginx 1.22.1 does with the same backends is in docs/nginx-migration.md.
+ * of the backend's bytes off the socket, whatever the backend streams (counted in bytes read, not
+ * time). Fake backends on loopback; test/e2e/backend-buffer.test.ts plays such backends behind
+ * nginx 1.22.1 too.
  */
 import net from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -39,7 +40,11 @@ afterEach(() => {
   vi.restoreAllMocks();
   opened.length = 0;
 });
-const bytesTaken = (): number => opened.at(-1)?.bytesRead ?? 0;
+const bytesTaken = (): number => {
+  const socket = opened.at(-1);
+  if (socket === undefined) throw new Error('loginToBackend opened no socket through net.connect');
+  return socket.bytesRead;
+};
 
 async function backend(script: (connection: ScriptedConnection) => Promise<void>): Promise<ScriptedBackend> {
   const started = await startScriptedBackend(script);
