@@ -54,7 +54,6 @@ const describeExit = (code: number | null, signal: string | null): string =>
 interface Member {
   worker: Worker;
   generation: number;
-  serving: boolean;
   retiring: boolean;
 }
 
@@ -66,8 +65,9 @@ interface Member {
  * generation of workers with it and, once they all serve, retires the old ones gracefully (a
  * configuration refused, or new workers that cannot start, change nothing); SIGTERM/SIGINT stop
  * the workers at once, SIGQUIT lets them finish their sessions; SIGUSR1 reopens the logs here,
- * then has every worker reopen its own. Workers read their keys as root and then switch user (worker.ts): only
- * this process keeps the rights to read keys again, which is why a reload means new workers.
+ * then has every worker reopen its own. Workers read their keys as root and then switch user
+ * (worker.ts): only this process keeps the rights to read keys again, which is why a reload
+ * means new workers.
  */
 export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
   const { logger } = plan;
@@ -89,17 +89,15 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
   const spawn = (config: MailConfig, ofGeneration: number): Promise<ListenerReport[]> => {
     const worker = cluster.fork();
     sessions.serve(worker);
-    const member: Member = { worker, generation: ofGeneration, serving: false, retiring: false };
+    const member: Member = { worker, generation: ofGeneration, retiring: false };
     members.set(worker.id, member);
     logger.info(`start worker process ${worker.process.pid}`);
     return new Promise((resolve, reject) => {
       const onMessage = (message: unknown) => {
         if (!isFromWorker(message)) return;
         if (message.postern === 'hello') post(worker, { postern: 'start', config });
-        else if (message.postern === 'ready') {
-          member.serving = true;
-          settle(() => resolve(message.listeners));
-        } else if (message.postern === 'failed') settle(() => reject(new StartupError(message.message)));
+        else if (message.postern === 'ready') settle(() => resolve(message.listeners));
+        else if (message.postern === 'failed') settle(() => reject(new StartupError(message.message)));
       };
       const onExit = (code: number | null, signal: string | null) =>
         settle(() =>

@@ -10,8 +10,9 @@ import { switchToAccount } from './privileges.js';
 import { limitOpenFiles } from './rlimit.js';
 import { signalName } from './signals.js';
 
+/** A message to the master, while there is one (sending on a closed channel raises an error). */
 const send = (message: FromWorker): void => {
-  process.send?.(message);
+  if (process.connected) process.send?.(message);
 };
 
 const describe = (error: unknown): string =>
