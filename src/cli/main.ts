@@ -16,6 +16,7 @@ import { limitOpenFiles } from '../process/rlimit.js';
 import { isControlCommand, signalProcess } from '../process/signals.js';
 import { errnoText } from '../process/errno.js';
 import { serveInProcess } from '../process/single.js';
+import { keepServingOnUncaught } from '../process/uncaught.js';
 import { printMachines, replayFile } from './commands.js';
 import { conformanceCommand } from './conformance.js';
 import { DEFAULT_INSPECT_PORT, startInspectorRelay, type InspectorRelay } from '../inspect/server.js';
@@ -231,6 +232,8 @@ export async function main(argv: string[]): Promise<number> {
 
   const logger = createLogger(config.errorLog);
   await logFilesOpen();
+  // The master and a single serving process alike: one fault never ends the process.
+  keepServingOnUncaught(logger);
   const plan: RunPlan = {
     config,
     // A reload checks what -t checks: syntax, then every certificate and key.

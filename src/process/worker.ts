@@ -1,4 +1,5 @@
 import { createLogger, logFilesOpen, reopenLogFiles, type Logger } from '../log.js';
+import { keepServingOnUncaught } from './uncaught.js';
 import { startProxy, StartupError, type RunningProxy } from '../server.js';
 import { TlsSetupError } from '../net/tls.js';
 import { SessionServiceUnavailable, workerSessionServices } from '../net/session-store-ipc.js';
@@ -55,6 +56,7 @@ export async function runWorker(): Promise<void> {
   logger = createLogger(config.errorLog);
   await logFilesOpen();
   const log = logger;
+  keepServingOnUncaught(log);
   let proxy: RunningProxy;
   try {
     limitOpenFiles(config.workerRlimitNofile, log);
