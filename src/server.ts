@@ -113,7 +113,19 @@ interface Route {
 }
 
 /** A listener is known by its address, as nginx matches listening sockets across a reload. */
-const addressKey = (listen: ListenConfig): string => `${listen.host}:${listen.port}`;
+const addressKey = (listen: ListenConfig): string => (listen.port === 0 ? ephemeralKey(listen) : `${listen.host}:${listen.port}`);
+
+/** Port 0 is "any free port": every such `listen` is a socket of its own (tools and tests use it). */
+const ephemeralKeys = new WeakMap<ListenConfig, string>();
+let ephemeralCount = 0;
+function ephemeralKey(listen: ListenConfig): string {
+  let key = ephemeralKeys.get(listen);
+  if (key === undefined) {
+    key = `${listen.host}:0#${++ephemeralCount}`;
+    ephemeralKeys.set(listen, key);
+  }
+  return key;
+}
 
 /** Bind every `listen` of every `server` and serve each connection with a session. */
 export async function startProxy(config: MailConfig, options: StartOptions): Promise<RunningProxy> {
