@@ -83,8 +83,12 @@ export class TlsEndpoint {
     });
     this.server.on('secureConnection', (socket: TLSSocket) => {
       const handlers = this.take(socket);
-      if (handlers) handlers.secure(socket);
-      else socket.destroy();
+      if (handlers === undefined) socket.destroy();
+      // TLS 1.3: OpenSSL writes the NewSessionTicket messages once this I/O callback is over; a
+      // greeting written now would precede them, and a client that reads the greeting and leaves
+      // (nginx's mail_ssl_session_reuse.t) would have no ticket. nginx's tickets come first.
+      else if (socket.getProtocol() === 'TLSv1.3') setImmediate(() => handlers.secure(socket));
+      else handlers.secure(socket);
     });
     this.server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
       this.take(socket)?.failed(handshakeFailure(error));

@@ -23,7 +23,7 @@ import { silentLogger } from '../../src/log.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
 import { sessionFields } from '../../src/net/session-der.js';
 import { parseNginxTicketKey } from '../../src/net/ticket-keys.js';
-import { freePort, freePorts, generateCert, makeTempDir, removeDir, requireBinaries, run, startNginx, type CertFiles, type NginxHandle } from './harness/index.js';
+import { freePort, freePorts, generateCert, makeTempDir, python, removeDir, requireBinaries, run, startNginx, type CertFiles, type NginxHandle } from './harness/index.js';
 
 requireBinaries(['nginx', 'openssl']);
 
@@ -246,6 +246,29 @@ describe('TLS session resumption: nginx 1.22.1 and Postern with the same mail bl
       const file = path.join(dir, `cross-${version}.pem`);
       expect((await connect(ports.nginx.get('keys:A')!, version, { sessOut: file })).saved).toBe(true);
       expect((await connect(ports.postern.get('keys:A')!, version, { sessIn: file })).reused, version).toBe(false);
+    }
+  });
+
+  it('implicit TLS 1.3: a client that reads only the greeting and leaves has its ticket (sent before the greeting, as nginx) and resumes', async () => {
+    // Python's ssl: the session holds a ticket only once the NewSessionTicket came in; the
+    // greeting is all this client reads (nginx's mail_ssl_session_reuse.t does the same).
+    const script = `
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+def once(session=None):
+    s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[1]))), server_hostname='localhost', session=session)
+    s.recv(1000)
+    facts = (s.session.has_ticket, s.session_reused)
+    session = s.session
+    s.close()
+    return facts, session
+(ticket, _), session = once()
+(_, reused), _ = once(session)
+print(ticket, reused)`;
+    for (const key of ['default/on', 'shared/on']) {
+      const [n, p] = await Promise.all([python(script, [String(ports.nginx.get(key)!)]), python(script, [String(ports.postern.get(key)!)])]);
+      expect([key, n.stdout.trim(), p.stdout.trim()]).toEqual([key, 'True True', 'True True']);
     }
   });
 
