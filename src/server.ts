@@ -259,15 +259,37 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     } finally {
       staged = new Map();
     }
+    const reloading = routes.size > 0;
     routes = nextRoutes;
     budget.limit = next.workerConnections;
+    if (reloading) closeOlderSessionsAfter(next.workerShutdownTimeoutMs);
     for (const key of [...bound.keys()]) if (!nextRoutes.has(key)) unbind(key);
     listeners = next.servers.flatMap((server) =>
       server.listens.map((listen) => ({ server, listen, port: bound.get(addressKey(listen))!.port })),
     );
   };
 
+  /**
+   * `worker_shutdown_timeout` after a reload in place: nginx's old worker closes the sessions it
+   * still serves when the timeout expires; here the sessions that began before this reload are
+   * those. Without the directive they run on, as in nginx.
+   */
+  const shutdownTimers = new Set<NodeJS.Timeout>();
+  const closeOlderSessionsAfter = (timeoutMs: number | undefined) => {
+    if (timeoutMs === undefined || sockets.size === 0) return;
+    const older = [...sockets];
+    const timer = setTimeout(() => {
+      shutdownTimers.delete(timer);
+      const open = older.filter((socket) => !socket.destroyed);
+      if (open.length > 0) logger.info(`worker_shutdown_timeout: closing ${open.length} session(s) begun before the reload`);
+      for (const socket of open) socket.destroy();
+    }, timeoutMs);
+    shutdownTimers.add(timer);
+  };
+
   const close = async (): Promise<void> => {
+    for (const timer of shutdownTimers) clearTimeout(timer);
+    shutdownTimers.clear();
     for (const socket of sockets) socket.destroy();
     const closing = [...bound.values()].map(({ listener }) => new Promise<void>((resolve) => listener.close(() => resolve())));
     bound.clear();
