@@ -347,6 +347,8 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       .request(request, inFlightSignal())
       .then((outcome) => {
         releaseSlot();
+        // The session ended meanwhile (the client left) and aborted the request: nothing to report.
+        if (closed) return;
         if (outcome.status === 'error') log.error(outcome.reason);
         else if (outcome.status === 'fail') log.info({ login: request.user }, `client login failed: "${outcome.text}"`);
         send({ type: 'auth.result', outcome });
