@@ -341,8 +341,12 @@ const connectionSetup = setup({
         return outcome?.status === 'fail' ? dialect(context).authFailed(outcome.text, context.tag, outcome.errorCode) : '';
       },
     }),
-    /** After a failed attempt the client starts over (POP3 must send USER again). */
-    forgetCredentials: assign({ credentials: null, pendingUser: null, mailLine: null, rcptLine: null }),
+    /**
+     * After a failed attempt the client starts over (POP3 must send USER again). SMTP keeps its
+     * MAIL FROM, as nginx does (a refused RCPT does not end the transaction: MAIL again is 503,
+     * RCPT asks the auth service again); RSET, HELO/EHLO or STARTTLS end it.
+     */
+    forgetCredentials: assign({ credentials: null, pendingUser: null }),
     chooseBackend: assign({
       backend: ({ context, event }) => {
         const outcome = outcomeOf(event);

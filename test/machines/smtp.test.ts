@@ -142,6 +142,29 @@ describe('SMTP authentication and the backend dialogue', () => {
     expect(h.send({ type: 'backend.ready' }).filter((e) => e.type === 'reply')).toEqual([]);
   });
 
+  it('smtp_auth none: a refused RCPT (Auth-Wait) keeps the MAIL FROM, as nginx 1.22.1 does: MAIL again is 503, RCPT asks again with the first MAIL', () => {
+    // Live nginx 1.22.1: EHLO, MAIL FROM:<a@example.com>, RCPT TO:<b@example.com> -> (1 s) 535;
+    // MAIL FROM:<c@example.com> -> 503 5.5.1; RCPT TO:<d@example.com> -> a second auth request
+    // whose Auth-SMTP-From is still MAIL FROM:<a@example.com> (ngx_mail_auth_sleep_handler keeps s->smtp_from).
+    const h = smtp();
+    h.take();
+    h.send({ type: 'cmd.helo', esmtp: true, domain: 'c.test' });
+    h.send({ type: 'cmd.mail', line: 'MAIL FROM:<a@example.com>' });
+    h.send({ type: 'cmd.rcpt', line: 'RCPT TO:<b@example.com>' });
+    h.send(fail('Invalid login or password', 1));
+    expect(h.tick(1000)).toEqual([reply(`535 5.7.0 Invalid login or password${CRLF}`)]);
+    expect(h.send({ type: 'cmd.mail', line: 'MAIL FROM:<c@example.com>' })).toEqual([reply(`503 5.5.1 Bad sequence of commands${CRLF}`)]);
+    const effects = h.send({ type: 'cmd.rcpt', line: 'RCPT TO:<d@example.com>' });
+    expect(requests(effects)).toEqual([
+      expect.objectContaining({ method: 'none', attempt: 2, smtp: { helo: 'c.test', from: 'MAIL FROM:<a@example.com>', to: 'RCPT TO:<d@example.com>' } }),
+    ]);
+    // RSET still ends the transaction.
+    h.send(fail('Invalid login or password', 1));
+    h.tick(1000);
+    expect(h.send({ type: 'cmd.rset' })).toEqual([reply(`250 2.0.0 OK${CRLF}`)]);
+    expect(h.send({ type: 'cmd.mail', line: 'MAIL FROM:<e@example.com>' })).toEqual([reply(`250 2.0.0 OK${CRLF}`)]);
+  });
+
   it('AUTH LOGIN challenges use 334 and a failure uses Auth-Error-Code', () => {
     const h = smtp();
     h.take();
