@@ -1,7 +1,11 @@
 /**
  * Model-based tests: every path planned from the statechart (test/model/plan.ts) is driven as
  * real client bytes through a real socket against Postern (startProxy with a scripted auth
- * service and fake backends), and the connection's journal must show exactly the path's states.
+ * service and fake backends). Two checks per path: the connection's journal must show exactly the
+ * path's states, and the bytes the client receives must be exactly what the oracle
+ * (test/model/oracle.ts, written from nginx's handlers and transcripts, not from the machine)
+ * says that sequence of client lines, TLS steps, auth answers, backend behaviours and timers
+ * produces. The first check follows the machine; the second can disagree with it.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -15,6 +19,7 @@ import { Secret } from '../../src/secret.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
 import { fakeBackend, serverConfig, testCertificate } from '../integration/fixtures.js';
 import { actionKey, AUTH_METHODS, eventKey, isGreetingDelay, isTimer, MAX_ERRORS, pathStates, type ModelConfig, type Path } from './model.js';
+import { matches, Oracle, OracleError, render, type OracleServer } from './oracle.js';
 import { allStateIds, planPaths, type Plan, type PlannedPath } from './plan.js';
 
 /**
@@ -98,6 +103,10 @@ class Runner {
   authScripts = new Map<string, Array<AuthOutcome | 'hang'>>();
   connections = 0;
   proxies: { normal: RunningProxy; fast: RunningProxy } | null = null;
+  /** The server as the oracle sees it: the proxy's own settings (capabilities, buffers, names). */
+  oracleServer: OracleServer | null = null;
+  /** Paths whose transcript matched the oracle's, and the bytes compared. */
+  checked = { paths: 0, bytes: 0 };
 
   constructor(
     readonly config: ModelConfig,
@@ -133,6 +142,18 @@ class Runner {
         this.journals.push(sink);
         return sink;
       },
+    };
+    const server = serverConfig(base);
+    this.oracleServer = {
+      protocol: server.protocol,
+      starttls: server.starttls,
+      implicitTls: this.config.implicitTls,
+      authMethods: server.protocol === 'pop3' ? server.pop3Auth : server.protocol === 'imap' ? server.imapAuth : server.smtpAuth,
+      capabilities: server.protocol === 'pop3' ? server.pop3Capabilities : server.protocol === 'imap' ? server.imapCapabilities : server.smtpCapabilities,
+      serverName: server.serverName,
+      maxErrors: server.maxErrors,
+      bufferSize: server.protocol === 'pop3' ? 128 : server.protocol === 'imap' ? server.imapClientBuffer : server.smtpClientBuffer,
+      greetingDelay: server.protocol === 'smtp' && server.smtpGreetingDelayMs > 0,
     };
     const one = (overrides: Partial<ServerConfig>) =>
       startProxy({ file: 'model', servers: [serverConfig({ ...base, ...overrides })], notices: [], workerProcesses: 1, workerConnections: 512 } satisfies MailConfig, options);
@@ -188,10 +209,14 @@ class Runner {
     this.authScripts.set(localAddress, this.script(path));
     const journalIndex = this.journals.length;
 
+    // Everything the client receives, across a STARTTLS upgrade, and whether the proxy closed.
     let received = '';
+    let serverClosed = false;
+    const oracle = new Oracle(this.oracleServer!);
     let raw: net.Socket;
     let current: net.Socket | tls.TLSSocket;
     const onData = (chunk: Buffer) => (received += chunk.toString('latin1'));
+    const onClosed = () => (serverClosed = true);
     if (this.config.implicitTls && steps[0]?.event.type === 'tls.established') {
       current = await new Promise<tls.TLSSocket>((resolve, reject) => {
         const s = tls.connect({ socket: net.connect({ host: '127.0.0.1', port, localAddress }), rejectUnauthorized: false }, () => resolve(s));
@@ -208,6 +233,10 @@ class Runner {
     current.on('data', onData);
     current.on('error', () => undefined);
     raw.on('error', () => undefined);
+    for (const socket of new Set([raw, current])) {
+      socket.on('end', onClosed);
+      socket.on('close', onClosed);
+    }
 
     const journal = () => this.journals[journalIndex];
     const entries = (): JournalEntry[] => journal()?.entries ?? [];
@@ -226,7 +255,9 @@ class Runner {
       return null;
     };
     const describe = (why: string) =>
-      `${this.config.name}: ${why}\n  path: ${steps.map((s) => eventKey(s.event)).join(' > ')}\n  expected states: ${expected.join(' > ')}\n  journal states:  ${states().join(' > ')}\n  journal events:  ${eventTypes().join(' > ')}`;
+      `${this.config.name}: ${why}\n  path: ${steps.map((s) => eventKey(s.event)).join(' > ')}\n  expected states: ${expected.join(' > ')}\n  journal states:  ${states().join(' > ')}\n  journal events:  ${eventTypes().join(' > ')}` +
+      `\n  oracle (${oracle.describe()}): ${JSON.stringify(render(oracle.segments))}\n  client received:  ${JSON.stringify(received)}${serverClosed ? ' (closed)' : ''}`;
+    const serverName = this.oracleServer!.serverName;
 
     try {
       const failure = await until('the journal', () => journal() !== undefined);
@@ -236,6 +267,12 @@ class Runner {
         const { event } = steps[i]!;
         const action = planned.graph.actions.get(actionKey(path.steps[i]!.state, event));
         if (!action) return describe(`no action for ${eventKey(event)}`);
+        try {
+          oracle.apply(action);
+        } catch (error) {
+          if (error instanceof OracleError) return describe(`step ${i + 1} (${event.type}): the oracle says this cannot happen: ${error.message}`);
+          throw error;
+        }
         switch (action.kind) {
           case 'line':
           case 'literal':
@@ -251,9 +288,10 @@ class Runner {
                 const s = tls.connect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' }, () => resolve(s));
                 s.once('error', reject);
               });
-              received = '';
               current.on('data', onData);
               current.on('error', () => undefined);
+              current.on('end', onClosed);
+              current.on('close', onClosed);
             }
             break;
           case 'tlsGarbage':
@@ -274,6 +312,9 @@ class Runner {
         const want = pathStates({ ...path, steps: path.steps.slice(0, i + 2) }).length;
         const waited = await until(`step ${i + 1} (${event.type})`, () => eventTypes().length >= sent && states().length >= want);
         if (waited) return describe(waited);
+        // The client has received what the oracle says it must by now (more may follow: a reply held for Auth-Wait, say).
+        const replied = await until(`the bytes of step ${i + 1} (${event.type})`, () => matches(oracle.segments, received, serverName, false));
+        if (replied) return describe(replied);
       }
       const done = expected[expected.length - 1] === 'closed';
       if (done) {
@@ -282,8 +323,20 @@ class Runner {
       }
       const got = states();
       if (JSON.stringify(got) !== JSON.stringify(expected)) return describe('states differ');
+      // The whole transcript, and the close exactly when the oracle closes.
+      if (oracle.closed) {
+        const gone = await until('the proxy to close the connection (the oracle closes it)', () => serverClosed);
+        if (gone) return describe(gone);
+        if (!matches(oracle.segments, received, serverName, true)) return describe('the client received other bytes than the oracle says');
+      } else {
+        const all = await until('exactly the bytes the oracle says', () => matches(oracle.segments, received, serverName, true));
+        if (all) return describe(all);
+        if (serverClosed) return describe('the proxy closed the connection; the oracle keeps it open');
+      }
       const wantEvents = steps.filter((s) => !isTimer(s.event)).map((s) => s.event.type);
       if (JSON.stringify(eventTypes()) !== JSON.stringify(wantEvents)) return describe('events differ');
+      this.checked.paths += 1;
+      this.checked.bytes += received.length;
       return null;
     } finally {
       current.destroy();
@@ -340,7 +393,7 @@ describe('model-based: statechart paths driven through real sockets', () => {
     );
   });
 
-  it('the journal of each driven path shows exactly the path\'s states', async () => {
+  it('each driven path: the journal shows exactly the path\'s states, the client receives exactly the oracle\'s bytes', async () => {
     const failures: string[] = [];
     await Promise.all(
       plan.graphs.map(async (graph) => {
@@ -355,5 +408,12 @@ describe('model-based: statechart paths driven through real sockets', () => {
       }),
     );
     expect(failures.slice(0, 5).join('\n\n')).toBe('');
+    // The oracle compared every path of every configuration, and it compared bytes.
+    for (const runner of runners) {
+      expect(runner.checked.paths, runner.config.name).toBe(plan.paths.filter((p) => p.graph.config === runner.config).length);
+      expect(runner.checked.bytes, runner.config.name).toBeGreaterThan(0);
+    }
+    const total = runners.reduce((sum, r) => ({ paths: sum.paths + r.checked.paths, bytes: sum.bytes + r.checked.bytes }), { paths: 0, bytes: 0 });
+    console.log(`oracle: ${total.paths} transcripts, ${total.bytes} bytes, each equal to what nginx's handlers say`);
   }, 60_000);
 });
