@@ -311,6 +311,13 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
         secure.destroy();
         return;
       }
+      if (secure.destroyed) {
+        // The client left between the handshake and now (a TLS 1.3 server sends its tickets first):
+        // there is no session to describe, only a client that closed.
+        socket.destroy();
+        send({ type: 'client.closed' });
+        return;
+      }
       transport = secure;
       secure.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
       secure.on('end', () => send({ type: 'client.closed' }));
