@@ -12,6 +12,9 @@ export class AddressError extends Error {}
 const isDottedQuad = (text: string): boolean =>
   /^\d{1,3}(\.\d{1,3}){3}$/.test(text) && text.split('.').every((p) => Number(p) <= 255);
 
+/** `ngx_inet6_addr`: an IPv6 address without a zone (Node's isIPv6 takes `fe80::1%lo`, nginx and URL do not). */
+export const isIPv6Address = (text: string): boolean => isIPv6(text) && !text.includes('%');
+
 /** Canonical (compressed, lower-case) text of an IPv6 address, as inet_ntop prints it. */
 export function canonicalIPv6(address: string): string {
   return new URL(`http://[${address}]/`).hostname.slice(1, -1);
@@ -51,7 +54,7 @@ export function parseListenAddress(text: string): ListenAddress {
     if (!rest.startsWith(':')) throw new AddressError('invalid host');
     const port = parsePort(rest.slice(1));
     if (inner === '') throw new AddressError('no host');
-    if (!isIPv6(inner)) throw new AddressError('invalid IPv6 address');
+    if (!isIPv6Address(inner)) throw new AddressError('invalid IPv6 address');
     const host = canonicalIPv6(inner);
     return { host, port, key: `[${host}]:${port}` };
   }
@@ -127,7 +130,7 @@ export function parseAuthHttpUrl(url: string): AuthHttpTarget {
     }
     const inner = rest.slice(1, close);
     if (inner === '') fail('no host');
-    if (!isIPv6(inner)) fail('invalid IPv6 address');
+    if (!isIPv6Address(inner)) fail('invalid IPv6 address');
     return { url, host: canonicalIPv6(inner), port, uri: uri === '' ? '/' : uri, hostHeader: `[${inner}]` };
   }
 

@@ -9,7 +9,7 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { isIPv4, isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { AddressError, canonicalIPv6, parseAuthHttpUrl } from './addresses.js';
+import { AddressError, canonicalIPv6, isIPv6Address, parseAuthHttpUrl } from './addresses.js';
 import { ConfigError } from './errors.js';
 import { extensionDirectives } from './extension-directives.js';
 import { sniDirective } from './sni-directive.js';
@@ -135,7 +135,7 @@ function resolverServer(ctx: ApplyContext, text: string): ResolverServer {
     const inner = text.slice(1, close);
     const rest = text.slice(close + 1);
     if (rest !== '' && !rest.startsWith(':')) return bad('invalid host');
-    if (!isIPv6(inner)) return bad('invalid IPv6 address');
+    if (!isIPv6Address(inner)) return bad('invalid IPv6 address');
     return { host: canonicalIPv6(inner), port: port(rest === '' ? undefined : rest.slice(1)) };
   }
   const colon = text.indexOf(':');
