@@ -17,8 +17,9 @@ import type { Socket } from 'node:net';
  *
  * Success: `Auth-Status: OK`, `Auth-Server`/`Auth-Port` of the backend for `Auth-Protocol`.
  * Failure: `Auth-Status: Invalid login or password` with `Auth-Wait: 3` (the client may try again
- * after three seconds); from the 10th attempt of a connection on, without `Auth-Wait`, so the
- * proxy closes it (nginx's documentation recommends stopping the wait after 10–20 attempts).
+ * after three seconds; `failureWaitSeconds` changes it); from the 10th attempt of a connection on,
+ * without `Auth-Wait`, so the proxy closes it (nginx's documentation recommends stopping the wait
+ * after 10–20 attempts).
  */
 
 export interface EmbeddedAuthUser {
@@ -37,6 +38,8 @@ export interface EmbeddedAuthOptions {
   port: number;
   users: EmbeddedAuthUser[];
   backend: { pop3: BackendAddress; imap: BackendAddress; smtp?: BackendAddress };
+  /** `Auth-Wait` of a failure, in seconds (default 3); nginx closes the session on 0. */
+  failureWaitSeconds?: number;
 }
 
 export interface EmbeddedAuthService {
@@ -129,7 +132,7 @@ export function startEmbeddedAuthService(options: EmbeddedAuthOptions): Promise<
     if (!verdict.ok) {
       answer({
         'Auth-Status': FAILURE_TEXT,
-        ...(attempt < MAX_WAITED_ATTEMPTS ? { 'Auth-Wait': String(FAILURE_WAIT_SECONDS) } : {}),
+        ...(attempt < MAX_WAITED_ATTEMPTS ? { 'Auth-Wait': String(options.failureWaitSeconds ?? FAILURE_WAIT_SECONDS) } : {}),
       });
       return;
     }

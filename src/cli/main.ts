@@ -27,7 +27,9 @@ const USAGE = `Usage: postern [-c FILE] [-t] [-q] [-s stop|quit|reload|reopen] [
        postern replay FILE
        postern conformance --target HOST:PORT --protocol pop3|imap|smtp --tls none|starttls|implicit
                  [--starttls-mode on|off|only] [--users FILE] [--runs N] [--seed S] [--path P]
-       postern conformance [--runs N] [--seed S]   (the embedded default, as \`npm run conformance\`)
+                 [--property ID|N]... [--strict] [--budget-ms MS]
+       postern conformance [--runs N] [--seed S] [--property ID|N]... [--strict] [--budget-ms MS]
+                 (the embedded default, as \`npm run conformance\`)
 
 Options:
   -c, --config FILE   read the nginx-style configuration (a whole nginx.conf or a mail { } block)
@@ -147,6 +149,9 @@ export async function main(argv: string[]): Promise<number> {
         runs: { type: 'string' },
         seed: { type: 'string' },
         path: { type: 'string' },
+        property: { type: 'string', multiple: true },
+        strict: { type: 'boolean' },
+        'budget-ms': { type: 'string' },
       },
       strict: true,
       allowPositionals: true,

@@ -121,10 +121,21 @@ export function greetingProblems(protocol: Protocol, lines: ReceivedLine[]): str
   return out;
 }
 
-/** Problems with one reply to the line `sent` (an IMAP command's tag is `tag`). */
+/** Problems with one reply to the line `sent`. */
 export function replyProblems(protocol: Protocol, sent: string, lines: ReceivedLine[]): string[] {
-  const out: string[] = [];
-  const bad = (l: ReceivedLine, why: string) => out.push(`reply line ${JSON.stringify(l.text)} ${why}`);
+  return replyLineProblems(protocol, sent, lines).map((p) => p.problem);
+}
+
+/** A grammar problem and the reply line it is about. */
+export interface LineProblem {
+  line: ReceivedLine;
+  problem: string;
+}
+
+/** `replyProblems` with the reply line each problem is about (known quirks are recognised by both). */
+export function replyLineProblems(protocol: Protocol, sent: string, lines: ReceivedLine[]): LineProblem[] {
+  const out: LineProblem[] = [];
+  const bad = (l: ReceivedLine, why: string) => out.push({ line: l, problem: `reply line ${JSON.stringify(l.text)} ${why}` });
   for (const l of lines) {
     const p = eolProblem(l);
     if (p) bad(l, p);

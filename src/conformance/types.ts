@@ -66,8 +66,16 @@ export interface ConformanceOptions {
   backendLoginReply?: RegExp;
   /** Extra transcript normalisation for property 5 (applied after the built-in rules). */
   normalize?: (line: string) => string;
-  /** Time budget per property for the search and shrinking (default 20000 ms); a failure found is kept. */
+  /**
+   * Time budget per property for the search and shrinking (default 60000 ms). A failure found is
+   * kept; a property stopped by it before `runs` runs is `incomplete`, never `passed`.
+   */
   propertyBudgetMs?: number;
+  /**
+   * Known nginx quirks (src/conformance/quirks.ts) fail their property too (default false: they
+   * are counted and reported as known nginx quirks, and only other problems fail).
+   */
+  strict?: boolean;
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -92,6 +100,7 @@ export interface Context {
   backendLoginReply: RegExp | undefined;
   normalize: ((line: string) => string) | undefined;
   propertyBudgetMs: number;
+  strict: boolean;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -213,23 +222,51 @@ export interface Execution {
 
 export interface PropertyFailure {
   message: string;
+  /**
+   * The counterexample classes of the problems (`problemClass`: each message with its quoted
+   * values and numbers blanked), sorted and unique: what two servers' failures are compared by.
+   */
+  classes: string[];
   transcript: string[];
   seed: number;
   path: string;
   shrinks: number;
 }
 
+/** How often a known nginx quirk (src/conformance/quirks.ts) was seen while a property ran. */
+export interface QuirkTally {
+  /** The quirk's class, e.g. `imap-empty-tag-echoed`. */
+  id: string;
+  title: string;
+  reference: string;
+  /** Runs of the search in which it was seen (shrinking runs are not counted). */
+  runs: number;
+  /** Reply lines that were it, over those runs. */
+  occurrences: number;
+  /** The first occurrence's problem text. */
+  example: string;
+}
+
 export interface PropertyResult {
   id: PropertyId;
   number: number;
   title: string;
-  status: 'passed' | 'failed' | 'skipped';
+  /**
+   * `incomplete`: neither a counterexample nor the asked number of runs (stopped by
+   * `propertyBudgetMs`); it is not a pass.
+   */
+  status: 'passed' | 'failed' | 'skipped' | 'incomplete';
   skipReason?: string;
+  /** Why the property is incomplete. */
+  incompleteReason?: string;
+  /** Runs made (for a failure: up to and including the first failing one). */
   runs: number;
   durationMs: number;
   failure?: PropertyFailure;
   /** The search was cut by `propertyBudgetMs` before reaching `runs`. */
   interrupted?: boolean;
+  /** Known nginx quirks seen and tolerated (absent when none was seen, or with `strict`). */
+  quirks?: QuirkTally[];
 }
 
 export interface ConformanceReport {
@@ -243,5 +280,8 @@ export interface ConformanceReport {
   passed: number;
   failed: number;
   skipped: number;
+  incomplete: number;
+  /** Known nginx quirks were tolerated (false with `strict`). */
+  quirksTolerated: boolean;
   durationMs: number;
 }

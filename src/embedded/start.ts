@@ -23,12 +23,13 @@ export interface EmbeddedDefault {
  * memory), an auth_http service that knows the demo users, a self-signed certificate in the
  * state folder, and the default configuration pointing at them.
  */
-export async function startEmbeddedDefault(stateDir: string): Promise<EmbeddedDefault> {
+export async function startEmbeddedDefault(stateDir: string, options: { authFailureWaitSeconds?: number } = {}): Promise<EmbeddedDefault> {
   const mailbox = await startDemoMailbox({ host: '127.0.0.1', pop3Port: 0, imapPort: 0, users: DEMO_USERS });
   const auth = await startEmbeddedAuthService({
     host: '127.0.0.1',
     port: 0,
     users: DEMO_USERS,
+    ...(options.authFailureWaitSeconds === undefined ? {} : { failureWaitSeconds: options.authFailureWaitSeconds }),
     backend: {
       pop3: { host: '127.0.0.1', port: mailbox.pop3Port },
       imap: { host: '127.0.0.1', port: mailbox.imapPort },

@@ -1,11 +1,28 @@
-/** Unit tests of reply framing and grammar (src/conformance/grammar.ts) and the report's closing line. */
+/**
+ * Unit tests of reply framing and grammar (src/conformance/grammar.ts), the known nginx quirks
+ * and counterexample classes (src/conformance/quirks.ts), the seed and the report.
+ */
 import { describe, expect, it } from 'vitest';
 import { greetingProblems, imapHasTag, isPositive, pop3MultiLine, replyComplete, replyProblems } from '../../src/conformance/grammar.js';
-import { formatReport } from '../../src/conformance/index.js';
+import { conformanceSeed, formatReport, problemClass, problemClasses, resolveContext, type ConformanceReport } from '../../src/conformance/index.js';
 import { normalizeLine } from '../../src/conformance/normalize.js';
-import type { ReceivedLine } from '../../src/conformance/types.js';
+import { grammarProblems } from '../../src/conformance/properties/checks.js';
+import type { ClientLine, Exchange, Execution, Protocol, ReceivedLine } from '../../src/conformance/types.js';
 
 const rl = (...texts: string[]): ReceivedLine[] => texts.map((text) => ({ text, eol: '\r\n', seq: 0, tls: false }));
+
+/** An execution of `[command index, line sent, reply lines]` exchanges, after a standard greeting. */
+function execution(protocol: Protocol, exchanges: Array<[number, string, ReceivedLine[]]>): Execution {
+  const line = (text: string): ClientLine => ({ text, eol: '\r\n', awaitsReply: true, mustWait: false });
+  const ex: Exchange[] = exchanges.map(([command, sent, reply]) => ({ command, line: line(sent), sent, sentSeq: 0, startSeq: 0, reply, complete: true }));
+  return { greeting: rl(protocol === 'imap' ? '* OK IMAP4 ready' : '+OK POP3 ready'), greetingComplete: true, exchanges: ex, extra: [], serverClosed: false, notes: [], transcript: [], timedOut: false };
+}
+
+const ctxOf = (protocol: Protocol) => resolveContext({ target: { host: '127.0.0.1', port: 1 }, protocol, tls: 'none', seed: 1 });
+const grammarOf = (protocol: Protocol, exchanges: Array<[number, string, ReceivedLine[]]>) => {
+  const { problems, quirks } = grammarProblems(ctxOf(protocol), execution(protocol, exchanges));
+  return { problems, quirks: quirks.map((q) => q.id) };
+};
 
 describe('framing', () => {
   it('POP3: multi-line only for +OK to CAPA, bare AUTH/LIST/UIDL, RETR, TOP', () => {
@@ -60,7 +77,119 @@ describe('grammar', () => {
   });
 });
 
+describe('known nginx quirks: tolerated in exactly their situation, nowhere else', () => {
+  it('IMAP empty tag echoed: a line starting with a space answered " BAD"/" OK"/" NO" with the empty tag', () => {
+    expect(grammarOf('imap', [[0, ' a9 NOOP', rl(' BAD invalid command')]])).toEqual({ problems: [], quirks: ['imap-empty-tag-echoed'] });
+    expect(grammarOf('imap', [[0, ' NOOP', rl(' OK completed')]])).toEqual({ problems: [], quirks: ['imap-empty-tag-echoed'] });
+    expect(grammarOf('imap', [[0, ' LOGOUT', rl('* BYE', ' OK completed')]])).toEqual({ problems: [], quirks: ['imap-empty-tag-echoed'] });
+  });
+
+  it('the same reply anywhere else is a grammar failure', () => {
+    // The line had a tag: echoing an empty one is a new bug.
+    expect(grammarOf('imap', [[0, 'a9 NOOP', rl(' BAD invalid command')]])).toEqual({
+      problems: ['reply line " BAD invalid command" has an invalid tag "" (reply to "a9 NOOP")'],
+      quirks: [],
+    });
+    // Another invalid tag echoed for a line that starts with a space.
+    expect(grammarOf('imap', [[0, ' a+b NOOP', rl('a+b BAD invalid command')]]).problems).toHaveLength(1);
+    // The quirk's line with a bare LF: the quirk is tolerated, the line end is not.
+    const lf = grammarProblems(ctxOf('imap'), execution('imap', [[0, ' a9 NOOP', [{ text: ' BAD invalid command', eol: '\n', seq: 0, tls: false }]]]));
+    expect(lf.quirks.map((q) => q.id)).toEqual(['imap-empty-tag-echoed']);
+    expect(lf.problems).toEqual(['reply line " BAD invalid command" ends with a bare LF instead of CRLF (reply to " a9 NOOP")']);
+    // Not IMAP.
+    expect(grammarOf('pop3', [[0, ' a9 NOOP', rl(' BAD invalid command')]]).problems).toHaveLength(1);
+  });
+
+  it('IMAP AUTHENTICATE LOGIN: an invalid user name line answered "BAD invalid command", unstarred and untagged', () => {
+    const challenge: Array<[number, string, ReceivedLine[]]> = [[0, 'a1 AUTHENTICATE LOGIN', rl('+ VXNlcm5hbWU6')]];
+    expect(grammarOf('imap', [...challenge, [0, '!!!', rl('BAD invalid command')]])).toEqual({ problems: [], quirks: ['imap-login-username-bad-untagged'] });
+    expect(grammarOf('imap', [...challenge, [0, '*', rl('BAD invalid command')]]).quirks).toEqual(['imap-login-username-bad-untagged']);
+  });
+
+  it('an unstarred untagged BAD anywhere else is a grammar failure', () => {
+    const notImap = (sent: string) => `reply line "BAD invalid command" is not "* ...", "+ ..." or "<tag> OK|NO|BAD ..." (reply to "${sent}")`;
+    // AUTHENTICATE PLAIN's continuation, the password step of LOGIN, a plain command, another command's line.
+    expect(grammarOf('imap', [[0, 'a1 AUTHENTICATE PLAIN', rl('+ ')], [0, '!!!', rl('BAD invalid command')]]).problems).toEqual([notImap('!!!')]);
+    expect(grammarOf('imap', [[0, 'a1 AUTHENTICATE LOGIN', rl('+ VXNlcm5hbWU6')], [0, 'YQ==', rl('+ UGFzc3dvcmQ6')], [0, '!!!', rl('BAD invalid command')]]).problems).toEqual([notImap('!!!')]);
+    expect(grammarOf('imap', [[0, 'a1 NOOP', rl('BAD invalid command')]]).problems).toEqual([notImap('a1 NOOP')]);
+    expect(grammarOf('imap', [[0, 'a1 AUTHENTICATE LOGIN', rl('+ VXNlcm5hbWU6')], [1, '!!!', rl('BAD invalid command')]]).problems).toEqual([notImap('!!!')]);
+    // A different text in the quirk's place.
+    expect(grammarOf('imap', [[0, 'a1 AUTHENTICATE LOGIN', rl('+ VXNlcm5hbWU6')], [0, '!!!', rl('BAD invalid, command')]]).problems).toHaveLength(1);
+  });
+
+  it('counterexample classes blank quoted values and numbers', () => {
+    expect(problemClass('reply line " BAD invalid command" has an invalid tag "" (reply to " a9 NOOP")')).toBe('reply line "…" has an invalid tag "…" (reply to "…")');
+    expect(problemClass('the connection is still open 2000 ms after the reply to "QUIT"')).toBe('the connection is still open N ms after the reply to "…"');
+    expect(problemClass('reply line "a\\"b" follows a single-line reply')).toBe('reply line "…" follows a single-line reply');
+    expect(problemClasses(['no reply to "a1 NOOP"', 'no reply to "a2 NOOP"', 'incomplete reply to "x": "y"'])).toEqual(['incomplete reply to "…": "…"', 'no reply to "…"']);
+  });
+});
+
+describe('seed', () => {
+  it('POSTERN_CONFORMANCE_SEED fixes it, otherwise it is random', () => {
+    expect(conformanceSeed({ POSTERN_CONFORMANCE_SEED: '2024' })).toBe(2024);
+    expect(() => conformanceSeed({ POSTERN_CONFORMANCE_SEED: 'x' })).toThrow(/not an integer/);
+    const seeds = new Set(Array.from({ length: 5 }, () => conformanceSeed({})));
+    expect(seeds.size).toBeGreaterThan(1);
+    expect(resolveContext({ target: { host: '127.0.0.1', port: 1 }, protocol: 'pop3', tls: 'none', seed: 7 }).seed).toBe(7);
+  });
+});
+
 describe('report', () => {
+  const base: Omit<ConformanceReport, 'results' | 'passed' | 'failed' | 'skipped' | 'incomplete'> = {
+    target: { host: '127.0.0.1', port: 1 },
+    protocol: 'imap',
+    tls: 'none',
+    starttlsMode: 'off',
+    seed: 1,
+    runsPerProperty: 25,
+    quirksTolerated: true,
+    durationMs: 3,
+  };
+
+  it('an incomplete property is neither passed nor failed, and says so', () => {
+    const text = formatReport({
+      ...base,
+      results: [
+        { id: 'one-reply-per-command', number: 1, title: 't', status: 'incomplete', incompleteReason: 'stopped by the time budget of 60000 ms after 9 of 25 runs', runs: 9, durationMs: 60_000, interrupted: true },
+        { id: 'reply-grammar', number: 2, title: 't', status: 'passed', runs: 25, durationMs: 1 },
+      ],
+      passed: 1,
+      failed: 0,
+      skipped: 0,
+      incomplete: 1,
+    });
+    expect(text).toContain('[1] one-reply-per-command        INCOMPLETE (9 runs, 60.0 s: stopped by the time budget of 60000 ms after 9 of 25 runs)');
+    expect(text).toMatch(/^1 {2}one-reply-per-command +9 +incomplete$/m);
+    expect(text.split('\n').at(-1)).toBe('1 passed, 0 failed, 1 incomplete');
+  });
+
+  it('known quirks: on the property line, in their own section with an example, in the table', () => {
+    const text = formatReport({
+      ...base,
+      results: [
+        {
+          id: 'reply-grammar',
+          number: 2,
+          title: 't',
+          status: 'passed',
+          runs: 25,
+          durationMs: 1,
+          quirks: [{ id: 'imap-empty-tag-echoed', title: 'empty tag', reference: 'reference §16 item 7', runs: 2, occurrences: 3, example: 'reply line " BAD invalid command" has an invalid tag "" (reply to " a9 NOOP")' }],
+        },
+      ],
+      passed: 1,
+      failed: 0,
+      skipped: 0,
+      incomplete: 0,
+    });
+    expect(text).toContain('[2] reply-grammar                passed (25 runs, 0.0 s; known nginx quirk: imap-empty-tag-echoed in 2 runs)');
+    expect(text).toContain('[2] reply-grammar: imap-empty-tag-echoed, in 2 run(s), 3 reply line(s) (reference §16 item 7)');
+    expect(text).toContain('    e.g. reply line " BAD invalid command" has an invalid tag "" (reply to " a9 NOOP")');
+    expect(text).toMatch(/^2 {2}reply-grammar +25 +passed \(known nginx quirks: imap-empty-tag-echoed x2\)$/m);
+    expect(text.split('\n').at(-1)).toBe('1 passed, 0 failed');
+  });
+
   it('ends with the summary table and "N passed, M failed"', () => {
     const text = formatReport({
       target: { host: '127.0.0.1', port: 1 },
@@ -79,15 +208,19 @@ describe('report', () => {
           status: 'failed',
           runs: 1,
           durationMs: 1,
-          failure: { message: 'still open', transcript: ['S: +OK', 'C: QUIT', 'S: +OK'], seed: 1, path: '0:1', shrinks: 1 },
+          failure: { message: 'still open', classes: ['still open'], transcript: ['S: +OK', 'C: QUIT', 'S: +OK'], seed: 1, path: '0:1', shrinks: 1 },
         },
       ],
       passed: 1,
       failed: 1,
       skipped: 1,
+      incomplete: 0,
+      quirksTolerated: true,
       durationMs: 3,
     });
     expect(text).toContain("replay: runConformance({ ...same options, properties: ['quit-closes'], seed: 1, path: '0:1' })");
+    expect(text).toContain("or: postern conformance ...same flags --property quit-closes --seed 1 --path '0:1'");
+    expect(text).toContain('    class: still open');
     expect(text).toMatch(/#\s+property\s+runs\s+result/);
     expect(text.split('\n').at(-1)).toBe('1 passed, 1 failed');
   });

@@ -2,7 +2,8 @@
  * Checks on one execution, shared by the properties: reply accounting (property 1), grammar
  * (property 2) and the comparable transcript (property 5).
  */
-import { announcesClose, firstToken, greetingProblems, imapHasTag, isNegative, replyProblems } from '../grammar.js';
+import { announcesClose, firstToken, greetingProblems, imapHasTag, isNegative, replyLineProblems, replyProblems } from '../grammar.js';
+import { knownQuirk, type QuirkHit } from '../quirks.js';
 import { normalizeLine } from '../normalize.js';
 import type { Context, Exchange, Execution, Protocol, ReceivedLine, Script } from '../types.js';
 
@@ -86,17 +87,26 @@ export function replyAccounting(ctx: Context, script: Script, exec: Execution, f
   return out;
 }
 
-/** Property 2. */
-export function grammarProblems(ctx: Context, exec: Execution): string[] {
-  const out: string[] = [];
-  if (exec.greeting.length > 0) out.push(...greetingProblems(ctx.protocol, exec.greeting));
-  for (const ex of exec.exchanges) {
-    for (const p of replyProblems(ctx.protocol, ex.sent, ex.reply)) out.push(`${p} (reply to ${disp(ex)})`);
-  }
+/**
+ * Property 2: the grammar problems, and apart from them the problems that are known nginx
+ * quirks (src/conformance/quirks.ts) in exactly the situation that makes them.
+ */
+export function grammarProblems(ctx: Context, exec: Execution): { problems: string[]; quirks: QuirkHit[] } {
+  const problems: string[] = [];
+  const quirks: QuirkHit[] = [];
+  if (exec.greeting.length > 0) problems.push(...greetingProblems(ctx.protocol, exec.greeting));
+  exec.exchanges.forEach((ex, index) => {
+    for (const { line, problem } of replyLineProblems(ctx.protocol, ex.sent, ex.reply)) {
+      const text = `${problem} (reply to ${disp(ex)})`;
+      const quirk = knownQuirk('reply-grammar', ctx.protocol, problem, exec, index, line);
+      if (quirk) quirks.push({ id: quirk.id, problem: text });
+      else problems.push(text);
+    }
+  });
   for (const l of exec.extra) {
-    for (const p of replyProblems(ctx.protocol, '', [l])) out.push(`${p} (${l.where})`);
+    for (const p of replyProblems(ctx.protocol, '', [l])) problems.push(`${p} (${l.where})`);
   }
-  return out;
+  return { problems, quirks };
 }
 
 /**

@@ -57,6 +57,18 @@ describe('embedded auth_http service', () => {
     expect(await ask({ password: new Secret('') })).toEqual(failure);
   });
 
+  it('the failure wait can be set (postern conformance uses 1 s)', async () => {
+    const quick = await startEmbeddedAuthService({ host: '127.0.0.1', port: 0, users, backend: { pop3: { host: '127.0.0.1', port: 1110 }, imap: { host: '127.0.0.1', port: 1143 } }, failureWaitSeconds: 1 });
+    try {
+      const c = new AuthHttpClient({ url: quick.url, host: '127.0.0.1', port: quick.port, uri: '/auth', hostHeader: '127.0.0.1' }, [], 5000);
+      const request: AuthRequest = { method: 'plain', user: 'demo', password: new Secret('nope'), protocol: 'imap', attempt: 1, clientIp: '127.0.0.1' };
+      expect(await c.request(request, new AbortController().signal)).toEqual({ status: 'fail', text: 'Invalid login or password', waitSeconds: 1 });
+      expect(await c.request({ ...request, attempt: 10 }, new AbortController().signal)).toEqual({ status: 'fail', text: 'Invalid login or password' });
+    } finally {
+      await quick.close();
+    }
+  });
+
   it('stops asking the proxy to wait after 10 attempts', async () => {
     expect(await ask({ password: new Secret('nope'), attempt: 10 })).toEqual({ status: 'fail', text: 'Invalid login or password' });
   });
