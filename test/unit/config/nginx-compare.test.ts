@@ -1,21 +1,21 @@
 /**
- * Where nginx 1.22 with the mail module is installed, run `nginx -t` on the same files and check
- * that Postern reports the same first error. Skipped when nginx is not there; the unit tests in
- * errors.test.ts carry the expected texts on their own.
+ * Run the reference `nginx -t` (nginx 1.22.1 with the mail module) on the same files and check
+ * that Postern reports the same first error. nginx is the oracle here: without it, or with
+ * another version, the file fails (never skips) and says what to install (requireBinaries).
+ * The unit tests in errors.test.ts carry the expected texts on their own.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../../src/config/index.js';
 import { checkSsl } from '../../../src/net/secure-context.js';
+import { requireBinaries } from '../../e2e/harness/require.js';
 import { groups, verifyClientCases, type Case } from './error-cases.js';
 import { errorOf } from './helpers.js';
 
-const NGINX = '/usr/sbin/nginx';
-const MODULE = '/usr/lib/nginx/modules/ngx_mail_module.so';
-const available = existsSync(NGINX) && existsSync(MODULE) && spawnSync(NGINX, ['-v']).status === 0;
+const { nginx: NGINX, 'nginx-mail': MODULE, openssl: OPENSSL } = requireBinaries(['nginx', 'openssl']) as { nginx: string; 'nginx-mail': string; openssl: string };
 
 /** Cases whose message is Postern's own, or where nginx 1.22 words it differently. */
 const DIFFERENT = new Set([
@@ -34,9 +34,9 @@ const DIFFERENT = new Set([
   'multipath',
 ]);
 
-const dir = available ? mkdtempSync(join(tmpdir(), 'postern-nginx-')) : '';
+const dir = mkdtempSync(join(tmpdir(), 'postern-nginx-'));
 afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
 });
 
 let counter = 0;
@@ -68,7 +68,7 @@ const cases: Case[] = Object.entries(groups)
   .flatMap(([, list]) => list)
   .filter(([name]) => !DIFFERENT.has(name));
 
-describe.skipIf(!available)('same first error as nginx -t (nginx 1.22)', () => {
+describe('same first error as nginx -t (nginx 1.22.1)', () => {
   it.each(cases)('%s', (_name, text) => {
     const file = write(text);
     expect(posternError(file)).toBe(nginxError(file));
@@ -104,21 +104,19 @@ function posternCheck(file: string): string | null {
   }
 }
 
-describe.skipIf(!available)('same first error as nginx -t for TLS servers and their files (nginx 1.22)', () => {
+describe('same first error as nginx -t for TLS servers and their files (nginx 1.22.1)', () => {
   const files = (name: string) => join(dir, name);
-  if (available) {
-    const openssl = (...args: string[]) => {
-      const r = spawnSync('openssl', args, { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(r.stderr);
-    };
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=a', '-days', '2', '-keyout', files('a.key'), '-out', files('a.crt'));
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=b', '-days', '2', '-keyout', files('b.key'), '-out', files('b.crt'));
-    openssl('pkey', '-in', files('a.key'), '-aes256', '-passout', 'pass:secret', '-out', files('a-encrypted.key'));
-    writeFileSync(files('wrong-passwords'), 'nope\n');
-    writeFileSync(files('text.txt'), 'hello\n');
-    writeFileSync(files('ticket47.key'), Buffer.alloc(47));
-    writeFileSync(files('combined.pem'), readFileSync(files('a.key'), 'utf8') + readFileSync(files('a.crt'), 'utf8'));
-  }
+  const openssl = (...args: string[]) => {
+    const r = spawnSync(OPENSSL, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+  };
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=a', '-days', '2', '-keyout', files('a.key'), '-out', files('a.crt'));
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=b', '-days', '2', '-keyout', files('b.key'), '-out', files('b.crt'));
+  openssl('pkey', '-in', files('a.key'), '-aes256', '-passout', 'pass:secret', '-out', files('a-encrypted.key'));
+  writeFileSync(files('wrong-passwords'), 'nope\n');
+  writeFileSync(files('text.txt'), 'hello\n');
+  writeFileSync(files('ticket47.key'), Buffer.alloc(47));
+  writeFileSync(files('combined.pem'), readFileSync(files('a.key'), 'utf8') + readFileSync(files('a.crt'), 'utf8'));
   const server = (directives: string, certs = `ssl_certificate ${files('a.crt')}; ssl_certificate_key ${files('a.key')};`) =>
     `mail { auth_http 127.0.0.1:9; ${certs}\n ${directives}\n server { listen 127.0.0.1:18993 ssl; protocol imap; } }`;
 

@@ -1,13 +1,17 @@
+/**
+ * The demo mailbox with real clients: curl (pop3://, imap://) and imapflow. curl is required:
+ * without it the file fails and says what to install (requireBinaries), it is never skipped.
+ */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoMailbox, type DemoMailbox } from '../../../src/demo/mailbox.js';
 import { demoMessages, toRawMessage } from '../../../src/demo/store.js';
+import { requireBinaries } from '../../e2e/harness/require.js';
 
 const run = promisify(execFile);
-const CURL = '/usr/bin/curl';
+const { curl: CURL } = requireBinaries(['curl']) as { curl: string };
 const curl = async (...args: string[]) => (await run(CURL, ['-sS', '--max-time', '10', ...args], { encoding: 'latin1' })).stdout;
 
 describe('demo mailbox with real clients (no proxy)', () => {
@@ -21,7 +25,7 @@ describe('demo mailbox with real clients (no proxy)', () => {
     await mailbox.close();
   });
 
-  describe.skipIf(!existsSync(CURL))('curl', () => {
+  describe('curl', () => {
     it('pop3:// lists the messages', async () => {
       expect(await curl(`pop3://127.0.0.1:${mailbox.pop3Port}/`, '-u', 'demo:demo')).toBe(raws.map((raw, i) => `${i + 1} ${raw.length}\r\n`).join(''));
     });
