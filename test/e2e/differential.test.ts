@@ -4,7 +4,11 @@
  * (test/e2e/scenarios/{imap,pop3}.ts) is played against both at the same time and the
  * transcripts — client lines, server lines, timing buckets, closes, and the raw auth_http
  * requests each proxy sent — must be equal after normalisation (salts, dates, Dovecot's
- * variable bits). A difference fails the scenario with the line diff.
+ * variable bits). A difference fails the scenario with the line diff. So does a transcript
+ * with an error line (`!: timeout`, `!: still open`, ...) on both sides alike: the scenario
+ * did not go as written, and two proxies failing the same way prove nothing (as in
+ * smtp-differential.test.ts). Expected failures are part of the script
+ * (`{ starttls: true, fails: true }`).
  *
  * Each side has its own Dovecot (same users and messages) and its own auth server (same
  * policy, test/e2e/scenarios/auth.ts), so mailbox state (\Recent, \Seen) evolves the same way
@@ -44,7 +48,7 @@ import { scenarioAuthHandler, USERS } from './scenarios/auth.js';
 import { imapScenarios } from './scenarios/imap.js';
 import { fillMailBlock, MAIL_BLOCK_TEMPLATE, portsFrom } from './scenarios/mail-block.js';
 import { pop3Scenarios } from './scenarios/pop3.js';
-import { authLines, runScenario, SERVER_KEYS, type Scenario, type ServerKey } from './scenarios/runner.js';
+import { authLines, runScenario, scenarioErrors, SERVER_KEYS, type Scenario, type ServerKey } from './scenarios/runner.js';
 
 requireBinaries(['nginx', 'dovecot', 'openssl']);
 
@@ -159,6 +163,8 @@ describe('differential: nginx 1.22.1 and Postern with the same mail block', () =
             `--- postern transcript ---\n${shorten([...tp.client, ...tp.auth])}`,
         );
       }
+      // Equal is not enough: a transcript that went wrong on both sides is a broken scenario.
+      expect(scenarioErrors(tn.client), `"${sc.name}" did not go as scripted (on both sides):\n${shorten(tn.client)}`).toEqual([]);
     });
   }
 });

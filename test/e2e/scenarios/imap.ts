@@ -334,12 +334,13 @@ export const imapScenarios: Scenario[] = [
   {
     name: 'imap: LOGOUT and STARTTLS with arguments; lower-case starttls',
     server: 'imapStarttls',
-    steps: [greet, L('a1 NOOP x'), { lines: 1 }, L('a2 starttls x'), { lines: 1 }, { silence: 200 }, L('a3 LOGOUT now'), { tagged: 'a3' }, { closed: true }],
+    note: 'STARTTLS with an argument is STARTTLS: OK, then the handshake (plaintext after it would end the connection)',
+    steps: [greet, L('a1 NOOP x'), { lines: 1 }, L('a2 starttls x'), { lines: 1 }, { silence: 200 }, { starttls: true }, L('a3 LOGOUT now'), { tagged: 'a3' }, { closed: true }],
   },
   {
     name: 'imap starttls on: plaintext sent after the STARTTLS reply, before the handshake → handshake fails',
     server: 'imapStarttls',
-    steps: [greet, L('a1 STARTTLS'), { lines: 1 }, L('a2 CAPABILITY'), { sleep: 100 }, { starttls: true }, L('a3 NOOP'), { lines: 1 }],
+    steps: [greet, L('a1 STARTTLS'), { lines: 1 }, L('a2 CAPABILITY'), { sleep: 100 }, { starttls: true, fails: true }, L('a3 NOOP'), { lines: 1 }],
   },
   {
     name: 'imap: auth header names case-insensitive, values case-sensitive ("ok" is a failure text)',

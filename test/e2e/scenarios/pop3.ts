@@ -306,7 +306,8 @@ export const pop3Scenarios: Scenario[] = [
   {
     name: 'pop3: commands with extra arguments (CAPA, NOOP, AUTH, STLS, QUIT)',
     server: 'pop3Starttls',
-    steps: [greet, L('CAPA x'), ml, L('NOOP x y'), { lines: 1 }, L('AUTH PLAIN a b'), { lines: 1 }, L('NOOP a b c d'), { lines: 1 }, L('STLS now'), { lines: 1 }, { silence: 200 }, L('QUIT x'), { lines: 1 }, { closed: true }],
+    note: 'STLS with an argument is STLS: +OK, then the handshake (plaintext after it would end the connection)',
+    steps: [greet, L('CAPA x'), ml, L('NOOP x y'), { lines: 1 }, L('AUTH PLAIN a b'), { lines: 1 }, L('NOOP a b c d'), { lines: 1 }, L('STLS now'), { lines: 1 }, { silence: 200 }, { starttls: true }, L('QUIT x'), { lines: 1 }, { closed: true }],
   },
   {
     name: 'pop3: QUIT in the USER state',
@@ -316,7 +317,7 @@ export const pop3Scenarios: Scenario[] = [
   {
     name: 'pop3 starttls on: plaintext sent after the STLS reply, before the handshake → handshake fails',
     server: 'pop3Starttls',
-    steps: [greet, L('STLS'), { lines: 1 }, L('CAPA'), { sleep: 100 }, { starttls: true }, L('NOOP'), { lines: 1 }],
+    steps: [greet, L('STLS'), { lines: 1 }, L('CAPA'), { sleep: 100 }, { starttls: true, fails: true }, L('NOOP'), { lines: 1 }],
   },
   {
     name: 'pop3: auth header names case-insensitive, values case-sensitive ("ok" is a failure text)',

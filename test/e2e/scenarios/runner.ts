@@ -8,8 +8,10 @@
  *             partial line at EOF; bytes < 0x20 and >= 0x7f escaped as \xNN)
  *   `T: ...`  timing bucket of a `timed` read (`delayed` >= 800 ms, else `immediate`)
  *   `*: ...`  TLS established / closed by server
- *   `!: ...`  what went wrong (timeout / closed while reading / TLS failure); the rest of
- *             the script is skipped
+ *   `!: ...`  what went wrong (timeout / closed while reading / TLS failure / an expected
+ *             failure that did not happen); the rest of the script is skipped. A scenario whose
+ *             transcript has one is broken, even when both proxies have the same one.
+ *   `*: TLS handshake failed (as expected)`: a `{ starttls: true, fails: true }` step
  *   `U: ...`  data that arrived after the last step without being read by the script
  *   `A: ...`  the auth_http requests the proxy sent during the scenario (raw header lines)
  */
@@ -55,8 +57,12 @@ export type Step =
   | { tagged: string; timed?: boolean }
   /** Read a POP3 multi-line response up to `.`. */
   | { multiline: true }
-  /** Upgrade the connection to TLS in place. */
-  | { starttls: true }
+  /**
+   * Upgrade the connection to TLS in place. `fails`: the scenario expects the handshake to fail
+   * (recorded as `*: TLS handshake failed (as expected)`, the rest of the script skipped); a
+   * handshake that succeeds then is recorded as `!:`.
+   */
+  | { starttls: true; fails?: true }
   /** Expect the server to close (records whatever arrives before EOF). */
   | { closed: true }
   /** Wait `silence` ms expecting nothing (anything arriving is recorded as `U:`). */
@@ -221,8 +227,9 @@ export async function runScenario(scenario: Scenario, port: number, opts: RunOpt
         try {
           const s = await c.startTls({}, readTimeout);
           t.push(`*: TLS established ${s.getProtocol() ?? ''}`);
+          if (step.fails) t.push('!: TLS handshake succeeded, the scenario expects it to fail');
         } catch (err) {
-          t.push(`!: TLS handshake failed`);
+          t.push(step.fails ? '*: TLS handshake failed (as expected)' : '!: TLS handshake failed');
           void err;
           aborted = true;
           break;
@@ -287,6 +294,9 @@ export function authLines(requests: AuthRequest[]): string[] {
   }
   return out;
 }
+
+/** The `!:` lines of a transcript: what went wrong in the scenario itself. */
+export const scenarioErrors = (transcript: string[]): string[] => transcript.filter((l) => l.startsWith('!:'));
 
 /** Shorthand: a command line with CRLF. */
 export const L = (s: string): Step => ({ send: `${s}\r\n` });
