@@ -2,7 +2,7 @@ import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AuthRequest } from '../../../machines/types.js';
 import type { AuthHttpTarget } from '../../../src/config/types.js';
 import { AuthHttpClient } from '../../../src/auth/client.js';
@@ -61,9 +61,30 @@ const ask = (target: AuthHttpTarget, timeoutMs = 2000, signal = new AbortControl
   new AuthHttpClient(target, headers, timeoutMs).request(request, signal);
 
 const counted = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'PipeWrap' || r === 'Timeout').length;
-const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+// Real timers, kept before any test fakes them.
+const realSetTimeout = globalThis.setTimeout;
+const settle = (ms = 30) => new Promise((resolve) => realSetTimeout(resolve, ms));
+
+/**
+ * The auth_http_timeout deadline on a clock that only the test moves (setTimeout/clearTimeout
+ * faked; sockets, setImmediate and setInterval stay real). An outcome that arrives while the
+ * clock stands still came from the socket, not from the deadline: no wall-clock bound needed.
+ */
+const freezeClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+
+/** Whether `promise` has settled, after letting pending I/O and callbacks run. */
+async function hasSettled(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+}
 
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(open.splice(0).map((fake) => fake.close()));
 });
 
@@ -88,35 +109,49 @@ describe('AuthHttpClient against a loopback auth server', () => {
     expect(await ask(tcp(fake.port))).toMatchObject({ status: 'ok', port: 8143 });
   });
 
-  it('a refused port is an error at once', async () => {
+  it('a refused port is an error at once, not at the deadline', async () => {
     const probe = net.createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const started = Date.now();
+    freezeClock();
     const outcome = await ask(tcp(port), 5000);
     expect(outcome).toEqual({ status: 'error', reason: `connect() to 127.0.0.1:${port} failed (111: Connection refused) while in http auth state` });
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(vi.getTimerCount()).toBe(0); // the deadline was cleared, never reached
   });
 
-  it('a silent server: timeout error after auth_http_timeout', async () => {
-    const fake = await fakeServer(() => undefined);
-    const started = Date.now();
-    const outcome = await ask(tcp(fake.port), 300);
-    const elapsed = Date.now() - started;
-    expect(outcome).toEqual({ status: 'error', reason: `auth http server 127.0.0.1:${fake.port} timed out` });
-    expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(1500);
+  it('a silent server: timeout error exactly at auth_http_timeout', async () => {
+    let requested!: () => void;
+    const arrived = new Promise<void>((resolve) => (requested = resolve));
+    const fake = await fakeServer(() => requested());
+    freezeClock();
+    const pending = ask(tcp(fake.port), 300);
+    await arrived;
+    vi.advanceTimersByTime(299);
+    expect(await hasSettled(pending)).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(await pending).toEqual({ status: 'error', reason: `auth http server 127.0.0.1:${fake.port} timed out` });
   });
 
   it('the timeout covers the whole exchange, not each read', async () => {
+    let lines = 0;
     const fake = await fakeServer((socket) => {
-      const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : socket.write('X-Trickle: 1\r\n')), 50);
+      const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : (socket.write('X-Trickle: 1\r\n'), lines++)), 10);
       socket.on('close', () => clearInterval(timer));
     });
-    const started = Date.now();
-    expect(await ask(tcp(fake.port), 300)).toMatchObject({ status: 'error', reason: expect.stringContaining('timed out') });
-    expect(Date.now() - started).toBeLessThan(1500);
+    freezeClock();
+    const pending = ask(tcp(fake.port), 300);
+    // Ten steps of 30 ms on the test's clock, header lines arriving between every two: a
+    // deadline renewed by each read would never expire.
+    for (let step = 1; step < 10; step++) {
+      const before = lines;
+      while (lines < before + 2) await settle(5);
+      vi.advanceTimersByTime(30);
+      expect(await hasSettled(pending), `settled after ${step * 30} ms`).toBe(false);
+    }
+    await settle(30);
+    vi.advanceTimersByTime(30);
+    expect(await pending).toEqual({ status: 'error', reason: `auth http server 127.0.0.1:${fake.port} timed out` });
   });
 
   it('a server closing before the end of the headers: error', async () => {
@@ -133,9 +168,9 @@ describe('AuthHttpClient against a loopback auth server', () => {
 
   it('more than 1024 bytes without the end of the headers: error without waiting for the timeout', async () => {
     const fake = await fakeServer((socket) => socket.write(`HTTP/1.0 200 OK\r\n${'X-Pad: aaaaaaaaaaaaaaaaaaaa\r\n'.repeat(80)}`));
-    const started = Date.now();
+    freezeClock();
     expect(await ask(tcp(fake.port), 5000)).toEqual({ status: 'error', reason: `auth http server 127.0.0.1:${fake.port} sent too big response` });
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('exactly 1024 bytes ending with the empty line is fine, even with more data after it', async () => {
@@ -148,9 +183,9 @@ describe('AuthHttpClient against a loopback auth server', () => {
 
   it('an invalid header is an error as soon as it arrives', async () => {
     const fake = await fakeServer((socket) => socket.write('HTTP/1.0 200 OK\r\nX_Bad: 1\r\n'));
-    const started = Date.now();
+    freezeClock();
     expect(await ask(tcp(fake.port), 5000)).toEqual({ status: 'error', reason: `auth http server 127.0.0.1:${fake.port} sent invalid header in response` });
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('abort: closes the connection and resolves aborted', async () => {
