@@ -424,6 +424,13 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     while (slots > 0) releaseSlot();
     // The relay destroyed it, or the client is gone: nothing left to flush.
     if (transport.destroyed) return;
+    // A TLS client that closed (or reset: Node may report that as an end) is gone as well, and Node
+    // can keep what was written to such a socket queued for good (behind the TLS 1.3 tickets of a
+    // socket read a turn after its handshake): nothing to wait for. nginx closes at once too.
+    if (transport !== socket && transport.readableEnded) {
+      transport.destroy();
+      return;
+    }
     // Let queued replies reach the client, but never wait on a client that does not read.
     const deadline = setTimeout(() => transport.destroy(), Math.min(server.timeoutMs, 5_000));
     deadline.unref();

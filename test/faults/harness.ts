@@ -667,8 +667,8 @@ export function loginLine(protocol: Protocol, user: string, password = 'secret')
   }
 }
 
-/** Up to (not including) the credentials line: greeting, STARTTLS/STLS and handshake, EHLO, USER. */
-export async function beforeLogin(c: Conversation, protocol: Protocol, transport: Transport, user: string): Promise<void> {
+/** The greeting, and on a STARTTLS transport STARTTLS/STLS (after EHLO for SMTP) and the handshake. */
+export async function untilTls(c: Conversation, protocol: Protocol, transport: Transport): Promise<void> {
   c.wire.phase = 'greeting';
   if (protocol === 'smtp') await c.read(SMTP_REPLY);
   else await c.read(LINE);
@@ -683,6 +683,11 @@ export async function beforeLogin(c: Conversation, protocol: Protocol, transport
     await c.read(protocol === 'smtp' ? SMTP_REPLY : LINE);
     await c.handshake();
   }
+}
+
+/** Up to (not including) the credentials line: greeting, STARTTLS/STLS and handshake, EHLO, USER. */
+export async function beforeLogin(c: Conversation, protocol: Protocol, transport: Transport, user: string): Promise<void> {
+  await untilTls(c, protocol, transport);
   if (protocol === 'pop3') {
     await c.send(`USER ${user}\r\n`, 'preauth');
     await c.read(LINE);
