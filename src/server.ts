@@ -133,6 +133,8 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   // Named shared caches outlive reloads, as nginx's shared memory zones do.
   const sessions = options.sessions ?? localSessionServices();
   const sockets = new Set<net.Socket>();
+  /** Connections refused by `postern_limit_conn_per_ip`, until their line is out and they close. */
+  const refused = new Set<net.Socket>();
   const whenIdle: Array<() => void> = [];
   const bound = new Map<string, { listener: net.Server; port: number }>();
   let routes = new Map<string, Route>();
@@ -218,6 +220,10 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       socket.destroy();
       return;
     }
+    refused.add(socket);
+    socket.once('close', () => refused.delete(socket));
+    // Read and drop what the client sends: a socket never read never sees the client's close.
+    socket.resume();
     socket.end(dialectFor(route.server.protocol).internalError, 'latin1');
     // A client that does not read must not keep the socket: the line is small, the kernel takes it.
     socket.setTimeout(route.server.timeoutMs, () => socket.destroy());
@@ -291,6 +297,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     for (const timer of shutdownTimers) clearTimeout(timer);
     shutdownTimers.clear();
     for (const socket of sockets) socket.destroy();
+    for (const socket of refused) socket.destroy();
     const closing = [...bound.values()].map(({ listener }) => new Promise<void>((resolve) => listener.close(() => resolve())));
     bound.clear();
     await Promise.all(closing);
