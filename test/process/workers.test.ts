@@ -164,6 +164,7 @@ mail {
     const squatter = net.createServer();
     await new Promise<void>((resolve) => squatter.listen(busyPort, '127.0.0.1', resolve));
     try {
+      const known = workerPids(postern);
       const live = await relayedPop3(plainPort);
       const before = await certificateFingerprint(tlsPort);
       useCertificate(certA);
@@ -172,6 +173,10 @@ mail {
       process.kill(postern.pid, 'SIGHUP');
       const refusal = await postern.waitForLog(/reload refused/, mark);
       expect(refusal).toMatch(new RegExp(`bind\\(\\) to 127\\.0\\.0\\.1:${busyPort} failed`));
+      // The workers started for the refused configuration are stopped; let them be gone, so that
+      // the next test counts only the workers that serve.
+      const started = workerPids(postern).filter((pid) => !known.includes(pid));
+      await until('the workers of the refused reload to exit', () => started.every((pid) => !alive(pid)));
       // Still the certificate of before, on every worker.
       for (let i = 0; i < 10; i++) expect(await certificateFingerprint(tlsPort)).toBe(before);
       expect(await stillRelays(live)).toMatch(/^-ERR unknown command STAT/);
