@@ -55,13 +55,12 @@ async function listen(server: net.Server): Promise<number> {
 
 const closeServer = (server: net.Server): Promise<void> => new Promise((resolve) => server.close(() => resolve()));
 
-/** A loopback port nothing listens on (bound once, then closed): connections to it are refused. */
-export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  const port = await listen(server);
-  await closeServer(server);
-  return port;
-}
+/**
+ * A loopback port nothing listens on: connections to it are refused. Not an ephemeral port bound
+ * and closed again: another test process may bind it next (a POP3 case once reached the IMAP
+ * fuzzer's fake backend that way). Port 1 (tcpmux) is privileged and unused.
+ */
+export const DEAD_PORT = 1;
 
 /** Sends `bytes` in pieces, `paceMs` apart (0: all at once), then `then()`. */
 function deliver(socket: net.Socket, tracked: Tracked, bytes: Buffer, cuts: number[], paceMs: number, then: () => void): void {

@@ -43,7 +43,7 @@ import {
   type Transport,
 } from './harness.js';
 import { BUDGET, describeSeed, PROFILE, runParameters, TEST_TIMEOUT_MS } from './profile.js';
-import { closedPort, FakeAuthHttp, FakeBackend, markerIn, ScriptedAuth, type AuthHttpPlan } from './services.js';
+import { DEAD_PORT, FakeAuthHttp, FakeBackend, markerIn, ScriptedAuth, type AuthHttpPlan } from './services.js';
 
 // ---------------------------------------------------------------- server settings
 
@@ -364,7 +364,7 @@ export function fuzzProtocol(protocol: Protocol, file: string): void {
             let counted: { auth: ScriptedAuth; backend: FakeBackend } | undefined;
             const { outcomes, plans } = await runCase(protocol, watch, counters.commands, async () => {
               const backend = await new FakeBackend(protocol, undefined, { credentials: true, xclient: c.settings.xclient }).start();
-              const refused = await closedPort();
+              const refused = DEAD_PORT;
               const auth = new ScriptedAuth({
                 protocol,
                 outcomes: c.outcomes,
@@ -409,7 +409,7 @@ export function fuzzProtocol(protocol: Protocol, file: string): void {
             let backend: FakeBackend | undefined;
             await runCase(protocol, watch, counters.authHttp, async () => {
               backend = await new FakeBackend(protocol).start();
-              const refused = await closedPort();
+              const refused = DEAD_PORT;
               const port = backend.port;
               const ports = (text: string) => text.replaceAll(BACKEND_PORT, String(port)).replaceAll(REFUSED_PORT, String(refused));
               const authHttp = await new FakeAuthHttp((index, nth): AuthHttpPlan => {
@@ -451,7 +451,7 @@ export function fuzzProtocol(protocol: Protocol, file: string): void {
             let backends: FakeBackend[] = [];
             await runCase(protocol, watch, counters.backend, async () => {
               backends = await Promise.all(c.connections.map(([, script]) => new FakeBackend(protocol, script).start()));
-              const refused = await closedPort();
+              const refused = DEAD_PORT;
               const auth = new ScriptedAuth({
                 protocol,
                 outcomes: [{ kind: 'ok' }],
