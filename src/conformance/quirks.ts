@@ -1,7 +1,7 @@
 /**
  * Known nginx 1.22.1 quirks, each a counterexample class of one property: the exact problem a
  * documented deviation of nginx from the dialect's grammar produces, in the exact situation that
- * produces it. Postern reproduces them on purpose (docs/conformance.md, reference §16).
+ * produces it. Postern reproduces them on purpose (docs/conformance.md).
  *
  * A problem that is one of these is counted and reported as a known nginx quirk instead of
  * failing its property (unless `strict`); every other problem, including the same kind of
@@ -37,7 +37,7 @@ export const KNOWN_QUIRKS: readonly KnownQuirk[] = [
     property: 'reply-grammar',
     protocol: 'imap',
     title: 'a command line starting with a space has an empty tag, and nginx echoes it: " BAD invalid command" (" OK completed", ...) instead of "* BAD"',
-    reference: 'reference §5.1, §16 item 7',
+    reference: 'nginx src/mail/ngx_mail_imap_module.c: the tag is echoed as parsed',
     matches(problem, exec, index, line) {
       const ex = exec.exchanges[index];
       return (
@@ -54,7 +54,7 @@ export const KNOWN_QUIRKS: readonly KnownQuirk[] = [
     property: 'reply-grammar',
     protocol: 'imap',
     title: 'an invalid user name line after AUTHENTICATE LOGIN\'s "+ VXNlcm5hbWU6" is answered "BAD invalid command": neither tagged nor "* "',
-    reference: 'reference §5.3, §16 item 6',
+    reference: 'nginx src/mail/ngx_mail_imap_module.c: ngx_mail_auth_login_username error path',
     matches(problem, exec, index, line) {
       const ex = exec.exchanges[index];
       const prev = exec.exchanges[index - 1];

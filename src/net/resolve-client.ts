@@ -1,5 +1,5 @@
 /**
- * The SMTP client host name of nginx's `resolver` (reference §6.1): a PTR lookup of the client
+ * The SMTP client host name of nginx's `resolver` (nginx: src/mail/ngx_mail_smtp_module.c, ngx_mail_smtp_resolve_addr_handler): a PTR lookup of the client
  * address, then a forward lookup of that name, which must give the client address back.
  *
  * The decision is a pure function of a {@link ClientLookup}; {@link dnsLookup} is the node:dns one.

@@ -1,5 +1,5 @@
 /**
- * SASL and credential helpers shared by POP3, IMAP and SMTP (reference §7).
+ * SASL and credential helpers shared by POP3, IMAP and SMTP (nginx: src/mail/ngx_mail_handler.c, ngx_mail_auth_plain/login/cram_md5/external).
  *
  * Byte convention: every credential string here (and every argument the parsers produce) is a
  * *binary* string — latin1, exactly one char per byte, chars 0x00–0xFF. It is never decoded as

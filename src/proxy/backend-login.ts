@@ -95,7 +95,7 @@ export function authPlainLine(user: string, password: string): string {
 class SmtpDialogueError extends Error {}
 
 /**
- * SMTP (reference §6.6): greeting, EHLO/HELO with our name, XCLIENT (then the client's own
+ * SMTP (nginx: src/mail/ngx_mail_proxy_module.c, ngx_mail_proxy_smtp_handler): greeting, EHLO/HELO with our name, XCLIENT (then the client's own
  * HELO/EHLO again), then for `smtp_auth none` the client's MAIL and RCPT (whose reply the
  * client receives), else with `proxy_smtp_auth` AUTH PLAIN (must be 235), else nothing: the
  * proxy itself answers 235.

@@ -175,7 +175,7 @@ describe('report', () => {
           status: 'passed',
           runs: 25,
           durationMs: 1,
-          quirks: [{ id: 'imap-empty-tag-echoed', title: 'empty tag', reference: 'reference §16 item 7', runs: 2, occurrences: 3, example: 'reply line " BAD invalid command" has an invalid tag "" (reply to " a9 NOOP")' }],
+          quirks: [{ id: 'imap-empty-tag-echoed', title: 'empty tag', reference: 'nginx src/mail/ngx_mail_imap_module.c: the tag is echoed as parsed', runs: 2, occurrences: 3, example: 'reply line " BAD invalid command" has an invalid tag "" (reply to " a9 NOOP")' }],
         },
       ],
       passed: 1,
@@ -184,7 +184,7 @@ describe('report', () => {
       incomplete: 0,
     });
     expect(text).toContain('[2] reply-grammar                passed (25 runs, 0.0 s; known nginx quirk: imap-empty-tag-echoed in 2 runs)');
-    expect(text).toContain('[2] reply-grammar: imap-empty-tag-echoed, in 2 run(s), 3 reply line(s) (reference §16 item 7)');
+    expect(text).toContain('[2] reply-grammar: imap-empty-tag-echoed, in 2 run(s), 3 reply line(s) (nginx src/mail/ngx_mail_imap_module.c: the tag is echoed as parsed)');
     expect(text).toContain('    e.g. reply line " BAD invalid command" has an invalid tag "" (reply to " a9 NOOP")');
     expect(text).toMatch(/^2 {2}reply-grammar +25 +passed \(known nginx quirks: imap-empty-tag-echoed x2\)$/m);
     expect(text.split('\n').at(-1)).toBe('1 passed, 0 failed');

@@ -142,7 +142,7 @@ export function statuses(report: ConformanceReport): Partial<Record<PropertyId, 
  * nginx 1.22.1's recorded result for a mode (docs/conformance.md): every property it can be held
  * to passes. For IMAP, reply-grammar passes only because its two documented quirks are known
  * (` BAD invalid command` with an empty tag, the unstarred `BAD invalid command` after a bad
- * AUTHENTICATE LOGIN user name; reference §5.1/§5.3, §16 items 6-7): see `allowedQuirks`.
+ * AUTHENTICATE LOGIN user name): see `allowedQuirks`.
  */
 export function recorded(m: { tls: ConformanceOptions['tls']; starttlsMode?: 'on' | 'only' }): Record<PropertyId, string> {
   return {

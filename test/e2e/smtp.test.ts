@@ -6,8 +6,8 @@
  * the client sent, and Postfix's debug log shows the XCLIENT line it received and the
  * attributes it applied (client name/address, `sasl_username`).
  *
- * Expected proxy replies are nginx's (reference nginx-mail-behavior.md §6, §8, §13.3,
- * §13.11-13.13, §17); smtp-differential.test.ts compares them with nginx 1.22.1 directly.
+ * Expected proxy replies are nginx's (nginx 1.22.1's mail module, src/mail/);
+ * smtp-differential.test.ts compares them with nginx 1.22.1 directly.
  */
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';

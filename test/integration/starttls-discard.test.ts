@@ -1,6 +1,6 @@
 /**
  * Bytes a client pipelines behind STARTTLS (IMAP, SMTP) or STLS (POP3) in the same write are
- * dropped before the handshake (CVE-2011-0411 class, reference §3.5): nothing a man in the middle
+ * dropped before the handshake (CVE-2011-0411 class): nothing a man in the middle
  * appends to the plaintext command may be read as if it had come over TLS. Here the appended
  * bytes are a complete login; after the handshake the proxy must answer only what the client
  * sends over TLS, and the auth service must only ever see the client's own login, marked TLS.

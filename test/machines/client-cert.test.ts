@@ -1,6 +1,6 @@
 /**
  * `ssl_verify_client` in the connection machine: which certificates end the connection after
- * the handshake and with which line (nginx-mail-behavior.md §10.3, nginx's
+ * the handshake and with which line (nginx 1.22.1's mail module (src/mail/), nginx's
  * ngx_mail_verify_cert), for implicit TLS (before the greeting) and STARTTLS (before the next
  * command); and the certificate reaching the auth request, AUTH EXTERNAL included.
  */

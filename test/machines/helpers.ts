@@ -1,7 +1,7 @@
 /**
  * Test harness for the connection statechart: a live actor on a SimulatedClock whose emitted
  * effects are collected in order. Expected reply texts in the tests are written out literally
- * (from docs/reference nginx-mail-behavior.md), never computed with the dialects under test.
+ * (nginx 1.22.1's observed wire bytes), never computed with the dialects under test.
  */
 import { createActor, SimulatedClock, type Actor, type SnapshotFrom, type StateValue } from 'xstate';
 import { connectionMachine, READS_INPUT } from '../../machines/connection.js';

@@ -1,5 +1,5 @@
 /**
- * IMAP dialogue of the connection machine (nginx-mail-behavior.md §3.3–3.5, §5, §7, §17).
+ * IMAP dialogue of the connection machine (nginx 1.22.1's mail module, src/mail/).
  */
 import { describe, expect, it } from 'vitest';
 import { saslTag } from '../../machines/connection.js';

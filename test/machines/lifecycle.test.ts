@@ -1,6 +1,6 @@
 /**
  * What POP3 and IMAP share: auth_http outcomes, backend and relay, timers, max_errors, the
- * client going away in every state, and secrets (nginx-mail-behavior.md §1, §3.3, §3.6, §7,
+ * client going away in every state, and secrets (nginx 1.22.1's mail module (src/mail/),
  * §8.2, §8.4, §11).
  */
 import { inspect } from 'node:util';

@@ -1,6 +1,6 @@
 /**
  * The SMTP dialect of the connection machine, against nginx's replies
- * (reference nginx-mail-behavior.md §6 and §17).
+ * (nginx 1.22.1's mail module, src/mail/).
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';

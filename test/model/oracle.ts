@@ -123,7 +123,7 @@ export class Oracle {
         return this.onHandshake();
       case 'tlsGarbage':
         if (phase.kind !== 'connecting' && phase.kind !== 'upgrading') throw new OracleError('a failed handshake outside a handshake');
-        // nginx closes without a word (reference §10.1).
+        // nginx closes without a word (nginx 1.22.1, src/mail/).
         this.phase = { kind: 'closed' };
         return;
       case 'auth':
@@ -150,7 +150,7 @@ export class Oracle {
   private greet(): void {
     const { protocol, authMethods, serverName } = this.server;
     if (protocol === 'pop3') {
-      // The salt is in the greeting when APOP or CRAM-MD5 may use it (reference §4.1).
+      // The salt is in the greeting when APOP or CRAM-MD5 may use it (nginx 1.22.1, src/mail/).
       if (authMethods.includes('apop') || authMethods.includes('cram-md5')) {
         this.send('+OK POP3 ready ');
         this.segments.push({ salt: 'plain' });
@@ -498,7 +498,7 @@ export class Oracle {
       case 'loginUser': {
         const login = decode64(text);
         if (login === null) {
-          // IMAP: untagged and unstarred (nginx quirk, reference §5.3).
+          // IMAP: untagged and unstarred (nginx quirk, src/mail/ngx_mail_imap_module.c).
           this.mode = { kind: 'start' };
           return this.send(this.server.protocol === 'imap' ? 'BAD invalid command\r\n' : this.invalid());
         }
@@ -537,7 +537,7 @@ export class Oracle {
       return;
     }
     if (phase.kind !== 'upgrading') throw new OracleError('a TLS handshake without STARTTLS');
-    // No new greeting after STARTTLS: the server waits for the next command (reference §3.5).
+    // No new greeting after STARTTLS: the server waits for the next command (nginx 1.22.1, src/mail/).
     this.tls = true;
     this.phase = { kind: 'command' };
   }

@@ -1,5 +1,5 @@
 /**
- * IMAP command parsing (reference §3, §5), an incremental re-implementation of the rules of
+ * IMAP command parsing (nginx: src/mail/ngx_mail_parse.c, ngx_mail_imap_parse_command), an incremental re-implementation of the rules of
  * nginx's `ngx_mail_imap_parse_command`:
  *
  *   line    = tag 1*SP verb *( 1*SP arg ) *SP [CR] LF

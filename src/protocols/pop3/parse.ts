@@ -1,5 +1,5 @@
 /**
- * POP3 command parsing (reference §3, §4), plus the word-oriented scanner POP3 and SMTP share.
+ * POP3 command parsing (nginx: src/mail/ngx_mail_parse.c, ngx_mail_pop3_parse_command), plus the word-oriented scanner POP3 and SMTP share.
  *
  * Grammar (nginx `ngx_mail_pop3_parse_command`, re-implemented):
  *   line  = verb *( 1*SP arg ) *SP [CR] LF

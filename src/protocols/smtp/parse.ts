@@ -1,5 +1,5 @@
 /**
- * SMTP command parsing before authentication (reference §3, §6.3), the rules of nginx's
+ * SMTP command parsing before authentication (nginx: src/mail/ngx_mail_parse.c, ngx_mail_smtp_parse_command), the rules of nginx's
  * `ngx_mail_smtp_parse_command` re-implemented on the word scanner shared with POP3:
  *
  *   line = verb *( 1*SP arg ) *SP [CR] LF

@@ -1,5 +1,5 @@
 /**
- * IMAP scenarios (reference §3, §5, §8, §13.1, §13.4–13.6, §17). Servers:
+ * IMAP scenarios (nginx 1.22.1, src/mail/). Servers:
  * `imap` (plain, imap_client_buffer 1k, max_errors 5), `imapStarttls` (starttls on),
  * `imapStarttlsOnly` (starttls only), `imaps` (listen ... ssl).
  */
@@ -298,7 +298,7 @@ export const imapScenarios: Scenario[] = [
   {
     name: 'imap: auth response head larger than 1024 bytes → internal error and close',
     server: 'imap',
-    // Not timed: nginx answers at once or after auth_http_timeout depending on how the bytes arrive (reference §8.2).
+    // Not timed: nginx answers at once or after auth_http_timeout depending on how the bytes arrive (nginx 1.22.1, src/mail/).
     steps: [greet, L('a1 LOGIN huge x'), { lines: 1 }, { closed: true }],
   },
   {

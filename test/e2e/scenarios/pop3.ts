@@ -1,5 +1,5 @@
 /**
- * POP3 scenarios (reference §3, §4, §7, §8, §13.2, §13.4–13.6, §17). Servers:
+ * POP3 scenarios (nginx 1.22.1, src/mail/). Servers:
  * `pop3` (pop3_auth plain apop cram-md5, max_errors 3), `pop3Starttls` (starttls on),
  * `pop3StarttlsOnly` (starttls only), `pop3s` (listen ... ssl).
  */
@@ -295,7 +295,7 @@ export const pop3Scenarios: Scenario[] = [
   {
     name: 'pop3: auth response head larger than 1024 bytes → internal error and close',
     server: 'pop3Starttls',
-    // Not timed: nginx answers at once or after auth_http_timeout depending on how the bytes arrive (reference §8.2).
+    // Not timed: nginx answers at once or after auth_http_timeout depending on how the bytes arrive (nginx 1.22.1, src/mail/).
     steps: [greet, L('USER huge'), { lines: 1 }, L('PASS x'), { lines: 1 }, { closed: true }],
   },
   {

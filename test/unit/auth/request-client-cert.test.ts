@@ -1,5 +1,5 @@
 /**
- * The `Auth-SSL-*` lines of the auth request (nginx-mail-behavior.md §8.1, §10.3). The fixture
+ * The `Auth-SSL-*` lines of the auth request (nginx 1.22.1's mail module, src/mail/). The fixture
  * is a request nginx 1.22.1 sent (POP3S, `ssl_verify_client on`, `auth_http_pass_client_cert
  * on`, USER u / PASS p) for the client certificate next to it.
  */

@@ -20,7 +20,7 @@ function fake(script: { ptr: string[] | string; a?: string[] | string; aaaa?: st
   return { lookup, asked };
 }
 
-describe('resolveClientHost (reference §6.1)', () => {
+describe('resolveClientHost (nginx 1.22.1, src/mail/)', () => {
   it('PTR then forward lookup giving the client address back: the name', async () => {
     const { lookup, asked } = fake({ ptr: ['a.example.net'], a: ['10.0.0.1', '127.0.0.1'] });
     expect(await resolveClientHost('127.0.0.1', lookup)).toBe('a.example.net');
