@@ -11,8 +11,17 @@
  *   then nginx's get-session callback).
  */
 import type { ServerConfig } from '../config/types.js';
-import type { EndpointSessions } from './tls-endpoint.js';
 import { loadTicketKeyFiles, RandomTicketKeys, type TicketKey } from './ticket-keys.js';
+
+/** `ssl_session_cache`, `ssl_session_timeout` and ticket keys of one server{}. */
+export interface EndpointSessions {
+  /** `builtin`, `shared` or both; null for `off` and `none`: no session is stored. */
+  store: SessionStore | null;
+  /** `ssl_session_timeout`: how long a stored session lives. */
+  timeoutMs: number;
+  /** The first encrypts tickets, all decrypt; empty keeps Node's own random key. */
+  ticketKeys: readonly TicketKey[];
+}
 
 /** What a TLS endpoint needs from a session cache; every call may cross a process boundary. */
 export interface SessionStore {

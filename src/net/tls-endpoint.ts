@@ -3,7 +3,7 @@ import tls, { type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Protocol } from '../config/types.js';
 import { peekClientHello } from './client-hello.js';
-import type { SessionStore } from './session-cache.js';
+import type { EndpointSessions, SessionStore } from './session-cache.js';
 import { sessionFields, TLS1_3_VERSION } from './session-der.js';
 import { useTicketKeys, useTicketKeysOnContext } from './ticket-key-callback.js';
 import { fitsNodeTicketKeys, nodeTicketKeys, type TicketKey } from './ticket-keys.js';
@@ -28,16 +28,6 @@ export interface TlsEndpointOptions {
   sni?: Array<{ pattern: string; options: tls.SecureContextOptions }>;
   /** Session resumption (absent: Node's defaults, which behave as `ssl_session_cache none`). */
   sessions?: EndpointSessions;
-}
-
-/** `ssl_session_cache`, `ssl_session_timeout` and ticket keys of one server{}. */
-export interface EndpointSessions {
-  /** `builtin`, `shared` or both; null for `off` and `none`: no session is stored. */
-  store: SessionStore | null;
-  /** `ssl_session_timeout`: how long a stored session lives. */
-  timeoutMs: number;
-  /** The first encrypts tickets, all decrypt; empty keeps Node's own random key. */
-  ticketKeys: readonly TicketKey[];
 }
 
 /**

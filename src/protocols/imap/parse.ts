@@ -21,7 +21,7 @@
  * - a literal that cannot fit the buffer is still answered `+ OK` (when synchronising), as nginx does;
  *   the command becomes `tooLong` once its bytes fill the buffer.
  */
-import type { CommandScanner, ScanResult } from '../framer.js';
+import type { CommandScanner, ScanResult } from '../scanner.js';
 import { classifyAuthenticate } from '../sasl.js';
 import { Secret } from '../../secret.js';
 import type { Command, FrameMode } from '../types.js';

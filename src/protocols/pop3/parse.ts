@@ -13,7 +13,7 @@
  * first argument (up to the first SP / CR / LF, possibly empty); further words are parsed as
  * ordinary arguments (so the same argument limit applies) and ignored.
  */
-import type { CommandScanner, ScanResult } from '../framer.js';
+import type { CommandScanner, ScanResult } from '../scanner.js';
 import { classifyAuthenticate } from '../sasl.js';
 import { Secret } from '../../secret.js';
 import type { Command, FrameMode } from '../types.js';
