@@ -5,7 +5,7 @@
  * `postern_limit_conn_per_ip`. See docs/extensions.md.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import type { ApplyContext, Context, DirectiveSpec } from './directives.js';
+import type { ApplyContext, Context, DirectiveSpec } from './directive-spec.js';
 import { ConfigError } from './errors.js';
 import type { PathValue, Setting } from './level.js';
 import type { ProxySslConfig, ProxySslMode, Where } from './types.js';

@@ -3,7 +3,7 @@
  * port, and the mail-wide duplicate check. Error texts follow nginx's ngx_mail_core_listen.
  */
 import { AddressError, parseListenAddress } from './addresses.js';
-import type { ApplyContext } from './directives.js';
+import type { ApplyContext } from './directive-spec.js';
 import type { ListenConfig, Protocol } from './types.js';
 import { parseNumber, parseSize, parseTime } from './values.js';
 

@@ -4,7 +4,7 @@
  * server's `ssl_certificate`. nginx's mail proxy has no SNI. See docs/extensions.md.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import type { ApplyContext, DirectiveSpec } from './directives.js';
+import type { ApplyContext, DirectiveSpec } from './directive-spec.js';
 import { normaliseServerName } from '../net/sni.js';
 import type { SniCertificate } from './types.js';
 
