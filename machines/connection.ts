@@ -1,9 +1,10 @@
 import { and, assign, emit, not, setup } from 'xstate';
-import { dialectFor } from '../src/protocols/dialects.js';
-import { smtpReplies } from '../src/protocols/smtp/dialect.js';
-import type { CapabilityView, SaslChallenge } from '../src/protocols/dialect.js';
 import type { Protocol } from '../src/config/types.js';
+import type { CapabilityView, LineView, SaslChallenge } from '../src/protocols/dialect.js';
+import { mailProtocols } from '../src/protocols/registry.js';
 import { Secret } from '../src/secret.js';
+import type { Credentials, DialogueFacts, DialogueMemory, GuardRef, ProtocolChart, Transition, Transitions } from './dialogue.js';
+import { saslToAuth, toAuth, refuse, unsafe } from './dialogue.js';
 import type {
   AuthMethod,
   AuthOutcome,
@@ -14,7 +15,8 @@ import type {
   LogLevel,
   TlsInfo,
 } from './types.js';
-import { unsafeCredentials } from './unsafe-credentials.js';
+
+export type { Credentials };
 
 /**
  * The SASL step a state waits in, published as a state tag so that the runtime knows how to
@@ -26,14 +28,6 @@ export const saslTag = (step: SaslStep): string => `sasl:${step}`;
 
 /** Tag of the states in which the runtime reads and frames client input. */
 export const READS_INPUT = 'readsInput';
-
-/** Credentials collected from the client, waiting for (or being checked by) the auth service. */
-export interface Credentials {
-  method: AuthMethod;
-  user: string;
-  password: Secret;
-  salt?: string;
-}
 
 export interface ConnectionContext {
   settings: ConnectionInput;
@@ -53,11 +47,8 @@ export interface ConnectionContext {
   pendingFailureReply: string;
   backend: BackendTarget | null;
   closeReason: string;
-  /** SMTP: the last HELO/EHLO argument, whether EHLO was ever used, and the `smtp_auth none` envelope. */
-  helo: string;
-  esmtp: boolean;
-  mailLine: string | null;
-  rcptLine: string | null;
+  /** What the protocol's own dialogue remembers between commands (SMTP: HELO, MAIL, RCPT). */
+  memory: DialogueMemory;
 }
 
 type Ev<T extends ConnectionEvent['type']> = Extract<ConnectionEvent, { type: T }>;
@@ -74,7 +65,25 @@ const capabilityView = (context: ConnectionContext, afterUser = false): Capabili
   afterUser,
 });
 
-const dialect = (context: ConnectionContext) => dialectFor(context.settings.protocol);
+/** The protocols the chart serves, by name (src/protocols/registry.ts). */
+const charts: Readonly<Record<Protocol, ProtocolChart>> = mailProtocols;
+const chartOf = (context: ConnectionContext): ProtocolChart => charts[context.settings.protocol];
+const dialect = (context: ConnectionContext) => chartOf(context).dialect;
+const dialogue = (context: ConnectionContext) => chartOf(context).dialogue;
+
+const lineView = (context: ConnectionContext, afterUser = false): LineView => ({
+  ...capabilityView(context, afterUser),
+  serverName: context.settings.serverName,
+  salt: context.settings.salt,
+});
+
+const factsOf = (context: ConnectionContext, event: ConnectionEvent): DialogueFacts => ({
+  settings: context.settings,
+  memory: context.memory,
+  event,
+  tls: context.tls !== null,
+  credentials: context.credentials,
+});
 
 /** The tag a command event carries (IMAP), if any. */
 const eventTag = (event: ConnectionEvent): string | undefined => ('tag' in event ? event.tag : undefined);
@@ -108,6 +117,8 @@ function credentialsFrom(context: ConnectionContext, event: ConnectionEvent, met
         ...(salt === undefined ? {} : { salt }),
       };
     default:
+      // `smtp_auth none`: the envelope stands for the credentials (RCPT asks the auth service).
+      if (method === 'none') return { method, user: '', password: EMPTY_PASSWORD };
       throw new Error(`no credentials in ${event.type}`);
   }
 }
@@ -115,7 +126,7 @@ function credentialsFrom(context: ConnectionContext, event: ConnectionEvent, met
 /** What makes an event's credentials unfit for the backend login (unsafe-credentials.ts), or null. */
 function credentialsProblem(context: ConnectionContext, event: ConnectionEvent, method: AuthMethod): string | null {
   const { user, password } = credentialsFrom(context, event, method);
-  return unsafeCredentials(context.settings, user, password);
+  return dialogue(context).unsafeCredentials?.(context.settings, user, password) ?? null;
 }
 
 /** POP3/IMAP need a password for the backend: the client's (plain) or the auth service's `Auth-Pass`. */
@@ -127,13 +138,6 @@ function backendPassword(credentials: Credentials | null, outcome: AuthOutcome):
 }
 
 const outcomeOf = (event: ConnectionEvent): AuthOutcome | null => (event.type === 'auth.result' ? event.outcome : null);
-
-/** The lines that refuse a client certificate after the handshake (nginx's `cert_error`, `no_cert`). */
-const CERTIFICATE_REPLIES: Record<Protocol, { error: string; missing: string }> = {
-  pop3: { error: '-ERR SSL certificate error\r\n', missing: '-ERR No required SSL certificate\r\n' },
-  imap: { error: '* BYE SSL certificate error\r\n', missing: '* BYE No required SSL certificate\r\n' },
-  smtp: { error: '421 4.7.1 SSL certificate error\r\n', missing: '421 4.7.1 No required SSL certificate\r\n' },
-};
 
 const clientCertOf = (event: ConnectionEvent) => (event.type === 'tls.established' ? event.tls.clientCert : undefined);
 
@@ -164,26 +168,17 @@ const connectionSetup = setup({
   },
   guards: {
     implicitTls: ({ context }) => context.settings.implicitTls,
-    /** Protocol guards keep each dialect's commands to its own protocol, whatever event arrives. */
-    speaksPop3: ({ context }) => context.settings.protocol === 'pop3',
-    speaksImap: ({ context }) => context.settings.protocol === 'imap',
-    speaksSmtp: ({ context }) => context.settings.protocol === 'smtp',
+    /** Keeps each protocol's own commands to connections of that protocol, whatever event arrives. */
+    speaks: ({ context }, params: { protocol: Protocol }) => context.settings.protocol === params.protocol,
+    /** A guard of the protocol's dialogue, by name. */
+    check: ({ context, event }, params: { guard: string }) => dialogue(context).guards![params.guard]!(factsOf(context, event)),
     greetsAtOnce: ({ context }) => !context.settings.implicitTls && context.settings.greetingDelayMs <= 0,
     delaysGreeting: ({ context }) => context.settings.greetingDelayMs > 0,
-    smtpNoneEnabled: ({ context }) => context.settings.authMethods.includes('none'),
-    mailGiven: ({ context }) => context.mailLine !== null,
-    /** SMTP MAIL/RCPT without an argument: the line is the bare verb. */
-    envelopeLineBare: ({ event }) => (event.type === 'cmd.mail' || event.type === 'cmd.rcpt') && !event.line.includes(' '),
-    smtpAuthSucceeded: ({ context }) => context.settings.protocol === 'smtp' && context.backend?.smtp?.envelope === undefined,
-    refusedWithInvalidArgument: ({ context, event }) =>
-      context.settings.protocol === 'smtp' && event.type === 'cmd.refused' && event.reply === 'invalidArgument',
+    /** The proxy itself answers the client once the backend login is done (SMTP AUTH: 235). */
+    proxyAnswersLogin: ({ context }) => context.backend !== null && (dialogue(context).loginAnswer?.(context.backend) ?? null) !== null,
     starttlsAllowed: ({ context }) => context.settings.starttls !== 'off' && context.tls === null,
     tlsRequiredForAuth: ({ context }) => context.settings.starttls === 'only' && context.tls === null,
     onTls: ({ context }) => context.tls !== null,
-    apopAllowed: ({ context }) =>
-      context.settings.protocol === 'pop3' &&
-      context.settings.authMethods.includes('apop') &&
-      !(context.settings.starttls === 'only' && context.tls === null),
     invalidEndsSession: ({ context, event }) =>
       (event.type === 'cmd.invalid' && event.closeAfter === true) || context.errors + 1 >= context.settings.maxErrors,
     /**
@@ -201,7 +196,7 @@ const connectionSetup = setup({
     },
     authAccepted: ({ context, event }) =>
       outcomeOf(event)?.status === 'ok' &&
-      (context.settings.protocol === 'smtp' || backendPassword(context.credentials, outcomeOf(event)!) !== null),
+      (!dialogue(context).needsBackendPassword || backendPassword(context.credentials, outcomeOf(event)!) !== null),
     authAcceptedWithoutPassword: ({ event }) => outcomeOf(event)?.status === 'ok',
     authFailedWithWait: ({ event }) => {
       const outcome = outcomeOf(event);
@@ -234,17 +229,22 @@ const connectionSetup = setup({
     /** SASL failures answer with the AUTHENTICATE command's tag. */
     replySaslInvalid: reply(({ context }) => dialect(context).invalid(context.tag)),
     replySaslUsernameInvalid: reply(({ context }) => dialect(context).saslUsernameInvalid(context.tag)),
-    replyCapabilities: reply<{ afterUser: boolean } | undefined>(({ context, event }, params) =>
-      dialect(context).capabilities(capabilityView(context, params?.afterUser ?? false), eventTag(event)),
+    replyRefused: reply(({ context, event }) => dialect(context).refused(event.type === 'cmd.refused' ? event.reply : undefined, eventTag(event))),
+    /** A line of the protocol's own (`Dialect.lines`), by name. */
+    say: reply<{ line: string; afterUser?: boolean }>(({ context, event }, params) =>
+      dialect(context).lines[params.line]!(lineView(context, params.afterUser ?? false), eventTag(event)),
     ),
-    replyAuthList: reply(({ context }) => dialect(context).authList(capabilityView(context))),
+    /** An update of the protocol's memory, by name. */
+    note: assign({ memory: ({ context, event }, params: { update: string }) => dialogue(context).updates![params.update]!(factsOf(context, event)) }),
+    /** RFC 3207 and its kin: after STARTTLS the client starts over (the protocol's `starttls` update). */
+    noteStarttls: assign({
+      memory: ({ context, event }) => dialogue(context).updates?.['starttls']?.(factsOf(context, event)) ?? context.memory,
+    }),
     replyQuit: reply(({ context, event }) => dialect(context).quit(eventTag(event))),
     replyStarttlsOk: reply(({ context, event }) => dialect(context).starttlsOk(eventTag(event))),
-    replyUserOk: reply(({ context }) => dialect(context).userOk),
     replyChallenge: reply<{ step: SaslChallenge }>(({ context }, params) =>
       dialect(context).challenge(params.step, context.settings.salt),
     ),
-    replyLiteralContinuation: reply(({ context }) => dialect(context).literalContinuation),
     replyInternalError: reply(({ context }) => dialect(context).internalError),
     replyPendingFailure: reply(({ context }) => context.pendingFailureReply),
     replyAuthFailure: reply(({ context, event }) => {
@@ -254,34 +254,12 @@ const connectionSetup = setup({
       return dialect(context).authFailed(text, context.tag, code);
     }),
     replyBackendError: reply(({ event }) => (event.type === 'backend.failed' ? (event.passthrough ?? '') : '')),
-    replyInvalidArgument: reply(() => smtpReplies.invalidArgument),
-    replyBadSequence: reply(() => smtpReplies.badSequence),
-    replyAuthRequired: reply(() => smtpReplies.authRequired),
-    replyAuthSucceeded: reply(() => smtpReplies.authSucceeded),
-    replyTalkedTooSoon: reply(() => smtpReplies.talkedTooSoon),
-    replyCertificateError: reply(({ context }) => CERTIFICATE_REPLIES[context.settings.protocol].error),
-    replyCertificateMissing: reply(({ context }) => CERTIFICATE_REPLIES[context.settings.protocol].missing),
+    replyLoginAnswer: reply(({ context }) => (context.backend === null ? '' : (dialogue(context).loginAnswer?.(context.backend) ?? ''))),
+    replyTalkedTooSoon: reply(({ context, event }) => dialect(context).talkedTooSoon ?? dialect(context).invalid(eventTag(event))),
+    replyCertificateError: reply(({ context }) => dialect(context).certificateError),
+    replyCertificateMissing: reply(({ context }) => dialect(context).certificateMissing),
     /** A refused certificate's session must not be resumed past the check (nginx: SSL_remove_session). */
     forgetTlsSession: emit({ type: 'forgetTlsSession' } as const),
-    replyHelo: reply(({ context, event }) =>
-      event.type === 'cmd.helo' && event.esmtp
-        ? smtpReplies.ehlo(capabilityView(context), context.settings.serverName)
-        : smtpReplies.helo(context.settings.serverName),
-    ),
-    rememberHelo: assign(({ context, event }) =>
-      event.type === 'cmd.helo'
-        ? { helo: event.domain, esmtp: context.esmtp || event.esmtp, mailLine: null, rcptLine: null }
-        : {},
-    ),
-    rememberMail: assign({ mailLine: ({ event }) => (event.type === 'cmd.mail' ? event.line : null), credentials: null }),
-    rememberRcpt: assign(({ context, event }) => ({
-      rcptLine: event.type === 'cmd.rcpt' ? event.line : null,
-      credentials: { method: 'none' as const, user: '', password: EMPTY_PASSWORD },
-      attempt: context.attempt + 1,
-    })),
-    forgetEnvelope: assign({ mailLine: null, rcptLine: null }),
-    /** RFC 3207: after STARTTLS the client starts over, HELO included. */
-    forgetSmtpSession: assign({ helo: '', mailLine: null, rcptLine: null }),
     countError: assign({ errors: ({ context }) => context.errors + 1 }),
     rememberTls: assign({ tls: ({ event }) => (event.type === 'tls.established' ? event.tls : null) }),
     rememberTag: assign({ tag: ({ event }) => eventTag(event) }),
@@ -298,7 +276,7 @@ const connectionSetup = setup({
       attempt: context.attempt + 1,
       pendingUser: null,
     })),
-    requestAuth: emit(({ context }): ConnectionEffect => {
+    requestAuth: emit(({ context, event }): ConnectionEffect => {
       const credentials = context.credentials ?? { method: 'plain', user: '', password: EMPTY_PASSWORD };
       return {
         type: 'authenticate',
@@ -310,10 +288,7 @@ const connectionSetup = setup({
           protocol: context.settings.protocol,
           attempt: context.attempt,
           clientIp: context.settings.clientIp,
-          ...(context.settings.protocol === 'smtp' ? { clientHost: context.settings.clientHost } : {}),
-          ...(credentials.method === 'none'
-            ? { smtp: { helo: context.helo, from: context.mailLine ?? '', to: context.rcptLine ?? '' } }
-            : {}),
+          ...dialogue(context).authRequest?.(factsOf(context, event)),
           ...(context.tls === null ? {} : { tls: context.tls }),
         },
       };
@@ -352,29 +327,13 @@ const connectionSetup = setup({
         const outcome = outcomeOf(event);
         const password = backendPassword(context.credentials, outcome ?? { status: 'error', reason: '' });
         if (outcome?.status !== 'ok') return null;
-        const { settings } = context;
         return {
           server: outcome.server,
           port: outcome.port,
           user: outcome.user ?? context.credentials?.user ?? '',
           password: password ?? EMPTY_PASSWORD,
           ...(context.tag === undefined ? {} : { tag: context.tag }),
-          ...(settings.protocol === 'smtp'
-            ? {
-                smtp: {
-                  serverName: settings.serverName,
-                  helo: context.helo,
-                  esmtp: context.esmtp,
-                  xclient: settings.xclient,
-                  proxySmtpAuth: settings.proxySmtpAuth,
-                  clientIp: settings.clientIp,
-                  clientHost: settings.clientHost,
-                  ...(context.credentials?.method === 'none'
-                    ? { envelope: { mail: context.mailLine ?? '', rcpt: context.rcptLine ?? '' } }
-                    : {}),
-                },
-              }
-            : {}),
+          ...dialogue(context).backendTarget?.(factsOf(context, event)),
         };
       },
       credentials: null,
@@ -442,10 +401,7 @@ export const connectionMachine = connectionSetup.createMachine({
     pendingFailureReply: '',
     backend: null,
     closeReason: '',
-    helo: '',
-    esmtp: false,
-    mailLine: null,
-    rcptLine: null,
+    memory: charts[input.protocol].dialogue.memory,
   }),
   initial: 'preauth',
   on: {
@@ -466,7 +422,7 @@ export const connectionMachine = connectionSetup.createMachine({
           target: 'closed',
           actions: ['replyInvalid', { type: 'setCloseReason', params: { reason: 'client sent too long command' } }],
         },
-        'input.literal': { guard: 'speaksImap', actions: 'replyLiteralContinuation' },
+        ...protocolTransitions((chart) => chart.dialogue.preauth),
       },
       states: {
         /**
@@ -570,7 +526,7 @@ export const connectionMachine = connectionSetup.createMachine({
       on: {
         'backend.ready': [
           // SMTP AUTH: the proxy itself says 235 once the backend dialogue is done.
-          { guard: 'smtpAuthSucceeded', target: 'relaying', actions: ['replyAuthSucceeded', 'forgetBackendPassword'] },
+          { guard: 'proxyAnswersLogin', target: 'relaying', actions: ['replyLoginAnswer', 'forgetBackendPassword'] },
           { target: 'relaying', actions: 'forgetBackendPassword' },
         ],
         'backend.failed': [
@@ -595,30 +551,40 @@ export const connectionMachine = connectionSetup.createMachine({
 });
 
 /**
+ * Each protocol's own transitions for one event, joined into one list: each protocol's
+ * transitions are guarded by `speaks` (their protocol), so a command reaches only the dialogue
+ * of the connection's protocol; a protocol without it falls through to the shared handling.
+ */
+function protocolTransitions(pick: (chart: ProtocolChart) => Transitions | undefined): Record<string, Transition[]> {
+  const joined: Record<string, Transition[]> = {};
+  for (const chart of Object.values(charts)) {
+    const speaks = { type: 'speaks', params: { protocol: chart.name } } as const;
+    for (const [event, transitions] of Object.entries(pick(chart) ?? {})) {
+      for (const transition of ([] as Transition[]).concat(transitions as Transition | Transition[])) {
+        const guard: GuardRef = transition.guard === undefined ? speaks : and([speaks, transition.guard as never]);
+        (joined[event] ??= []).push({ ...transition, guard });
+      }
+    }
+  }
+  return joined;
+}
+
+/** Each protocol's own command states (POP3: after USER), named `<protocol>.<state>` apart from the others'. */
+function protocolStates(): Record<string, StateConfig> {
+  const states: Record<string, StateConfig> = {};
+  for (const chart of Object.values(charts)) {
+    for (const [name, state] of Object.entries(chart.dialogue.states ?? {})) states[name] = state as StateConfig;
+  }
+  return states;
+}
+
+/**
  * The command dialogue before authentication, the same in `plaintext` and in `secure`; what
  * differs (STARTTLS allowed, credentials refused before TLS) comes from guards on `context.tls`.
+ * Shared here: invalid commands, NOOP, QUIT, STARTTLS and SASL AUTHENTICATE; each protocol's
+ * dialogue (src/protocols/<name>/dialogue.ts) adds its own commands and states.
  */
 function commandPhase(): StateConfig {
-  /**
-   * Complete credentials go to the auth service, unless the backend login could not carry them
-   * (unsafe-credentials.ts): then the auth service is not asked, the client gets nginx's answer
-   * to a login it cannot take (ngx_mail_auth_plain's "invalid login": the invalid-command line)
-   * and starts over. Commands guarded on their own combine their guard with `unsafe`.
-   */
-  const unsafe = (method: AuthMethod) => ({ type: 'unsafeCredentials', params: { method } }) as const;
-  const refuse = (method: AuthMethod) =>
-    ({
-      target: 'idle',
-      actions: [{ type: 'logUnsafeCredentials', params: { method } }, 'replyInvalid', 'forgetUser'],
-    }) as const satisfies StateConfig['always'];
-  // Commands carry the IMAP tag the auth replies will use; SASL continuation lines do not.
-  const toAuth = (method: AuthMethod) =>
-    ({ target: '#connection.authenticating', actions: ['rememberTag', { type: 'takeCredentials', params: { method } }] }) as const satisfies StateConfig['always'];
-  const saslToAuth = (method: AuthMethod) =>
-    [
-      { guard: unsafe(method), ...refuse(method) },
-      { target: '#connection.authenticating', actions: [{ type: 'takeCredentials', params: { method } }] },
-    ] as const satisfies StateConfig['always'];
   return {
     tags: [READS_INPUT],
     initial: 'idle',
@@ -636,47 +602,19 @@ function commandPhase(): StateConfig {
         target: '#connection.closed',
         actions: ['replyQuit', { type: 'setCloseReason', params: { reason: 'client quit' } }],
       },
-      'cmd.refused': [
-        { guard: 'refusedWithInvalidArgument', target: '.idle', actions: 'replyInvalidArgument' },
-        { target: '.idle', actions: 'replyInvalid' },
-      ],
+      'cmd.refused': { target: '.idle', actions: 'replyRefused' },
       // A recognised command in the wrong place: answered as invalid, not counted, state reset.
       'cmd.*': { target: '.idle', actions: 'replyInvalid' },
     },
     states: {
       idle: {
         on: {
-          'cmd.capability': { actions: 'replyCapabilities' },
+          ...(protocolTransitions((chart) => chart.dialogue.idle) as StateConfig['on']),
           'cmd.starttls': {
             guard: 'starttlsAllowed',
             target: '#connection.preauth.upgrading',
-            actions: ['replyStarttlsOk', 'forgetSmtpSession', 'startTls'],
+            actions: ['replyStarttlsOk', 'noteStarttls', 'startTls'],
           },
-          // SMTP: HELO/EHLO, RSET and the `smtp_auth none` envelope (MAIL, then RCPT asks the auth service).
-          'cmd.helo': { guard: 'speaksSmtp', actions: ['rememberHelo', 'replyHelo'] },
-          'cmd.rset': { guard: 'speaksSmtp', actions: ['forgetEnvelope', 'replyOk'] },
-          'cmd.mail': [
-            { guard: not('speaksSmtp'), actions: 'replyInvalid' },
-            { guard: not('smtpNoneEnabled'), actions: 'replyAuthRequired' },
-            { guard: 'mailGiven', actions: 'replyBadSequence' },
-            { guard: 'envelopeLineBare', actions: 'replyInvalidArgument' },
-            { actions: ['rememberMail', 'replyOk'] },
-          ],
-          'cmd.rcpt': [
-            { guard: not('speaksSmtp'), actions: 'replyInvalid' },
-            { guard: not('mailGiven'), actions: 'replyBadSequence' },
-            { guard: 'envelopeLineBare', actions: 'replyInvalidArgument' },
-            { target: '#connection.authenticating', actions: 'rememberRcpt' },
-          ],
-          // `starttls only`: nothing carrying credentials before TLS (falls through to the refusal).
-          'cmd.user': { guard: and(['speaksPop3', not('tlsRequiredForAuth')]), target: 'user', actions: ['rememberUser', 'replyUserOk'] },
-          'cmd.apop': [
-            { guard: and(['apopAllowed', unsafe('apop')]), ...refuse('apop') },
-            { guard: 'apopAllowed', ...toAuth('apop') },
-          ],
-          // IMAP sends credentials as literals: nothing in them is unsafe (unsafe-credentials.ts).
-          'cmd.login': { guard: and(['speaksImap', not('tlsRequiredForAuth')]), ...toAuth('plain') },
-          'cmd.authList': { guard: and(['speaksPop3', not('tlsRequiredForAuth')]), actions: 'replyAuthList' },
           'cmd.authenticate': [
             { guard: 'tlsRequiredForAuth', actions: 'replyInvalid' },
             { guard: and([{ type: 'authenticateWith', params: { mechanism: 'PLAIN', initial: 'valid' } } as const, unsafe('plain')]), ...refuse('plain') },
@@ -716,17 +654,11 @@ function commandPhase(): StateConfig {
             },
             // Unknown or disabled mechanism, undecodable initial response: refused, not counted.
             { actions: 'replyInvalid' },
-          ],
+          ] as never,
         },
       },
-      /** POP3 after USER: only PASS, CAPA, NOOP and QUIT keep the state. */
-      user: {
-        on: {
-          'cmd.pass': saslToAuth('plain'),
-          'cmd.capability': { actions: { type: 'replyCapabilities', params: { afterUser: true } } },
-        },
-      },
-      saslPlain: saslStep('plain', { 'sasl.response': saslToAuth('plain') }),
+      ...protocolStates(),
+      saslPlain: saslStep('plain', { 'sasl.response': saslToAuth('plain') as never }),
       saslLoginUser: saslStep(
         'loginUser',
         {
@@ -737,9 +669,9 @@ function commandPhase(): StateConfig {
         },
         'replySaslUsernameInvalid',
       ),
-      saslLoginPassword: saslStep('loginPassword', { 'sasl.response': saslToAuth('plain') }),
-      saslCramMd5: saslStep('cram-md5', { 'sasl.response': saslToAuth('cram-md5') }),
-      saslExternal: saslStep('external', { 'sasl.response': saslToAuth('external') }),
+      saslLoginPassword: saslStep('loginPassword', { 'sasl.response': saslToAuth('plain') as never }),
+      saslCramMd5: saslStep('cram-md5', { 'sasl.response': saslToAuth('cram-md5') as never }),
+      saslExternal: saslStep('external', { 'sasl.response': saslToAuth('external') as never }),
     },
   };
 }

@@ -5,10 +5,9 @@ import type { Logger } from './log.js';
 import { serverTls } from './net/secure-context.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
 import { endpointSessions, localSessionServices, type SessionServices } from './net/session-cache.js';
-import { supportedProtocols } from './protocols/dialects.js';
 import { runSession, type AuthService, type ConnectionMachine, type SessionInspector } from './session/session.js';
 import { ConnectionBudget, PerAddressLimit } from './net/connection-budget.js';
-import { dialectFor } from './protocols/dialects.js';
+import { protocolFor } from './protocols/registry.js';
 import { fileJournal, type FileJournalFactory } from './journal/file-sink.js';
 import { errnoText } from './process/errno.js';
 import type { JournalFactory } from './journal/record.js';
@@ -157,9 +156,6 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   const routesFor = (next: MailConfig): Map<string, Route> => {
     const out = new Map<string, Route>();
     for (const server of next.servers) {
-      if (!supportedProtocols.includes(server.protocol)) {
-        throw new StartupError(`protocol "${server.protocol}" is not supported yet, in ${server.where.file}:${server.where.line}`);
-      }
       const tls = needsTls(server) ? tlsEndpointFor(server, sessions) : null;
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
@@ -224,7 +220,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     socket.once('close', () => refused.delete(socket));
     // Read and drop what the client sends: a socket never read never sees the client's close.
     socket.resume();
-    socket.end(dialectFor(route.server.protocol).internalError, 'latin1');
+    socket.end(protocolFor(route.server.protocol).dialect.internalError, 'latin1');
     // A client that does not read must not keep the socket: the line is small, the kernel takes it.
     socket.setTimeout(route.server.timeoutMs, () => socket.destroy());
   };

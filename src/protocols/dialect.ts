@@ -13,31 +13,42 @@ export interface CapabilityView {
 /** The SASL challenge a client is sent before its next continuation line. */
 export type SaslChallenge = 'plain' | 'username' | 'password' | 'cram-md5';
 
+/** What a protocol's own lines may depend on: the capability view, the server's name and salt. */
+export interface LineView extends CapabilityView {
+  serverName: string;
+  salt: string;
+}
+
 /**
- * Everything the connection machine says to a client that differs between protocols: reply
- * texts (each a full wire string ending in CRLF) as pure functions of their inputs. One
- * machine, three dialects.
+ * Every line a protocol says to a client before the relay, each a full wire string ending in
+ * CRLF, as pure functions of their inputs. The shared skeleton of the connection chart uses the
+ * named members; a protocol's own commands use `lines` by name (the `say` action).
  */
 export interface Dialect {
   readonly protocol: Protocol;
   greeting(view: { salt: string; serverName: string; authMethods: readonly string[] }): string;
   ok(tag?: string): string;
   invalid(tag?: string): string;
+  /**
+   * A recognised command with the wrong arguments (not counted against `max_errors`); `reason`
+   * is the parser's hint (SMTP answers 501 to an invalid argument).
+   */
+  refused(reason: 'invalidArgument' | 'invalidCommand' | undefined, tag?: string): string;
   /** The line sent before closing on an auth-service or backend failure. */
   readonly internalError: string;
-  capabilities(view: CapabilityView, tag?: string): string;
-  /** POP3 bare `AUTH`. */
-  authList(view: CapabilityView): string;
   quit(tag?: string): string;
   starttlsOk(tag?: string): string;
-  /** POP3 `USER` accepted. */
-  readonly userOk: string;
   challenge(step: SaslChallenge, salt: string): string;
-  /** IMAP's reply to a bad AUTHENTICATE LOGIN user name: untagged and unstarred (nginx quirk). */
+  /** The reply to an undecodable SASL LOGIN user name (IMAP: untagged and unstarred, an nginx quirk). */
   saslUsernameInvalid(tag?: string): string;
   authFailed(text: string, tag?: string, errorCode?: string): string;
-  /** IMAP synchronising literal continuation. */
-  readonly literalContinuation: string;
+  /** nginx's `cert_error` and `no_cert` lines: a client certificate refused after the handshake. */
+  readonly certificateError: string;
+  readonly certificateMissing: string;
+  /** SMTP `smtp_greeting_delay`: the line for a client that talks before the greeting. */
+  readonly talkedTooSoon?: string;
+  /** The protocol's own lines, by name, for its dialogue subchart. */
+  readonly lines: Readonly<Record<string, (view: LineView, tag?: string) => string>>;
 }
 
 export const CRLF = '\r\n';

@@ -1,10 +1,5 @@
 import type { CommandFramer, FrameMode, Framed } from './types.js';
 import type { CommandScanner } from './scanner.js';
-import { ImapScanner } from './imap/parse.js';
-import { Pop3Scanner } from './pop3/parse.js';
-import { SmtpScanner } from './smtp/parse.js';
-
-export type FramerProtocol = 'pop3' | 'imap' | 'smtp';
 
 const INITIAL_CAPACITY = 256;
 
@@ -116,25 +111,12 @@ class Framer implements CommandFramer {
 }
 
 /**
- * Creates the command framer for one client connection. POP3 uses a fixed 128-byte command
- * buffer in nginx; the runtime passes it as `bufferSize`. IMAP/SMTP use
- * `imap_client_buffer` / `smtp_client_buffer`.
+ * Creates the command framer for one client connection from its protocol's scanner
+ * (`MailProtocol.scanner`) and command buffer (`MailProtocol.settings(...).clientBuffer`).
  */
-export function createFramer(protocol: FramerProtocol, limits: { bufferSize: number }): CommandFramer {
-  const { bufferSize } = limits;
+export function createFramer(scanner: CommandScanner, bufferSize: number): CommandFramer {
   if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
     throw new RangeError(`bufferSize must be a positive integer, got ${String(bufferSize)}`);
   }
-  switch (protocol) {
-    case 'pop3':
-      return new Framer(new Pop3Scanner(), bufferSize);
-    case 'imap':
-      return new Framer(new ImapScanner(bufferSize), bufferSize);
-    case 'smtp':
-      return new Framer(new SmtpScanner(), bufferSize);
-    default: {
-      const never: never = protocol;
-      throw new Error(`unknown protocol ${String(never)}`);
-    }
-  }
+  return new Framer(scanner, bufferSize);
 }

@@ -1,4 +1,4 @@
-export { createFramer, type FramerProtocol } from './framer.js';
+export { createFramer } from './framer.js';
 export {
   asciiUpper,
   classifyAuthenticate,

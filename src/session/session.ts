@@ -6,7 +6,7 @@ import { createActor, type InspectionEvent, type Observer, type SnapshotFrom } f
 import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
 import type { AuthOutcome, AuthRequest, ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
 import type { ServerConfig } from '../config/types.js';
-import { createFramer } from '../protocols/framer.js';
+import { framerFor, protocolFor } from '../protocols/registry.js';
 import type { CommandFramer, FrameMode } from '../protocols/types.js';
 import { tlsInfo } from '../net/client-certificate.js';
 import type { TlsEndpoint } from '../net/tls-endpoint.js';
@@ -16,7 +16,6 @@ import { relay } from '../proxy/relay.js';
 import { LazyChildLogger, type Logger } from '../log.js';
 import { frameCommands, type CommandStream } from './frame-commands.js';
 import { Hold, ReadGate } from './read-gate.js';
-import { dialectFor } from '../protocols/dialects.js';
 import type { ConnectionBudget } from '../net/connection-budget.js';
 import { toMachineEvent } from './to-event.js';
 import { recordJournal, type JournalFactory, type JournalSink } from '../journal/record.js';
@@ -57,27 +56,16 @@ export type ConnectionMachine = typeof connectionMachine;
 const EMPTY = Buffer.alloc(0);
 const SESSION_CLOSED = new Error('session closed');
 
-/** POP3's command buffer is fixed, as in nginx. */
-const POP3_BUFFER = 128;
-
-const clientBuffer = (server: ServerConfig): number =>
-  server.protocol === 'pop3' ? POP3_BUFFER : server.protocol === 'imap' ? server.imapClientBuffer : server.smtpClientBuffer;
-
-const authMethods = (server: ServerConfig): readonly string[] =>
-  server.protocol === 'pop3' ? server.pop3Auth : server.protocol === 'imap' ? server.imapAuth : server.smtpAuth;
-
-const capabilities = (server: ServerConfig): readonly string[] =>
-  server.protocol === 'pop3' ? server.pop3Capabilities : server.protocol === 'imap' ? server.imapCapabilities : server.smtpCapabilities;
-
 /** The facts one connection's machine starts from; the salt is where randomness and the clock come in. */
 export function connectionInput(server: ServerConfig, implicitTls: boolean, clientIp: string, clientHost = UNAVAILABLE): ConnectionInput {
+  const settings = protocolFor(server.protocol).settings(server);
   return {
     protocol: server.protocol,
     starttls: server.starttls,
     verifyClient: server.ssl.verifyClient,
     implicitTls,
-    authMethods: authMethods(server),
-    capabilities: capabilities(server),
+    authMethods: settings.authMethods,
+    capabilities: settings.capabilities,
     maxErrors: server.maxErrors,
     timeoutMs: server.timeoutMs,
     authHttpTimeoutMs: server.authHttpTimeoutMs,
@@ -87,9 +75,9 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
     // From `resolver` (SMTP); without one nginx sends the `[UNAVAILABLE]` placeholder.
     clientHost,
     proxyPassErrorMessage: server.proxyPassErrorMessage,
-    greetingDelayMs: server.protocol === 'smtp' ? server.smtpGreetingDelayMs : 0,
+    greetingDelayMs: settings.greetingDelayMs,
     xclient: server.xclient,
-    proxySmtpAuth: server.protocol === 'smtp' && server.proxySmtpAuth,
+    proxySmtpAuth: settings.proxySmtpAuth,
   };
 }
 
@@ -112,7 +100,7 @@ const readsInput = (snapshot: Snapshot): boolean => snapshot.status === 'active'
  */
 export function runSession(socket: Socket, options: SessionOptions): void {
   const { server } = options;
-  const resolver = server.protocol === 'smtp' ? server.resolver : undefined;
+  const { resolver } = protocolFor(server.protocol).settings(server);
   if (resolver === undefined) {
     startSession(socket, options, UNAVAILABLE);
     return;
@@ -184,7 +172,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
   // Made with the first bytes to frame: a connection that sends nothing holds no buffer.
   let framer: CommandFramer | undefined;
-  const framerNow = (): CommandFramer => (framer ??= createFramer(server.protocol, { bufferSize: clientBuffer(server) }));
+  const framerNow = (): CommandFramer => (framer ??= framerFor(server.protocol, protocolFor(server.protocol).settings(server).clientBuffer));
   // Made when an auth request or a backend connection starts: most connections never need one.
   let inFlight: AbortController | null = null;
   const inFlightSignal = () => (inFlight ??= new AbortController()).signal;
@@ -225,7 +213,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   const fail = (error: unknown) => {
     if (closed) return;
     log.alert({ err: error instanceof Error ? error.message : String(error) }, 'internal error in this connection, closing it');
-    if (gate !== null && !transport.destroyed) transport.write(dialectFor(server.protocol).internalError, 'latin1');
+    if (gate !== null && !transport.destroyed) transport.write(protocolFor(server.protocol).dialect.internalError, 'latin1');
     actor.stop();
     close('internal error');
   };

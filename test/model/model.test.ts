@@ -28,7 +28,6 @@ import { allStateIds, planPaths, type Plan, type PlannedPath } from './plan.js';
  */
 const NOT_DRIVEN_STATES: Record<string, string> = {};
 const NOT_DRIVEN_TRANSITIONS: Array<[RegExp, string]> = [
-  [/--cmd\.(mail|rcpt) \[not\(speaksSmtp\)\]/, 'POP3/IMAP framers never make MAIL/RCPT events (the guard keeps them SMTP-only all the same)'],
   [/^connection\.preauth\.secure\.idle --cmd\.starttls \[starttlsAllowed\]/, 'after TLS STARTTLS is never allowed (guard needs no TLS yet)'],
   [/^connection\.preauth\.secure\.idle --cmd\.authenticate \[tlsRequiredForAuth\]/, 'after TLS, TLS is never still required'],
   [/^connection\.relaying --client\.closed/, 'the runtime reports a client hang-up while relaying as relay.ended'],

@@ -12,7 +12,7 @@ import type { AuthOutcome, ConnectionEvent, ConnectionInput } from '../../machin
 import { machineEdges } from '../../src/diagram/export.js';
 import { encodeJournalLine } from '../../src/journal/codec.js';
 import { stateKey } from '../../src/journal/journal.js';
-import { createFramer } from '../../src/protocols/framer.js';
+import { framerFor } from '../../src/protocols/registry.js';
 import { Secret } from '../../src/secret.js';
 import { toMachineEvent } from '../../src/session/to-event.js';
 
@@ -139,7 +139,7 @@ const SASL_LINES: Record<SaslStep, string[]> = {
 
 /** The event Postern's framer and `toMachineEvent` make of one client line. */
 function eventOfLine(protocol: ModelConfig['protocol'], text: string, step: SaslStep | null): ConnectionEvent {
-  const framer = createFramer(protocol, { bufferSize: protocol === 'pop3' ? 128 : 4096 });
+  const framer = framerFor(protocol, protocol === 'pop3' ? 128 : 4096);
   framer.push(Buffer.from(`${text}\r\n`, 'latin1'));
   const item = framer.next(step === null ? 'command' : 'sasl');
   if (item === undefined) throw new Error(`no item for ${JSON.stringify(text)}`);
@@ -203,7 +203,7 @@ export function serializeState(snapshot: Snapshot): string {
   const { context } = snapshot;
   const credentials = context.credentials === null ? '-' : `${context.credentials.method}${context.credentials.password.length > 0 ? '+pw' : ''}`;
   const state = [stateKey(snapshot.value), context.tls !== null, context.settings.protocol, context.errors, credentials];
-  if (context.settings.protocol === 'smtp') state.push(context.mailLine !== null, context.backend?.smtp?.envelope !== undefined);
+  if (context.settings.protocol === 'smtp') state.push(context.memory['mail'] !== null, context.backend?.smtp?.envelope !== undefined);
   return JSON.stringify(state);
 }
 

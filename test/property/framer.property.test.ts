@@ -6,7 +6,8 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
-import { createFramer, type FramerProtocol } from '../../src/protocols/framer.js';
+import type { Protocol } from '../../src/config/types.js';
+import { framerFor } from '../../src/protocols/registry.js';
 import type { Framed } from '../../src/protocols/types.js';
 import { plain, type Plain } from '../unit/protocols/helpers.js';
 
@@ -20,8 +21,8 @@ interface Run {
 }
 
 /** Pushes `chunks`, draining after every push; checks the buffer bound on the way. */
-function run(protocol: FramerProtocol, bufferSize: number, chunks: Buffer[], modes: boolean[]): Run {
-  const framer = createFramer(protocol, { bufferSize });
+function run(protocol: Protocol, bufferSize: number, chunks: Buffer[], modes: boolean[]): Run {
+  const framer = framerFor(protocol, bufferSize);
   const items: Framed[] = [];
   let dead = false;
   for (const chunk of chunks) {
@@ -63,7 +64,7 @@ function bytewise(input: Buffer): Buffer[] {
   return Array.from({ length: input.length }, (_, i) => input.subarray(i, i + 1));
 }
 
-function checkSplitInvariance(protocol: FramerProtocol, bufferSize: number, input: Buffer, cuts: number[], modes: boolean[]): void {
+function checkSplitInvariance(protocol: Protocol, bufferSize: number, input: Buffer, cuts: number[], modes: boolean[]): void {
   const whole = run(protocol, bufferSize, [input], modes);
   const split = run(protocol, bufferSize, splitAt(input, cuts), modes);
   const bytes = run(protocol, bufferSize, bytewise(input), modes);
@@ -197,7 +198,7 @@ describe('byte-split invariance', () => {
 describe('robustness on arbitrary bytes', () => {
   test.prop(
     [
-      fc.constantFrom<FramerProtocol>('pop3', 'imap', 'smtp'),
+      fc.constantFrom<Protocol>('pop3', 'imap', 'smtp'),
       fc.uint8Array({ maxLength: 600 }).map((u) => Buffer.from(u)),
       cuts,
       modes,
@@ -208,10 +209,10 @@ describe('robustness on arbitrary bytes', () => {
     checkSplitInvariance(protocol, bufferSize, input, c, m);
   });
 
-  test.prop([fc.constantFrom<FramerProtocol>('pop3', 'imap', 'smtp'), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 64 })], {
+  test.prop([fc.constantFrom<Protocol>('pop3', 'imap', 'smtp'), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 64 })], {
     numRuns: 100,
   })('a line without LF is tooLong exactly when bufferSize bytes have arrived', (protocol, bufferSize, chunk) => {
-    const framer = createFramer(protocol, { bufferSize });
+    const framer = framerFor(protocol, bufferSize);
     let pushed = 0;
     let item: Framed | undefined;
     while (item === undefined) {

@@ -19,20 +19,25 @@ function capabilityItems(view: CapabilityView): string[] {
 }
 
 const completed = (tag: string | undefined): string => `${tagged(tag)} OK completed${CRLF}`;
+const invalid = (tag: string | undefined): string => `${tagged(tag)} BAD invalid command${CRLF}`;
 
 export const imapDialect: Dialect = {
   protocol: 'imap',
   greeting: () => `* OK IMAP4 ready${CRLF}`,
   ok: completed,
-  invalid: (tag) => `${tagged(tag)} BAD invalid command${CRLF}`,
+  invalid,
+  refused: (_reason, tag) => invalid(tag),
   internalError: `* BAD internal server error${CRLF}`,
-  capabilities: (view, tag) => `* CAPABILITY ${capabilityItems(view).join(' ')}${CRLF}${completed(tag)}`,
-  authList: (_view) => `* BAD invalid command${CRLF}`,
   quit: (tag) => `* BYE${CRLF}${completed(tag)}`,
   starttlsOk: completed,
-  userOk: '',
   challenge: (step, salt) => `+ ${saslChallengeText(step, salt)}${CRLF}`,
   saslUsernameInvalid: () => `BAD invalid command${CRLF}`,
   authFailed: (text, tag) => `${tagged(tag)} NO ${text}${CRLF}`,
-  literalContinuation: `+ OK${CRLF}`,
+  certificateError: `* BYE SSL certificate error${CRLF}`,
+  certificateMissing: `* BYE No required SSL certificate${CRLF}`,
+  lines: {
+    capabilities: (view, tag) => `* CAPABILITY ${capabilityItems(view).join(' ')}${CRLF}${completed(tag)}`,
+    /** A synchronising literal `{N}` was announced: the client may send its bytes. */
+    literalContinuation: () => `+ OK${CRLF}`,
+  },
 };

@@ -34,14 +34,19 @@ export const pop3Dialect: Dialect = {
       : `+OK POP3 ready${CRLF}`,
   ok: () => OK,
   invalid: () => INVALID,
+  refused: () => INVALID,
   internalError: `-ERR internal server error${CRLF}`,
-  capabilities,
-  authList: (view) => ['+OK methods supported:', ...saslMechanisms(view.authMethods), '.'].join(CRLF) + CRLF,
   quit: () => OK,
   starttlsOk: () => OK,
-  userOk: OK,
   challenge: (step, salt) => `+ ${saslChallengeText(step, salt)}${CRLF}`,
   saslUsernameInvalid: () => INVALID,
   authFailed: (text) => `-ERR ${text}${CRLF}`,
-  literalContinuation: '',
+  certificateError: `-ERR SSL certificate error${CRLF}`,
+  certificateMissing: `-ERR No required SSL certificate${CRLF}`,
+  lines: {
+    capabilities,
+    /** Bare `AUTH`. */
+    authList: (view) => ['+OK methods supported:', ...saslMechanisms(view.authMethods), '.'].join(CRLF) + CRLF,
+    userOk: () => OK,
+  },
 };

@@ -17,7 +17,7 @@
  * arguments it is just the 4-letter verb — the machine answers 501 for that after its state
  * checks.
  */
-import { WordScanner, upperWord, type WordLine } from '../pop3/parse.js';
+import { WordScanner, upperWord, type WordLine } from '../word-scanner.js';
 import { classifyAuthenticate } from '../sasl.js';
 import type { Command } from '../types.js';
 

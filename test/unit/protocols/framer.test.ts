@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createFramer } from '../../../src/protocols/framer.js';
+import { framerFor } from '../../../src/protocols/registry.js';
 import * as protocols from '../../../src/protocols/index.js';
 import type { Framed } from '../../../src/protocols/types.js';
 import { cmd, frame, plain } from './helpers.js';
@@ -18,13 +19,13 @@ describe('createFramer', () => {
   });
 
   it('rejects a non-positive or non-integer buffer size', () => {
-    expect(() => createFramer('imap', { bufferSize: 0 })).toThrow(RangeError);
-    expect(() => createFramer('imap', { bufferSize: -1 })).toThrow(RangeError);
-    expect(() => createFramer('imap', { bufferSize: 1.5 })).toThrow(RangeError);
+    expect(() => framerFor('imap', 0)).toThrow(RangeError);
+    expect(() => framerFor('imap', -1)).toThrow(RangeError);
+    expect(() => framerFor('imap', 1.5)).toThrow(RangeError);
   });
 
   it('returns undefined with no input, and for an incomplete line', () => {
-    const framer = createFramer('pop3', { bufferSize: 128 });
+    const framer = framerFor('pop3', 128);
     expect(framer.next('command')).toBeUndefined();
     framer.push(Buffer.from('NOO'));
     expect(framer.next('command')).toBeUndefined();
@@ -38,7 +39,7 @@ describe('createFramer', () => {
   });
 
   it('copies pushed bytes (the caller may reuse its chunk)', () => {
-    const framer = createFramer('pop3', { bufferSize: 128 });
+    const framer = framerFor('pop3', 128);
     const chunk = Buffer.from('USER abc');
     framer.push(chunk);
     chunk.fill(0x41);
@@ -79,7 +80,7 @@ describe('POP3 128-byte command buffer (§3.1)', () => {
   });
 
   it('after tooLong nothing more is framed', () => {
-    const framer = createFramer('pop3', { bufferSize: 128 });
+    const framer = framerFor('pop3', 128);
     framer.push(Buffer.from(`${'x'.repeat(200)}\r\nNOOP\r\n`));
     expect(drainAll(framer)).toEqual([{ type: 'tooLong' }]);
     expect(framer.next('command')).toBeUndefined();
@@ -165,7 +166,7 @@ describe('IMAP/SMTP client buffer (§3.1)', () => {
 
 describe('takeRemainder / buffered', () => {
   it('STARTTLS discard: bytes after the STARTTLS line are handed back (§3.5)', () => {
-    const framer = createFramer('imap', { bufferSize: 4096 });
+    const framer = framerFor('imap', 4096);
     framer.push(Buffer.from('h2 STARTTLS\r\nh3 CAPABILITY\r\n'));
     expect(plain(framer.next('command')!)).toEqual(cmd({ kind: 'starttls', tag: 'h2' }));
     expect(framer.buffered).toBe('h3 CAPABILITY\r\n'.length);
@@ -177,14 +178,14 @@ describe('takeRemainder / buffered', () => {
   });
 
   it('SMTP STARTTLS with pipelined MAIL', () => {
-    const framer = createFramer('smtp', { bufferSize: 4096 });
+    const framer = framerFor('smtp', 4096);
     framer.push(Buffer.from('STARTTLS\r\nMAIL FROM:<x@y>\r\n'));
     expect(plain(framer.next('command')!)).toEqual(cmd({ kind: 'starttls' }));
     expect(framer.takeRemainder().toString()).toBe('MAIL FROM:<x@y>\r\n');
   });
 
   it('relay start: pipelined data after the authenticating command is kept verbatim (§3.4)', () => {
-    const framer = createFramer('pop3', { bufferSize: 128 });
+    const framer = framerFor('pop3', 128);
     const tail = Buffer.from('STAT\r\nRETR 1\r\n\xff\0partial', 'latin1');
     framer.push(Buffer.concat([Buffer.from('USER test@example.com\r\nPASS secret\r\n'), tail]));
     expect(plain(framer.next('command')!)).toEqual(cmd({ kind: 'user', user: 'test@example.com' }));
@@ -194,7 +195,7 @@ describe('takeRemainder / buffered', () => {
   });
 
   it('the remainder includes a partially scanned command, literal header included', () => {
-    const framer = createFramer('imap', { bufferSize: 4096 });
+    const framer = framerFor('imap', 4096);
     framer.push(Buffer.from('a NOOP\r\nb LOGIN {5}\r\nab'));
     expect(plain(framer.next('command')!)).toEqual(cmd({ kind: 'noop', tag: 'a' }));
     expect(framer.next('command')).toEqual({ type: 'literalContinuation' });
@@ -206,7 +207,7 @@ describe('takeRemainder / buffered', () => {
   });
 
   it('buffered tracks unframed bytes across many pushes and growth', () => {
-    const framer = createFramer('smtp', { bufferSize: 4096 });
+    const framer = framerFor('smtp', 4096);
     let expected = 0;
     for (let n = 0; n < 500; n++) {
       framer.push(Buffer.from('NOOP\r\n'));
@@ -221,7 +222,7 @@ describe('takeRemainder / buffered', () => {
 
 describe('modes', () => {
   it('the mode is chosen per command: AUTH then a SASL line then a command', () => {
-    const framer = createFramer('pop3', { bufferSize: 128 });
+    const framer = framerFor('pop3', 128);
     framer.push(Buffer.from('AUTH PLAIN\r\nAHUAcA==\r\nNOOP\r\n'));
     expect(plain(framer.next('command')!)).toEqual(cmd({ kind: 'authenticate', mechanism: 'PLAIN' }));
     expect(plain(framer.next('sasl')!)).toEqual(cmd({ kind: 'saslResponse', response: 'secret:AHUAcA==' }));
@@ -229,7 +230,7 @@ describe('modes', () => {
   });
 
   it('changing the mode while a line is incomplete rescans it in the new mode', () => {
-    const framer = createFramer('pop3', { bufferSize: 128 });
+    const framer = framerFor('pop3', 128);
     framer.push(Buffer.from('NOOP x'));
     expect(framer.next('command')).toBeUndefined();
     framer.push(Buffer.from('\r\n'));
@@ -248,7 +249,7 @@ describe('binary input', () => {
   it('a TLS ClientHello sent in plaintext is garbage, not a crash', () => {
     const hello = Buffer.from('16030100a5010000a103030000000000000000000000000000000000000000000000000000000000000000000a', 'hex');
     for (const protocol of ['pop3', 'imap', 'smtp'] as const) {
-      const framer = createFramer(protocol, { bufferSize: protocol === 'pop3' ? 128 : 4096 });
+      const framer = framerFor(protocol, protocol === 'pop3' ? 128 : 4096);
       framer.push(hello);
       expect(() => drainAll(framer)).not.toThrow();
     }

@@ -1,5 +1,5 @@
-import { createFramer } from '../../../src/protocols/framer.js';
-import type { FramerProtocol } from '../../../src/protocols/framer.js';
+import type { Protocol } from '../../../src/config/types.js';
+import { framerFor } from '../../../src/protocols/registry.js';
 import type { Command, CommandFramer, FrameMode, Framed } from '../../../src/protocols/types.js';
 import { Secret } from '../../../src/secret.js';
 
@@ -39,12 +39,12 @@ export function toBuffer(input: string | Buffer): Buffer {
 
 /** Frames `input` pushed as the given chunks (default: one chunk), returning plain items. */
 export function frame(
-  protocol: FramerProtocol,
+  protocol: Protocol,
   input: string | Buffer | Array<string | Buffer>,
   options: { bufferSize?: number; mode?: ModeFn } = {},
 ): Plain[] {
   const bufferSize = options.bufferSize ?? (protocol === 'pop3' ? 128 : 4096);
-  const framer = createFramer(protocol, { bufferSize });
+  const framer = framerFor(protocol, bufferSize);
   const chunks = Array.isArray(input) ? input : [input];
   const out: Framed[] = [];
   for (const chunk of chunks) {
@@ -55,7 +55,7 @@ export function frame(
 }
 
 /** The single command a one-line input frames to. */
-export function one(protocol: FramerProtocol, line: string | Buffer, options: { bufferSize?: number; mode?: ModeFn } = {}): Plain {
+export function one(protocol: Protocol, line: string | Buffer, options: { bufferSize?: number; mode?: ModeFn } = {}): Plain {
   const items = frame(protocol, line, options);
   if (items.length !== 1) throw new Error(`expected one item, got ${JSON.stringify(items)}`);
   return items[0]!;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createFramer } from '../../../src/protocols/framer.js';
+import { framerFor } from '../../../src/protocols/registry.js';
 import type { CommandFramer, FrameMode, Framed } from '../../../src/protocols/types.js';
 import { COMMANDS_PER_TURN, frameCommands, type FramingControl } from '../../../src/session/frame-commands.js';
 
@@ -11,7 +11,7 @@ describe('frameCommands', () => {
     const socket = new EventEmitter();
     let framer: CommandFramer | undefined;
     let made = 0;
-    const framerNow = () => (framer ??= (made++, createFramer('imap', { bufferSize: 1024 })));
+    const framerNow = () => (framer ??= (made++, framerFor('imap', 1024)));
     let mode: FrameMode | null = 'command';
     const seen: string[] = [];
     const stream = frameCommands(socket, framerNow, { mode: () => mode, held: () => false, yielding: () => undefined });
@@ -38,7 +38,7 @@ describe('frameCommands', () => {
 
   it('frames at most COMMANDS_PER_TURN commands per turn of the event loop, pausing input meanwhile', async () => {
     const socket = new EventEmitter();
-    const framer = createFramer('imap', { bufferSize: 1024 });
+    const framer = framerFor('imap', 1024);
     const turns: boolean[] = [];
     const control: FramingControl = { mode: () => 'command', held: () => false, yielding: (y) => turns.push(y) };
     const seen: string[] = [];
@@ -63,7 +63,7 @@ describe('frameCommands', () => {
 
   it('frames nothing while the replies are held, and resumes on wake()', () => {
     const socket = new EventEmitter();
-    const framer = createFramer('imap', { bufferSize: 1024 });
+    const framer = framerFor('imap', 1024);
     let held = false;
     const seen: string[] = [];
     const stream = frameCommands(socket, () => framer, { mode: () => 'command', held: () => held, yielding: () => undefined });
