@@ -3,7 +3,7 @@ import type { Protocol } from '../src/config/types.js';
 import type { CapabilityView, LineView, SaslChallenge } from '../src/protocols/dialect.js';
 import { mailProtocols } from '../src/protocols/registry.js';
 import { Secret } from '../src/secret.js';
-import type { Credentials, DialogueFacts, DialogueMemory, GuardRef, ProtocolChart, Transition, Transitions } from './dialogue.js';
+import type { ActionRef, Credentials, DialogueFacts, DialogueMemory, GuardRef, ProtocolChart, Transition, Transitions } from './dialogue.js';
 import { saslToAuth, toAuth, refuse, unsafe } from './dialogue.js';
 import type {
   AuthMethod,
@@ -561,6 +561,7 @@ function protocolTransitions(pick: (chart: ProtocolChart) => Transitions | undef
     const speaks = { type: 'speaks', params: { protocol: chart.name } } as const;
     for (const [event, transitions] of Object.entries(pick(chart) ?? {})) {
       for (const transition of ([] as Transition[]).concat(transitions as Transition | Transition[])) {
+        // `and` takes the chart's own guard types; a dialogue's guard is checked by name instead (checkChart).
         const guard: GuardRef = transition.guard === undefined ? speaks : and([speaks, transition.guard as never]);
         (joined[event] ??= []).push({ ...transition, guard });
       }
@@ -569,11 +570,14 @@ function protocolTransitions(pick: (chart: ProtocolChart) => Transitions | undef
   return joined;
 }
 
-/** Each protocol's own command states (POP3: after USER), named `<protocol>.<state>` apart from the others'. */
+/** Each protocol's own command states (POP3: after USER); two protocols cannot name one state alike. */
 function protocolStates(): Record<string, StateConfig> {
   const states: Record<string, StateConfig> = {};
   for (const chart of Object.values(charts)) {
-    for (const [name, state] of Object.entries(chart.dialogue.states ?? {})) states[name] = state as StateConfig;
+    for (const [name, state] of Object.entries(chart.dialogue.states ?? {})) {
+      if (name in states) throw new Error(`protocol ${chart.name}: command state "${name}" is already another protocol's`);
+      states[name] = state as StateConfig;
+    }
   }
   return states;
 }
@@ -654,11 +658,11 @@ function commandPhase(): StateConfig {
             },
             // Unknown or disabled mechanism, undecodable initial response: refused, not counted.
             { actions: 'replyInvalid' },
-          ] as never,
+          ],
         },
       },
       ...protocolStates(),
-      saslPlain: saslStep('plain', { 'sasl.response': saslToAuth('plain') as never }),
+      saslPlain: saslStep('plain', { 'sasl.response': saslToAuth('plain') }),
       saslLoginUser: saslStep(
         'loginUser',
         {
@@ -669,9 +673,9 @@ function commandPhase(): StateConfig {
         },
         'replySaslUsernameInvalid',
       ),
-      saslLoginPassword: saslStep('loginPassword', { 'sasl.response': saslToAuth('plain') as never }),
-      saslCramMd5: saslStep('cram-md5', { 'sasl.response': saslToAuth('cram-md5') as never }),
-      saslExternal: saslStep('external', { 'sasl.response': saslToAuth('external') as never }),
+      saslLoginPassword: saslStep('loginPassword', { 'sasl.response': saslToAuth('plain') }),
+      saslCramMd5: saslStep('cram-md5', { 'sasl.response': saslToAuth('cram-md5') }),
+      saslExternal: saslStep('external', { 'sasl.response': saslToAuth('external') }),
     },
   };
 }
@@ -690,3 +694,57 @@ function saslStep(
     },
   };
 }
+
+/**
+ * Every name a protocol's dialogue uses exists: the skeleton's guards and actions, the dialect's
+ * lines (`say`), the dialogue's own guards (`check`) and memory updates (`note`). A misspelt
+ * name would otherwise surface only when that transition is taken; this runs when the chart is
+ * built, so a broken protocol module stops the start (and the tests) at once.
+ */
+export function checkChart(chart: ProtocolChart, known: { guards: readonly string[]; actions: readonly string[] }): void {
+  const problems: string[] = [];
+  const checkGuard = (guard: GuardRef | undefined, where: string): void => {
+    if (guard === undefined) return;
+    if (typeof guard === 'string') {
+      if (!known.guards.includes(guard)) problems.push(`${where}: unknown guard "${guard}"`);
+      return;
+    }
+    if (typeof guard === 'function') {
+      // XState's and()/or()/not() keep what they combine in `guards`.
+      for (const inner of (guard as { guards?: GuardRef[] }).guards ?? []) checkGuard(inner, where);
+      return;
+    }
+    if (!known.guards.includes(guard.type)) problems.push(`${where}: unknown guard "${guard.type}"`);
+    const own = guard.type === 'check' ? String(guard.params?.['guard']) : null;
+    if (own !== null && chart.dialogue.guards?.[own] === undefined) problems.push(`${where}: no dialogue guard "${own}"`);
+  };
+  const checkAction = (action: ActionRef, where: string): void => {
+    const type = typeof action === 'string' ? action : action.type;
+    if (!known.actions.includes(type)) problems.push(`${where}: unknown action "${type}"`);
+    if (typeof action === 'string') return;
+    if (type === 'say' && chart.dialect.lines[String(action.params?.['line'])] === undefined) {
+      problems.push(`${where}: the dialect has no line "${String(action.params?.['line'])}"`);
+    }
+    if (type === 'note' && chart.dialogue.updates?.[String(action.params?.['update'])] === undefined) {
+      problems.push(`${where}: no dialogue update "${String(action.params?.['update'])}"`);
+    }
+  };
+  const checkTransitions = (transitions: Transitions | undefined, where: string): void => {
+    for (const [event, list] of Object.entries(transitions ?? {})) {
+      for (const transition of ([] as Transition[]).concat(list as Transition | Transition[])) {
+        checkGuard(transition.guard, `${where} ${event}`);
+        for (const action of ([] as ActionRef[]).concat((transition.actions ?? []) as ActionRef | ActionRef[])) checkAction(action, `${where} ${event}`);
+      }
+    }
+  };
+  checkTransitions(chart.dialogue.preauth, 'preauth');
+  checkTransitions(chart.dialogue.idle, 'idle');
+  for (const [name, state] of Object.entries(chart.dialogue.states ?? {})) checkTransitions(state.on, name);
+  if (problems.length > 0) throw new Error(`protocol ${chart.name}: ${problems.join('; ')}`);
+}
+
+const implemented = {
+  guards: Object.keys(connectionMachine.implementations.guards),
+  actions: Object.keys(connectionMachine.implementations.actions),
+};
+for (const chart of Object.values(charts)) checkChart(chart, implemented);

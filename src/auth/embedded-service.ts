@@ -112,8 +112,8 @@ export function startEmbeddedAuthService(options: EmbeddedAuthOptions): Promise<
     const protocol = header(request, 'auth-protocol');
     const method = header(request, 'auth-method');
     const attempt = Number(header(request, 'auth-login-attempt')) || 1;
-    const backend =
-      protocol === 'pop3' ? options.backend.pop3 : protocol === 'imap' ? options.backend.imap : protocol === 'smtp' ? options.backend.smtp : undefined;
+    const backends: Partial<Record<string, BackendAddress>> = options.backend;
+    const backend = protocol !== undefined && Object.hasOwn(backends, protocol) ? backends[protocol] : undefined;
     const answer = (headers: Record<string, string>) => {
       response.writeHead(200, { ...headers, 'Content-Length': '0' });
       response.end();

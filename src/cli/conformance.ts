@@ -31,6 +31,9 @@ export interface ConformanceArgs {
   'budget-ms'?: string;
 }
 
+/** The protocols the conformance suite knows how to drive. */
+const CONFORMANCE_PROTOCOLS = ['pop3', 'imap', 'smtp'] as const;
+
 const say = (line: string) => process.stderr.write(`postern: ${line}\n`);
 
 /** Auth-Wait (seconds) of the demo auth service's failures during `postern conformance` without --target. */
@@ -108,11 +111,11 @@ export async function conformanceCommand(args: ConformanceArgs): Promise<number>
 
   if (args.target !== undefined) {
     const match = /^(.+):(\d+)$/.exec(args.target);
-    const protocol = args.protocol;
     const tls = args.tls ?? 'none';
     const mode = args['starttls-mode'];
     if (!match) return (say(`invalid --target "${args.target}" (HOST:PORT)`), 2);
-    if (protocol !== 'pop3' && protocol !== 'imap' && protocol !== 'smtp') return (say('--protocol must be pop3, imap or smtp'), 2);
+    const protocol = CONFORMANCE_PROTOCOLS.find((known) => known === args.protocol);
+    if (protocol === undefined) return (say('--protocol must be pop3, imap or smtp'), 2);
     if (tls !== 'none' && tls !== 'starttls' && tls !== 'implicit') return (say('--tls must be none, starttls or implicit'), 2);
     if (mode !== undefined && mode !== 'on' && mode !== 'off' && mode !== 'only') return (say('--starttls-mode must be on, off or only'), 2);
     let users: Credentials[] = [];

@@ -2,7 +2,8 @@
  * What a directive is (its table entry) and what applying one occurrence sees: the types the
  * directive table (directives.ts) and the directives defined in their own modules share.
  */
-import type { Level, ParseState } from './level.js';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import type { Level, ParseState, PathValue } from './level.js';
 import type { Where } from './types.js';
 
 export type Context = 'main' | 'events' | 'mail' | 'server';
@@ -71,3 +72,26 @@ export interface DirectiveSpec {
   /** Where Postern differs from nginx, for the documentation. */
   postern?: string;
 }
+
+/*
+ * The value helpers every directive module uses (the table in directives.ts, the extensions,
+ * the SNI directive): one rule each, so the modules cannot drift apart.
+ */
+
+/** The directive's first argument ('' when there is none). */
+export const firstArg = (ctx: ApplyContext): string => ctx.args[0] ?? '';
+
+/**
+ * A file name as nginx resolves it (ngx_conf_full_name): absolute names and nginx's inline and
+ * engine forms (`data:...`, `engine:...`, `store:...`) as written, others against the
+ * configuration's directory.
+ */
+export function configPath(ctx: ApplyContext, written: string): string {
+  return isAbsolute(written) || /^(data|engine|store):/.test(written) ? written : resolvePath(ctx.state.baseDir, written);
+}
+
+/** The first argument as a file name. */
+export const filePath = (ctx: ApplyContext): PathValue => {
+  const written = firstArg(ctx);
+  return { written, path: configPath(ctx, written) };
+};

@@ -18,7 +18,7 @@ import { applyListen } from './listen.js';
 import { groupId, runsAsRoot, userId } from './accounts.js';
 import type { ErrorLogConfig, Protocol, ResolverConfig, ResolverServer } from './types.js';
 import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
-import type { ApplyContext, Arity, Context, DirectiveSpec } from './directive-spec.js';
+import { filePath, type ApplyContext, type Arity, type Context, type DirectiveSpec } from './directive-spec.js';
 
 export type { ApplyContext, Arity, Context, DirectiveSpec, MergeRule, StoreMode } from './directive-spec.js';
 
@@ -47,12 +47,6 @@ const oneOf =
   (ctx: ApplyContext): string =>
     values.find((v) => v.toLowerCase() === arg(ctx).toLowerCase()) ?? ctx.fail(`invalid value "${arg(ctx)}"`);
 
-/** A file name, resolved like nginx resolves against its configuration prefix. */
-const filePath = (ctx: ApplyContext): PathValue => {
-  const written = arg(ctx);
-  const keep = isAbsolute(written) || /^(data|engine|store):/.test(written);
-  return { written, path: keep ? written : resolvePath(ctx.state.baseDir, written) };
-};
 
 /** `postern_journal directory | off`: `null` for off, else the directory resolved like a file path. */
 const journalDirectory = (ctx: ApplyContext): PathValue | null => (arg(ctx) === 'off' ? null : filePath(ctx));

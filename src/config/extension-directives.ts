@@ -4,8 +4,7 @@
  * prefix, same defaults; nginx's mail proxy has no TLS to the backend at all), and
  * `postern_limit_conn_per_ip`. See docs/extensions.md.
  */
-import { isAbsolute, resolve as resolvePath } from 'node:path';
-import type { ApplyContext, Context, DirectiveSpec } from './directive-spec.js';
+import { filePath, type ApplyContext, type Context, type DirectiveSpec } from './directive-spec.js';
 import { ConfigError } from './errors.js';
 import type { PathValue, Setting } from './level.js';
 import type { ProxySslConfig, ProxySslMode, Where } from './types.js';
@@ -25,11 +24,6 @@ const flag = (ctx: ApplyContext): boolean =>
 const mode = (ctx: ApplyContext): ProxySslMode =>
   PROXY_SSL_MODES.find((m) => m === arg(ctx).toLowerCase()) ?? ctx.fail(`invalid value "${arg(ctx)}"`);
 
-/** A file name, resolved against the configuration directory as directives.ts does. */
-const filePath = (ctx: ApplyContext): PathValue => {
-  const written = arg(ctx);
-  return { written, path: isAbsolute(written) ? written : resolvePath(ctx.state.baseDir, written) };
-};
 
 const NOT_NGINX = 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). See docs/extensions.md.';
 

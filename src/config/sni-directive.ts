@@ -3,19 +3,16 @@
  * a server, a client that sends SNI with a matching name gets this certificate instead of the
  * server's `ssl_certificate`. nginx's mail proxy has no SNI. See docs/extensions.md.
  */
-import { isAbsolute, resolve as resolvePath } from 'node:path';
-import type { ApplyContext, DirectiveSpec } from './directive-spec.js';
+import { configPath, type ApplyContext, type DirectiveSpec } from './directive-spec.js';
 import { normaliseServerName } from '../net/sni.js';
 import type { SniCertificate } from './types.js';
-
-const path = (ctx: ApplyContext, written: string): string => (isAbsolute(written) ? written : resolvePath(ctx.state.baseDir, written));
 
 function sniCertificate(ctx: ApplyContext): SniCertificate[] {
   if (ctx.args.length !== 3) ctx.fail(`invalid number of arguments in "${ctx.spec.name}" directive`);
   const [pattern, certificate, key] = ctx.args as [string, string, string];
   const bare = pattern.startsWith('*.') ? pattern.slice(2) : pattern.startsWith('.') ? pattern.slice(1) : pattern;
   if (normaliseServerName(bare) === null || bare.includes('*')) ctx.fail(`invalid server name "${pattern}"`);
-  return [{ pattern: pattern.toLowerCase(), certificate: path(ctx, certificate), key: path(ctx, key), where: ctx.where }];
+  return [{ pattern: pattern.toLowerCase(), certificate: configPath(ctx, certificate), key: configPath(ctx, key), where: ctx.where }];
 }
 
 export const sniDirective: DirectiveSpec = {

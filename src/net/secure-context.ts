@@ -12,15 +12,7 @@ import { ConfigError, describeErrno } from '../config/errors.js';
 import type { ServerConfig, SslConfig, Where } from '../config/types.js';
 import { sessionIdContext } from './session-id-context.js';
 import { loadTicketKeyFiles } from './ticket-keys.js';
-import { NODE_TLS_VERSIONS, type NodeTlsVersion } from './tls.js';
-
-/** The SSL_OP_NO_* bit that switches one version off inside the min..max range. */
-const NO_VERSION: Record<NodeTlsVersion, number> = {
-  TLSv1: constants.SSL_OP_NO_TLSv1,
-  'TLSv1.1': constants.SSL_OP_NO_TLSv1_1,
-  'TLSv1.2': constants.SSL_OP_NO_TLSv1_2,
-  'TLSv1.3': constants.SSL_OP_NO_TLSv1_3,
-};
+import { NODE_TLS_VERSIONS, tlsVersions, type NodeTlsVersion, type TlsVersions } from './tls.js';
 
 /** nginx's NGX_SSL_PASSWORD_BUFFER_SIZE: a longer line in ssl_password_file is an error. */
 const PASSWORD_LINE_MAX = 4096;
@@ -136,15 +128,14 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
   const high = NODE_TLS_VERSIONS.indexOf(commands.maxProtocol ?? 'TLSv1.3');
   let enabled = NODE_TLS_VERSIONS.filter((v, i) => ssl.protocols.includes(v) && i >= low && i <= high);
   if (commands.suites === '') enabled = enabled.filter((v) => v !== 'TLSv1.3');
-  if (enabled.length === 0) {
-    throw ConfigError.at(`no TLS version left to use by "ssl_protocols ${ssl.protocols.join(' ')}" and "ssl_conf_command"`, at('ssl_protocols'));
+  let versions: TlsVersions;
+  try {
+    versions = tlsVersions(enabled, () => `no TLS version left to use by "ssl_protocols ${ssl.protocols.join(' ')}" and "ssl_conf_command"`);
+  } catch (error) {
+    throw ConfigError.at((error as Error).message, at('ssl_protocols'));
   }
-  const minVersion = enabled[0]!;
-  const maxVersion = enabled[enabled.length - 1]!;
-  let secureOptions = 0;
-  for (let i = NODE_TLS_VERSIONS.indexOf(minVersion); i <= NODE_TLS_VERSIONS.indexOf(maxVersion); i++) {
-    if (!enabled.includes(NODE_TLS_VERSIONS[i]!)) secureOptions |= NO_VERSION[NODE_TLS_VERSIONS[i]!];
-  }
+  const { minVersion, maxVersion, secureOptions: versionOptions } = versions;
+  let secureOptions = versionOptions;
 
   // Ciphers: OpenSSL's cipher list ignores TLS 1.3 names (nginx hands ssl_ciphers to it), so TLS 1.3
   // suites come only from ssl_conf_command Ciphersuites; Node takes them from TLS_* names in `ciphers`.

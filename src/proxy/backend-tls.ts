@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ProxySslConfig } from '../config/types.js';
-import { versionRange } from '../net/tls.js';
+import { tlsVersions, type TlsVersions } from '../net/tls.js';
 
 /** A setting that cannot be turned into a TLS context; `directive` is the one at fault. */
 export class BackendTlsSetupError extends Error {
@@ -23,7 +23,8 @@ const MAX_SESSIONS = 64;
 
 function readPem(path: string, what: string, directive: string): Buffer {
   try {
-    return readFileSync(path);
+    // nginx's inline form, as for ssl_certificate.
+    return path.startsWith('data:') ? Buffer.from(path.slice(5)) : readFileSync(path);
   } catch (error) {
     throw new BackendTlsSetupError(`cannot load ${what} "${path}": ${(error as NodeJS.ErrnoException).code ?? 'error'}`, directive);
   }
@@ -42,13 +43,13 @@ function tryContext(options: tls.SecureContextOptions, message: string, directiv
  * versions and ciphers, trusted CAs, then the client certificate with its key.
  */
 export function createBackendContext(config: ProxySslConfig): tls.SecureContext {
-  let range: ReturnType<typeof versionRange>;
+  let versions: TlsVersions;
   try {
-    range = versionRange(config.protocols);
+    versions = tlsVersions(config.protocols, () => `no TLS protocol Node.js supports in "postern_proxy_ssl_protocols ${config.protocols.join(' ')}"`);
   } catch (error) {
-    throw new BackendTlsSetupError((error as Error).message.replace('"ssl_protocols', '"postern_proxy_ssl_protocols'), 'postern_proxy_ssl_protocols');
+    throw new BackendTlsSetupError((error as Error).message, 'postern_proxy_ssl_protocols');
   }
-  const options: tls.SecureContextOptions = { ciphers: config.ciphers, ...range };
+  const options: tls.SecureContextOptions = { ciphers: config.ciphers, ...versions };
   tryContext(options, `cannot use ciphers "${config.ciphers}"`, 'postern_proxy_ssl_ciphers');
   if (config.trustedCertificate !== undefined) {
     const ca = readPem(config.trustedCertificate, 'trusted certificate', 'postern_proxy_ssl_trusted_certificate');

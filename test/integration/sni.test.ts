@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthOutcome } from '../../machines/types.js';
@@ -93,5 +94,26 @@ describe('postern_ssl_sni_certificate (extension): the certificate follows the c
     const [port] = await freePorts(1);
     const conf = `mail {\n auth_http 127.0.0.1:1/;\n server {\n listen 127.0.0.1:${port} ssl; protocol imap;\n ssl_certificate ${certs['default.test']!.certPath}; ssl_certificate_key ${certs['default.test']!.keyPath};\n postern_ssl_sni_certificate a.test /nonexistent.pem /nonexistent.key;\n }\n}`;
     await expect(startProxy(parseConfigText(conf, 'sni.conf'), { logger: silentLogger(), authFor: () => neverAuth })).rejects.toThrow(/nonexistent\.pem.*sni\.conf:6/);
+  });
+
+  it('takes inline `data:` certificates and keys as ssl_certificate does (not a file beside the configuration)', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const inline = (path: string) => `"data:${readFileSync(path, 'latin1')}"`;
+    const conf = `mail {
+      auth_http 127.0.0.1:1/;
+      server {
+        listen 127.0.0.1:${port} ssl; protocol imap;
+        ssl_certificate ${certs['default.test']!.certPath}; ssl_certificate_key ${certs['default.test']!.keyPath};
+        postern_ssl_sni_certificate inline.test ${inline(certs['mail.example.com']!.certPath)} ${inline(certs['mail.example.com']!.keyPath)};
+      }
+    }`;
+    const parsed = parseConfigText(conf, '/etc/postern/inline.conf');
+    expect(parsed.servers[0]!.ssl.sniCertificates[0]!.certificate.startsWith('data:-----BEGIN')).toBe(true);
+    const inlineProxy = await startProxy(parsed, { logger: silentLogger(), authFor: () => neverAuth });
+    try {
+      expect((await handshake(port, { servername: 'inline.test' })).cn).toBe('mail.example.com');
+    } finally {
+      await inlineProxy.close();
+    }
   });
 });

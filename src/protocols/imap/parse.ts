@@ -10,7 +10,7 @@
  *   quoted  = DQUOTE *(byte but DQUOTE \ CR LF / "\" byte-but-CR-LF) DQUOTE  (unescaped)
  *   literal = "{" 1*DIGIT ["+"] "}" [CR] LF <N raw bytes>   then only SP, CR LF or LF
  *
- * Deliberate differences from nginx (see the module report):
+ * Deliberate differences from nginx (listed in docs/nginx-migration.md where a client can notice):
  * - a quoted string that reaches CR/LF unterminated is invalid (nginx ends the argument there
  *   and carries the "inside quotes" flag into the next command);
  * - `{}` / `{+}` (no digits) are invalid; `{0}` is an empty literal (a synchronising `{0}`
