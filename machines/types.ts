@@ -1,4 +1,5 @@
 import type { Protocol, StartTlsMode, VerifyClient } from '../src/config/types.js';
+import type { Command } from '../src/protocols/types.js';
 import type { Secret } from '../src/secret.js';
 
 /**
@@ -123,24 +124,18 @@ export interface SmtpBackendDialogue {
 /** A SASL initial response, already decoded by the runtime (the machine never looks inside secrets). */
 export type SaslInitial = { valid: false } | { valid: true; user?: string; password?: Secret };
 
-/** Events the machine receives. Command events mirror src/protocols/types.ts `Command`. */
+/**
+ * `cmd.<kind>` for each command the scanners produce (src/protocols/types.ts `Command`), with the
+ * command's own fields: derived, so the two cannot drift apart. AUTHENTICATE's initial response
+ * and SASL continuation lines arrive decoded instead (below).
+ */
+type CommandEventOf<C> = C extends { kind: infer K extends string } ? { type: `cmd.${K}` } & Omit<C, 'kind'> : never;
+export type CommandEvent = CommandEventOf<Exclude<Command, { kind: 'authenticate' | 'saslResponse' }>>;
+
+/** Events the machine receives. */
 export type ConnectionEvent =
-  | { type: 'cmd.capability'; tag?: string }
-  | { type: 'cmd.noop'; tag?: string }
-  | { type: 'cmd.quit'; tag?: string }
-  | { type: 'cmd.starttls'; tag?: string }
-  | { type: 'cmd.user'; user: string }
-  | { type: 'cmd.pass'; password: Secret }
-  | { type: 'cmd.apop'; user: string; digest: Secret }
-  | { type: 'cmd.login'; tag?: string; user: string; password: Secret }
-  | { type: 'cmd.authList'; tag?: string }
+  | CommandEvent
   | { type: 'cmd.authenticate'; tag?: string; mechanism: string; initial?: SaslInitial }
-  | { type: 'cmd.helo'; esmtp: boolean; domain: string }
-  | { type: 'cmd.mail'; line: string }
-  | { type: 'cmd.rcpt'; line: string }
-  | { type: 'cmd.rset' }
-  | { type: 'cmd.refused'; tag?: string; reply?: 'invalidArgument' | 'invalidCommand' }
-  | { type: 'cmd.invalid'; tag?: string; closeAfter?: boolean }
   /** A decoded SASL continuation: which fields are set depends on the step the machine is in. */
   | { type: 'sasl.response'; user?: string; password?: Secret }
   | { type: 'sasl.invalid' }

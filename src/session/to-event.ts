@@ -1,5 +1,5 @@
 import type { SaslStep } from '../../machines/connection.js';
-import type { ConnectionEvent, SaslInitial } from '../../machines/types.js';
+import type { CommandEvent, ConnectionEvent, SaslInitial } from '../../machines/types.js';
 import { decodeBase64Lenient, parseCramMd5, parseSaslPlain } from '../protocols/sasl.js';
 import type { Command, Framed } from '../protocols/types.js';
 import { Secret } from '../secret.js';
@@ -34,7 +34,14 @@ function decodeInitial(mechanism: string, initial: Secret): SaslInitial {
   return value === null ? { valid: false } : { valid: true, ...value };
 }
 
-function commandEvent(command: Command): ConnectionEvent {
+/** A plain command as its machine event: `cmd.<kind>` with the command's other fields. */
+function commandEvent<C extends Exclude<Command, { kind: 'authenticate' | 'saslResponse' }>>(command: C): CommandEvent {
+  const { kind, ...rest } = command;
+  // TypeScript cannot follow a template literal type through a spread; CommandEvent is derived from Command.
+  return { type: `cmd.${kind}`, ...rest } as CommandEvent;
+}
+
+function eventOf(command: Command): ConnectionEvent {
   switch (command.kind) {
     case 'authenticate': {
       const { initialResponse, ...rest } = command;
@@ -47,10 +54,8 @@ function commandEvent(command: Command): ConnectionEvent {
     case 'saslResponse':
       // Only reached when a SASL line arrives outside a SASL step, which the framer's mode prevents.
       return { type: 'sasl.invalid' };
-    default: {
-      const { kind, ...rest } = command;
-      return { type: `cmd.${kind}`, ...rest } as ConnectionEvent;
-    }
+    default:
+      return commandEvent(command);
   }
 }
 
@@ -71,7 +76,7 @@ export function toMachineEvent(item: Framed, saslStep: SaslStep | null): Connect
         const value = decodeSasl(saslStep, command.response);
         return value === null ? { type: 'sasl.invalid' } : { type: 'sasl.response', ...value };
       }
-      return commandEvent(command);
+      return eventOf(command);
     }
   }
 }
