@@ -109,6 +109,29 @@ interface Route {
   journal: JournalFactory | undefined;
   /** `postern_limit_conn_per_ip`, one table per `server { }`; null when off. */
   perAddress: PerAddressLimit | null;
+  /** The address key of the socket that accepts this address's connections: its own, or a wildcard's (see sharedSockets). */
+  socketKey: string;
+}
+
+const isWildcard = (listen: ListenConfig): boolean => listen.host === '0.0.0.0' || listen.host === '::';
+const familyPort = (listen: ListenConfig): string => `${listen.host.includes(':') ? 6 : 4}:${listen.port}`;
+
+/**
+ * nginx's ngx_mail_optimize_servers: on a port (and address family) with a wildcard address, an
+ * address without `bind` is not bound (it could not be, beside the wildcard: EADDRINUSE); the
+ * wildcard's socket accepts its connections and each is served by the `listen` of its local
+ * address. Returns the socket key of every address key.
+ */
+function sharedSockets(listens: ListenConfig[]): Map<string, string> {
+  const wildcards = new Map<string, string>();
+  for (const listen of listens) if (listen.port !== 0 && isWildcard(listen)) wildcards.set(familyPort(listen), addressKey(listen));
+  const out = new Map<string, string>();
+  for (const listen of listens) {
+    const key = addressKey(listen);
+    const wildcard = !isWildcard(listen) && !listen.bind && listen.port !== 0 ? wildcards.get(familyPort(listen)) : undefined;
+    out.set(key, wildcard ?? key);
+  }
+  return out;
 }
 
 /** A listener is known by its address, as nginx matches listening sockets across a reload. */
@@ -155,20 +178,32 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
 
   const routesFor = (next: MailConfig): Map<string, Route> => {
     const out = new Map<string, Route>();
+    const socketKeys = sharedSockets(next.servers.flatMap((server) => server.listens));
     for (const server of next.servers) {
       const tls = needsTls(server) ? tlsEndpointFor(server, sessions) : null;
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
       const perAddress = server.limitConnPerIp === undefined ? null : new PerAddressLimit(server.limitConnPerIp);
       for (const listen of server.listens) {
-        out.set(addressKey(listen), { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal, perAddress });
+        const key = addressKey(listen);
+        out.set(key, { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal, perAddress, socketKey: socketKeys.get(key)! });
       }
     }
     return out;
   };
 
+  /** The route of a connection accepted on `key`'s socket: its local address's when that one shares the socket. */
+  const routeOf = (key: string, socket: net.Socket): Route | undefined => {
+    const local = `${(socket.localAddress ?? '').replace(/^::ffff:/, '')}:${socket.localPort}`;
+    for (const table of [routes, staged]) {
+      const own = table.get(local);
+      if (own !== undefined && own.socketKey === key) return own;
+    }
+    return routes.get(key) ?? staged.get(key);
+  };
+
   const accept = (key: string) => (socket: net.Socket) => {
-    const route = routes.get(key) ?? staged.get(key);
+    const route = routeOf(key, socket);
     if (route === undefined) {
       // The address was dropped by a reload while this connection was being accepted.
       socket.destroy();
@@ -251,7 +286,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     staged = nextRoutes;
     try {
       for (const [key, route] of nextRoutes) {
-        if (bound.has(key)) continue;
+        if (bound.has(key) || route.socketKey !== key) continue;
         await bind(route.listen);
         opened.push(key);
       }
@@ -265,9 +300,9 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     routes = nextRoutes;
     budget.limit = next.workerConnections;
     if (reloading) closeOlderSessionsAfter(next.workerShutdownTimeoutMs);
-    for (const key of [...bound.keys()]) if (!nextRoutes.has(key)) unbind(key);
+    for (const key of [...bound.keys()]) if (nextRoutes.get(key)?.socketKey !== key) unbind(key);
     listeners = next.servers.flatMap((server) =>
-      server.listens.map((listen) => ({ server, listen, port: bound.get(addressKey(listen))!.port })),
+      server.listens.map((listen) => ({ server, listen, port: bound.get(nextRoutes.get(addressKey(listen))!.socketKey)!.port })),
     );
   };
 

@@ -16,8 +16,47 @@ import {
 import { DEMO_USERS, startEmbeddedDefault } from '../embedded/start.js';
 import { silentLogger } from '../log.js';
 import { startProxy } from '../server.js';
+import { parseCommandArgs, usageError } from './args.js';
 
-export interface ConformanceArgs {
+const USAGE = `Usage: postern conformance --target HOST:PORT --protocol pop3|imap|smtp --tls none|starttls|implicit
+                 [--starttls-mode on|off|only] [--users FILE] [--runs N] [--seed S] [--path P]
+                 [--property ID|N]... [--strict] [--budget-ms MS]
+       postern conformance [--runs N] [--seed S] [--property ID|N]... [--strict] [--budget-ms MS]
+
+Property-based conformance suite (fast-check) against any POP3/IMAP/SMTP proxy, nginx's
+included; without --target, against every listener of Postern's embedded default on free ports
+(as \`npm run conformance\`). Exits 1 when a property fails or is incomplete. See docs/conformance.md.
+
+Options:
+      --target HOST:PORT      the proxy to test
+      --protocol P            pop3, imap or smtp
+      --tls MODE              none, starttls or implicit (default none)
+      --starttls-mode MODE    on, off or only: the proxy's starttls setting
+      --users FILE            user:password lines (# comments), or a JSON array of {user, password}
+      --runs N                generated scripts per property
+      --seed S                replay a run (default: POSTERN_CONFORMANCE_SEED, else random)
+      --path P                replay one counterexample's path (with --seed)
+      --property ID|N         only these properties (repeatable)
+      --strict                known nginx quirks count as failures
+      --budget-ms MS          time budget per property
+  -h, --help                  this text
+`;
+
+const OPTIONS = {
+  target: { type: 'string' },
+  protocol: { type: 'string' },
+  tls: { type: 'string' },
+  'starttls-mode': { type: 'string' },
+  users: { type: 'string' },
+  runs: { type: 'string' },
+  seed: { type: 'string' },
+  path: { type: 'string' },
+  property: { type: 'string', multiple: true },
+  strict: { type: 'boolean' },
+  'budget-ms': { type: 'string' },
+} as const;
+
+interface ConformanceArgs {
   target?: string;
   protocol?: string;
   tls?: string;
@@ -85,7 +124,14 @@ const verdict = (reports: ConformanceReport[]): number => (reports.every((r) => 
  * default, on free ports, with its demo users. The seed is `--seed`, else POSTERN_CONFORMANCE_SEED,
  * else random; it is printed and replays the run.
  */
-export async function conformanceCommand(args: ConformanceArgs): Promise<number> {
+export async function conformanceCommand(argv: string[]): Promise<number> {
+  const parsed = parseCommandArgs(argv, OPTIONS, USAGE);
+  if ('exit' in parsed) return parsed.exit;
+  if (parsed.positionals.length > 0) return usageError(`unexpected argument "${parsed.positionals[0]}"`, USAGE);
+  return runConformanceCommand(parsed.values as ConformanceArgs);
+}
+
+async function runConformanceCommand(args: ConformanceArgs): Promise<number> {
   let common: Pick<ConformanceOptions, 'runs' | 'seed' | 'path' | 'properties' | 'strict' | 'propertyBudgetMs'>;
   let seed: number;
   try {

@@ -16,7 +16,7 @@ import { sniDirective } from './sni-directive.js';
 import { newLevel, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
 import { groupId, runsAsRoot, userId } from './accounts.js';
-import type { ErrorLogConfig, Protocol, ResolverConfig, ResolverServer } from './types.js';
+import type { AuthHttpTarget, ErrorLogConfig, Protocol, ResolverConfig, ResolverServer, Where } from './types.js';
 import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
 import { filePath, type ApplyContext, type Arity, type Context, type DirectiveSpec } from './directive-spec.js';
 
@@ -127,7 +127,7 @@ export function parseErrorLog(ctx: ApplyContext): ErrorLogConfig {
       ctx.fail(`invalid log level "${word}"`);
     }
   }
-  const path = target === 'stderr' || isAbsolute(target) ? target : resolvePath(ctx.state.baseDir, target);
+  const path = target === 'stderr' || isAbsolute(target) ? target : resolvePath(ctx.state.prefix ?? ctx.state.baseDir, target);
   return { target: path, level: level ?? (debug ? 'debug' : 'error') };
 }
 
@@ -166,9 +166,15 @@ function applyStarttls(ctx: ApplyContext): void {
   if (!level.hasListenSsl) level.sslWhere = ctx.where;
 }
 
+/** Where each `auth_http` was written, for `-t`'s "host not found" (kept out of the value: it is compared whole). */
+const authHttpWheres = new WeakMap<AuthHttpTarget, Where>();
+export const authHttpWhere = (target: AuthHttpTarget): Where | undefined => authHttpWheres.get(target);
+
 function authHttp(ctx: ApplyContext): unknown {
   try {
-    return parseAuthHttpUrl(arg(ctx));
+    const target = parseAuthHttpUrl(arg(ctx));
+    authHttpWheres.set(target, ctx.where);
+    return target;
   } catch (error) {
     if (error instanceof AddressError) ctx.fail(error.message);
     throw error;
@@ -234,7 +240,8 @@ function applyWorkerProcesses(ctx: ApplyContext): void {
 /** `pid file` (main context), a string slot: duplicate is an error. */
 function applyPid(ctx: ApplyContext): void {
   if (ctx.state.pidFile !== undefined) ctx.failDirective('is duplicate');
-  ctx.state.pidFile = filePath(ctx).path;
+  const written = arg(ctx);
+  ctx.state.pidFile = isAbsolute(written) ? written : resolvePath(ctx.state.prefix ?? ctx.state.baseDir, written);
 }
 
 /**

@@ -23,7 +23,10 @@ export class ConfigError extends Error {
   }
 }
 
-export const formatWhere = (where: Where): string => `${where.file}:${where.line}`;
+/** The "file" of `-g` directives: nginx says `in command line`, with no line. */
+export const COMMAND_LINE = 'command line';
+
+export const formatWhere = (where: Where): string => (where.file === COMMAND_LINE ? COMMAND_LINE : `${where.file}:${where.line}`);
 
 /** One line for a terminal, like nginx's `nginx: [emerg] ...`. */
 export function formatConfigError(error: unknown): string {

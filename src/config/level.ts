@@ -39,6 +39,8 @@ export interface PathValue {
 /** State shared by all levels of one parse. */
 export interface ParseState {
   baseDir: string;
+  /** `-p PREFIX`: where relative `pid` and `error_log` paths point (else baseDir). */
+  prefix?: string;
   notices: string[];
   warnings: string[];
   /** Canonical `addr:port` of every listen in the mail block (duplicates are an error). */

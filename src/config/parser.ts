@@ -5,7 +5,7 @@
  * `mail` and `server` blocks, and dispatches everything else through the directive table.
  */
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import {
   applyDirective,
   defaultValue,
@@ -19,7 +19,7 @@ import {
   type DirectiveSpec,
 } from './directives.js';
 import { nginxDefaultAccount, runsAsRoot } from './accounts.js';
-import { ConfigError, describeErrno } from './errors.js';
+import { COMMAND_LINE, ConfigError, describeErrno, formatWhere } from './errors.js';
 import { expandGlob, hasGlob } from './glob.js';
 import { newLevel, type Level, type ParseState } from './level.js';
 import { Lexer } from './lexer.js';
@@ -65,13 +65,22 @@ export class ConfigParser {
   private events: Level | undefined;
   private readonly skipped: string[] = [];
   private depth = 0;
+  /** Where the main `pid` and `error_log` in force were written (the file's may be nginx's own). */
+  private pidWhere: Where | undefined;
+  private errorLogWhere: Where | undefined;
 
-  constructor(baseDir: string) {
+  constructor(
+    baseDir: string,
+    private readonly options: { globals?: string; prefix?: string; onFileRead?: (file: string, text: string) => void } = {},
+  ) {
     this.state = { baseDir, notices: [], warnings: [], listenKeys: new Set(), sharedZones: new Map() };
+    if (options.prefix !== undefined) this.state.prefix = options.prefix;
   }
 
-  /** Parses a whole main file. */
+  /** Parses a whole main file, after the `-g` directives if any (as nginx reads them: first). */
   parseMain(text: string, file: string): MailConfig {
+    if (this.options.globals !== undefined) this.parse(new Lexer(this.options.globals, COMMAND_LINE), false, (s, l) => this.mainDirective(s, l));
+    this.options.onFileRead?.(file, text);
     const lexer = new Lexer(text, file);
     this.parse(lexer, false, (s, l) => this.mainDirective(s, l));
     if (!this.mail) throw ConfigError.at('no "mail" section in configuration', { file, line: lexer.currentLine });
@@ -96,7 +105,28 @@ export class ConfigParser {
     const user = (main('user') as MailConfig['user']) ?? this.defaultUser(file);
     if (user !== undefined) config.user = user;
     this.checkWorkerConnections(config);
+    this.keepClearOfNginx(config);
     return config;
+  }
+
+  /**
+   * A file that also holds `http` or `stream` serves nginx too: its main `pid` and `error_log`
+   * are nginx's. Postern then writes `postern.pid` beside nginx's pid file and logs to stderr
+   * (or `-e`), unless `-g` named its own, and says so.
+   */
+  private keepClearOfNginx(config: MailConfig): void {
+    const nginxBlocks = this.skipped.filter((name) => name === 'http' || name === 'stream');
+    if (nginxBlocks.length === 0) return;
+    const why = `this file also serves nginx (${nginxBlocks.join(', ')})`;
+    if (config.pidFile !== undefined && this.pidWhere !== undefined && this.pidWhere.file !== COMMAND_LINE) {
+      const own = join(dirname(config.pidFile), 'postern.pid');
+      config.notices.push(`"pid ${config.pidFile}" in ${formatWhere(this.pidWhere)} is nginx's: ${why}; Postern's pid file is "${own}" (another with -g 'pid FILE;')`);
+      config.pidFile = own;
+    }
+    if (config.errorLog !== undefined && this.errorLogWhere !== undefined && this.errorLogWhere.file !== COMMAND_LINE) {
+      config.notices.push(`"error_log ${config.errorLog.target}" in ${formatWhere(this.errorLogWhere)} is nginx's: ${why}; Postern logs to stderr (another with -e FILE, -g 'error_log FILE;' or error_log in mail { })`);
+      delete config.errorLog;
+    }
   }
 
   /** ngx_core_module_init_conf: started as root without `user`, the workers run as nobody. */
@@ -138,6 +168,7 @@ export class ConfigParser {
   /** Skips a block of a non-mail directive, checking only its lexical structure. */
   private skipBlock(lexer: Lexer): void {
     this.parse(lexer, true, (statement, l) => {
+      if (statement.name === 'mail') throw ConfigError.at('"mail" directive is not allowed here', statement.where);
       if (statement.block) this.skipBlock(l);
     });
   }
@@ -167,6 +198,7 @@ export class ConfigParser {
       } catch (error) {
         throw ConfigError.at(`open() "${file}" failed (${describeErrno(error)})`, statement.where);
       }
+      this.options.onFileRead?.(file, text);
       this.depth++;
       try {
         this.parse(new Lexer(text, file), false, handler);
@@ -218,9 +250,17 @@ export class ConfigParser {
       const ctx = this.context(spec, statement, newLevel('mail', statement.where));
       const log = parseErrorLog(ctx);
       if (this.state.mainErrorLog) ctx.notice(`only the first "error_log" of a level is used, "${statement.args[0]}" is ignored`);
-      else this.state.mainErrorLog = log;
+      else {
+        this.state.mainErrorLog = log;
+        this.errorLogWhere = statement.where;
+      }
       return;
     }
+    if (spec.name === 'pid' && this.pidWhere?.file === COMMAND_LINE) {
+      // `-g 'pid FILE;'` names Postern's own pid file: the file's is nginx's (not "is duplicate", as nginx says).
+      return;
+    }
+    if (spec.name === 'pid') this.pidWhere = statement.where;
     if (spec.name === 'worker_processes' || spec.name === 'pid') {
       applyDirective(this.context(spec, statement, newLevel('mail', statement.where)));
       return;
@@ -274,10 +314,10 @@ export class ConfigParser {
         throw ConfigError.at(`"${spec.name}" directive ${rv}`, where);
       },
       notice(text: string): void {
-        state.notices.push(`${text} in ${where.file}:${where.line}`);
+        state.notices.push(`${text} in ${formatWhere(where)}`);
       },
       warn(text: string): void {
-        state.warnings.push(`${text} in ${where.file}:${where.line}`);
+        state.warnings.push(`${text} in ${formatWhere(where)}`);
       },
     };
   }

@@ -3,7 +3,13 @@ import type { MailConfig } from '../config/types.js';
 import { startEmbeddedAuthService } from '../auth/embedded-service.js';
 import { startDemoMailbox } from '../demo/mailbox.js';
 import { ensureSelfSignedCertificate } from './certificate.js';
-import { renderDefaultConfig } from './default-config.js';
+import { DEFAULT_PORTS, renderDefaultConfig } from './default-config.js';
+
+/** What `postern` prints once the embedded default listens: the demo users and a first command. */
+export const embeddedDefaultBanner = (): string[] => [
+  `embedded default running: demo users ${DEMO_USERS.map((u) => `${u.user}:${u.password}`).join(', ')}`,
+  `try: curl -k --ssl-reqd imaps://127.0.0.1:${DEFAULT_PORTS.imaps}/INBOX -u demo:demo`,
+];
 
 /** The demo accounts of the embedded default (documented in the README). */
 export const DEMO_USERS = [

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { DEFAULT_INSPECT_PORT } from './port.js';
 
 /**
  * Postern's own relay between the app-side `createWebSocketInspector` and the Stately inspector
@@ -35,7 +36,6 @@ export interface InspectorRelay {
   close(): Promise<void>;
 }
 
-export const DEFAULT_INSPECT_PORT = 8080;
 const LOOPBACK = '127.0.0.1';
 
 export function bridgePage(inspectorUrl: string): string {

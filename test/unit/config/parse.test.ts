@@ -5,18 +5,22 @@ import { runsAsRoot } from '../../../src/config/accounts.js';
 import { FILE, fixture, mail, parse } from './helpers.js';
 
 describe('loading whole files', () => {
-  it('reads the mail block of a whole nginx.conf and skips the rest with one notice', () => {
+  it('reads the mail block of a whole nginx.conf and skips the rest with one notice; nginx keeps its pid file and error log', () => {
     const config = loadConfigFile(fixture('nginx.conf'));
     expect(config.file).toBe(fixture('nginx.conf'));
-    expect(config.notices).toEqual(['skipping non-mail directives: http, stream']);
+    expect(config.notices).toEqual([
+      'skipping non-mail directives: http, stream',
+      `"pid /run/nginx.pid" in ${fixture('nginx.conf')}:4 is nginx's: this file also serves nginx (http, stream); Postern's pid file is "/run/postern.pid" (another with -g 'pid FILE;')`,
+      `"error_log /var/log/nginx/error.log" in ${fixture('nginx.conf')}:5 is nginx's: this file also serves nginx (http, stream); Postern logs to stderr (another with -e FILE, -g 'error_log FILE;' or error_log in mail { })`,
+    ]);
     // `user` is looked up only by root, as nginx does; otherwise it is ignored with a warning.
     if (runsAsRoot()) expect(config.user).toEqual({ user: 'www-data', group: 'www-data', uid: 33, gid: 33, where: { file: fixture('nginx.conf'), line: 2 } });
     else expect(config.warnings).toEqual([expect.stringMatching(/^the "user" directive makes sense only if .* ignored in .*nginx\.conf:2$/)]);
     expect(config.workerRlimitNofile).toBe(8192);
     expect(config.workerConnections).toBe(768);
     expect(config.workerProcesses).toBe(availableParallelism());
-    expect(config.pidFile).toBe('/run/nginx.pid');
-    expect(config.errorLog).toEqual({ target: '/var/log/nginx/error.log', level: 'warn' });
+    expect(config.pidFile).toBe('/run/postern.pid');
+    expect(config.errorLog).toBeUndefined();
     expect(config.servers).toHaveLength(2);
     const [pop3, imap] = config.servers as [NonNullable<(typeof config.servers)[0]>, NonNullable<(typeof config.servers)[0]>];
     expect(pop3.protocol).toBe('pop3');

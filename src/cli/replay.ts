@@ -1,30 +1,30 @@
 import { readFileSync } from 'node:fs';
-import { connectionMachine } from '../../machines/connection.js';
-import { machineEdges, toDot, toMermaid } from '../diagram/export.js';
 import { decodeJournalLine } from '../journal/codec.js';
 import type { JournalEntry } from '../journal/journal.js';
 import { replayJournal } from '../journal/replay.js';
+import { parseCommandArgs, usageError } from './args.js';
 
-/** `postern machines --format json|mermaid|dot`: the connection statechart's definition. */
-export function printMachines(format: string): number {
-  switch (format) {
-    case 'mermaid':
-      process.stdout.write(toMermaid(connectionMachine));
-      return 0;
-    case 'dot':
-      process.stdout.write(toDot(connectionMachine));
-      return 0;
-    case 'json':
-      process.stdout.write(`${JSON.stringify({ definition: connectionMachine.root.definition, edges: machineEdges(connectionMachine) }, null, 2)}\n`);
-      return 0;
-    default:
-      process.stderr.write(`postern: unknown format "${format}" (json, mermaid or dot)\n`);
-      return 2;
-  }
-}
+const USAGE = `Usage: postern replay FILE
+
+Re-runs a connection journal (written by postern_journal, one JSON line an entry) in a fresh
+connection statechart and prints the states and effects it produces; exits 1 where they diverge
+from the journal's.
+
+Options:
+  -h, --help          this text
+`;
 
 /** `postern replay FILE`: re-run a journal in a fresh machine; non-zero exit when it diverges. */
-export function replayFile(file: string): number {
+export function replayCommand(argv: string[]): number {
+  const parsed = parseCommandArgs(argv, {}, USAGE);
+  if ('exit' in parsed) return parsed.exit;
+  const [file, extra] = parsed.positionals;
+  if (file === undefined) return usageError('replay needs a journal file', USAGE);
+  if (extra !== undefined) return usageError(`unexpected argument "${extra}"`, USAGE);
+  return replayFile(file);
+}
+
+function replayFile(file: string): number {
   let entries: JournalEntry[];
   let result;
   try {
