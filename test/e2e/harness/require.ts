@@ -28,6 +28,7 @@ const KNOWN: Record<string, Known> = {
   openssl: { path: '/usr/bin/openssl', packages: 'openssl' },
   python3: { path: '/usr/bin/python3', packages: 'python3' },
   setpriv: { path: '/usr/bin/setpriv', packages: 'util-linux' },
+  unshare: { path: '/usr/bin/unshare', packages: 'util-linux' },
   'systemd-analyze': { path: '/usr/bin/systemd-analyze', packages: 'systemd' },
   logrotate: { path: '/usr/sbin/logrotate', packages: 'logrotate' },
 };
