@@ -41,7 +41,7 @@ Options:
   -h, --help          this text
 
 Without -c, Postern starts its embedded default: a demo mailbox, a demo auth service and the
-proxy on 127.0.0.1 (POP3 ${DEFAULT_PORTS.pop3}, POP3S ${DEFAULT_PORTS.pop3s}, IMAP ${DEFAULT_PORTS.imap}, IMAPS ${DEFAULT_PORTS.imaps}).
+proxy on 127.0.0.1 (POP3 ${DEFAULT_PORTS.pop3}, POP3S ${DEFAULT_PORTS.pop3s}, IMAP ${DEFAULT_PORTS.imap}, IMAPS ${DEFAULT_PORTS.imaps}, SMTP ${DEFAULT_PORTS.smtp}).
 `;
 
 const OPTIONS = {

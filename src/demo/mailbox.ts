@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { serveImap } from './imap.js';
 import { servePop3 } from './pop3.js';
+import { serveSmtp } from './smtp.js';
 import { DemoStore, type DemoUser } from './store.js';
 
 /**
@@ -11,8 +12,10 @@ import { DemoStore, type DemoUser } from './store.js';
  *   curl -k --ssl-reqd 'imaps://127.0.0.1:PORT/INBOX;UID=1' -u demo:demo    (read a message)
  *   curl -k --ssl-reqd pop3://127.0.0.1:PORT/ -u demo:demo                   (LIST)
  *   curl -k --ssl-reqd pop3://127.0.0.1:PORT/1 -u demo:demo                  (RETR 1)
+ *   curl -k --ssl-reqd smtp://127.0.0.1:PORT --mail-from a@b --mail-rcpt demo@postern.invalid -u demo:demo -T msg.txt
  *
- * Plain TCP on loopback, a few fixed messages per user, nothing persisted or really deleted.
+ * Plain TCP on loopback, a few fixed messages per user, nothing persisted or really deleted;
+ * SMTP "delivers" to the demo users' INBOXes in memory, nowhere else.
  * It says DEMO in its greetings. It is not a mail server and must not be used as one.
  */
 
@@ -21,6 +24,8 @@ export interface DemoMailboxOptions {
   /** 0 for an ephemeral port. */
   pop3Port: number;
   imapPort: number;
+  /** The SMTP backend (0 for an ephemeral port); none when absent. */
+  smtpPort?: number;
   users: readonly DemoUser[];
   /** Messages every user gets instead of the built-in ones (RFC 5322 text; LF or CRLF). */
   messages?: string[];
@@ -29,6 +34,8 @@ export interface DemoMailboxOptions {
 export interface DemoMailbox {
   pop3Port: number;
   imapPort: number;
+  /** The SMTP backend's port, when asked for. */
+  smtpPort?: number;
   close(): Promise<void>;
 }
 
@@ -61,14 +68,17 @@ export async function startDemoMailbox(options: DemoMailboxOptions): Promise<Dem
   };
   const pop3 = net.createServer(accept(servePop3));
   const imap = net.createServer(accept(serveImap));
+  const smtp = net.createServer(accept(serveSmtp));
   const close = async () => {
     for (const socket of sockets) socket.destroy();
-    await Promise.all([closeServer(pop3), closeServer(imap)]);
+    await Promise.all([closeServer(pop3), closeServer(imap), closeServer(smtp)]);
   };
   try {
     const pop3Port = await listen(pop3, options.host, options.pop3Port);
     const imapPort = await listen(imap, options.host, options.imapPort);
-    return { pop3Port, imapPort, close };
+    if (options.smtpPort === undefined) return { pop3Port, imapPort, close };
+    const smtpPort = await listen(smtp, options.host, options.smtpPort);
+    return { pop3Port, imapPort, smtpPort, close };
   } catch (error) {
     await close();
     throw error;

@@ -85,6 +85,20 @@ export class DemoStore {
   login(user: string, password: string): DemoMessage[] | undefined {
     const account = this.#users.find((u) => u.user === user);
     if (account === undefined || account.password !== password) return undefined;
+    return this.#box(user);
+  }
+
+  hasUser(user: string): boolean {
+    return this.#users.some((u) => u.user === user);
+  }
+
+  /** Appends a message (CRLF text) to a demo user's INBOX, with the next UID (the demo SMTP backend's delivery). */
+  deliver(user: string, raw: string): void {
+    const box = this.#box(user);
+    box.push({ uid: (box.at(-1)?.uid ?? 0) + 1, raw, flags: new Set<string>() });
+  }
+
+  #box(user: string): DemoMessage[] {
     let box = this.#boxes.get(user);
     if (box === undefined) {
       const texts = this.#messages ?? demoMessages(user);

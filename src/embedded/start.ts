@@ -25,12 +25,12 @@ export interface EmbeddedDefault {
 }
 
 /**
- * Everything `postern` needs to run with no configuration file: a demo mailbox (POP3 + IMAP, in
- * memory), an auth_http service that knows the demo users, a self-signed certificate in the
+ * Everything `postern` needs to run with no configuration file: a demo mailbox (POP3, IMAP and
+ * an SMTP backend that delivers into it, in memory), an auth_http service that knows the demo users, a self-signed certificate in the
  * state folder, and the default configuration pointing at them.
  */
 export async function startEmbeddedDefault(stateDir: string, options: { authFailureWaitSeconds?: number } = {}): Promise<EmbeddedDefault> {
-  const mailbox = await startDemoMailbox({ host: '127.0.0.1', pop3Port: 0, imapPort: 0, users: DEMO_USERS });
+  const mailbox = await startDemoMailbox({ host: '127.0.0.1', pop3Port: 0, imapPort: 0, smtpPort: 0, users: DEMO_USERS });
   const auth = await startEmbeddedAuthService({
     host: '127.0.0.1',
     port: 0,
@@ -39,6 +39,7 @@ export async function startEmbeddedDefault(stateDir: string, options: { authFail
     backend: {
       pop3: { host: '127.0.0.1', port: mailbox.pop3Port },
       imap: { host: '127.0.0.1', port: mailbox.imapPort },
+      smtp: { host: '127.0.0.1', port: mailbox.smtpPort! },
     },
   });
   const makeConfig = async (): Promise<MailConfig> => {

@@ -79,7 +79,7 @@ function seedWithQuirks(base: number, runs: number): number {
 }
 
 describe('npm run conformance (the embedded default, every listener)', () => {
-  it('exits 0: four listeners, every property passes with all its runs, the seed printed', { timeout: 600_000 }, async () => {
+  it('exits 0: five listeners, every property passes with all its runs, the seed printed', { timeout: 600_000 }, async () => {
     const run = await npmConformance(['--runs', '6']);
     console.log(`${run.stdout}\n${run.stderr}\n(${run.ms} ms)`);
     expect(run.code, run.stderr).toBe(0);
@@ -91,13 +91,14 @@ describe('npm run conformance (the embedded default, every listener)', () => {
       `pop3, tls implicit, seed ${seed}, 6 runs per property`,
       `imap, tls starttls (starttls on), seed ${seed}, 6 runs per property`,
       `imap, tls implicit, seed ${seed}, 6 runs per property`,
+      `smtp, tls starttls (starttls on), seed ${seed}, 6 runs per property`,
     ]);
     // Every property that applies passed with its 6 runs (none incomplete, none failed).
     const table = run.stdout.split('\n').filter((l) => /^\d {2}\S+ +(\d+|-) +\S/.test(l));
-    expect(table).toHaveLength(32);
+    expect(table).toHaveLength(40);
     for (const row of table) expect(row).toMatch(/^\d {2}\S+ +(6 +passed( \(known nginx quirks: .*\))?|- +skipped \(.*\))$/);
-    expect(run.stdout.split('\n').filter((l) => /^\d+ passed, \d+ failed/.test(l))).toEqual(['7 passed, 0 failed', '6 passed, 0 failed', '7 passed, 0 failed', '6 passed, 0 failed']);
-    expect(overall(run.stderr)).toMatch(new RegExp(`^postern: embedded default, 4 listener\\(s\\): 26 passed, 0 failed, 0 incomplete, 6 skipped(; known nginx quirks tolerated: .*)?; seed ${seed}$`));
+    expect(run.stdout.split('\n').filter((l) => /^\d+ passed, \d+ failed/.test(l))).toEqual(['7 passed, 0 failed', '6 passed, 0 failed', '7 passed, 0 failed', '6 passed, 0 failed', '7 passed, 0 failed']);
+    expect(overall(run.stderr)).toMatch(new RegExp(`^postern: embedded default, 5 listener\\(s\\): 33 passed, 0 failed, 0 incomplete, 7 skipped(; known nginx quirks tolerated: .*)?; seed ${seed}$`));
   });
 
   it('IMAP reply-grammar: the known nginx quirks pass, counted; --strict fails exactly on them', { timeout: 600_000 }, async () => {
@@ -109,23 +110,23 @@ describe('npm run conformance (the embedded default, every listener)', () => {
     const tolerant = await npmConformance(args);
     console.log(`${tolerant.stdout}\n${tolerant.stderr}\n(${tolerant.ms} ms)`);
     expect(tolerant.code, tolerant.stderr).toBe(0);
-    // Both IMAP listeners: reply-grammar passed with all runs, and the quirks were seen and counted.
-    const imapLines = tolerant.stdout.split('\n').filter((l) => /^\[2\] reply-grammar +(passed|failed|INCOMPLETE)/.test(l));
-    expect(imapLines).toHaveLength(4);
-    for (const l of imapLines.slice(2)) expect(l).toMatch(new RegExp(`^\\[2\\] reply-grammar +passed \\(${runs} runs, [\\d.]+ s; known nginx quirks?: `));
-    for (const l of imapLines.slice(0, 2)) expect(l).toMatch(new RegExp(`^\\[2\\] reply-grammar +passed \\(${runs} runs, [\\d.]+ s\\)$`));
+    // Both IMAP listeners (3rd and 4th of POP3, POP3S, IMAP, IMAPS, SMTP): reply-grammar passed with all runs, and the quirks were seen and counted.
+    const lines = tolerant.stdout.split('\n').filter((l) => /^\[2\] reply-grammar +(passed|failed|INCOMPLETE)/.test(l));
+    expect(lines).toHaveLength(5);
+    for (const l of lines.slice(2, 4)) expect(l).toMatch(new RegExp(`^\\[2\\] reply-grammar +passed \\(${runs} runs, [\\d.]+ s; known nginx quirks?: `));
+    for (const l of [...lines.slice(0, 2), lines[4]!]) expect(l).toMatch(new RegExp(`^\\[2\\] reply-grammar +passed \\(${runs} runs, [\\d.]+ s\\)$`));
     const seen = (id: string) => [...tolerant.stdout.matchAll(new RegExp(`^\\[2\\] reply-grammar: ${id}, in (\\d+) run\\(s\\), (\\d+) reply line\\(s\\)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
     expect(seen('imap-empty-tag-echoed')).toBeGreaterThan(0);
     expect(seen('imap-login-username-bad-untagged')).toBeGreaterThan(0);
     expect(tolerant.stdout).toContain('    e.g. reply line " BAD invalid command" has an invalid tag ""');
     expect(tolerant.stdout).toContain('    e.g. reply line "BAD invalid command" is not "* ...", "+ ..." or "<tag> OK|NO|BAD ..."');
-    expect(overall(tolerant.stderr)).toMatch(/: 4 passed, 0 failed, 0 incomplete, 0 skipped; known nginx quirks tolerated: imap-(empty-tag-echoed|login-username-bad-untagged) in \d+ run\(s\), imap-\S+ in \d+ run\(s\); seed /);
+    expect(overall(tolerant.stderr)).toMatch(/: 5 passed, 0 failed, 0 incomplete, 0 skipped; known nginx quirks tolerated: imap-(empty-tag-echoed|login-username-bad-untagged) in \d+ run\(s\), imap-\S+ in \d+ run\(s\); seed /);
 
     // --strict: the same seed, the quirks are failures again, on the IMAP listeners only.
     const strict = await npmConformance([...args, '--strict', '--budget-ms', '20000']);
     console.log(`${strict.stdout}\n${strict.stderr}\n(${strict.ms} ms)`);
     expect(strict.code).toBe(1);
-    expect(strict.stdout.split('\n').filter((l) => /^\d+ passed, \d+ failed/.test(l))).toEqual(['1 passed, 0 failed', '1 passed, 0 failed', '0 passed, 1 failed', '0 passed, 1 failed']);
+    expect(strict.stdout.split('\n').filter((l) => /^\d+ passed, \d+ failed/.test(l))).toEqual(['1 passed, 0 failed', '1 passed, 0 failed', '0 passed, 1 failed', '0 passed, 1 failed', '1 passed, 0 failed']);
     const classes = strict.stdout.split('\n').filter((l) => l.startsWith('    class: '));
     expect(classes.length).toBeGreaterThanOrEqual(2);
     for (const c of classes) {
