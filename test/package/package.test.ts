@@ -6,7 +6,7 @@
  * a loader hook (module-trace.mjs): `-t` and a running proxy load neither the conformance suite
  * (fast-check), nor the demo, nor the inspector, nor the certificate maker.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ const TRACE_HOOK = path.join(ROOT, 'test/package/module-trace.mjs');
 const ON_DEMAND_ONLY = [/\/node_modules\/fast-check\//, /\/node_modules\/selfsigned\//, /\/node_modules\/@statelyai\/inspect\//, /\/node_modules\/ws\//, /\/dist\/src\/conformance\//, /\/dist\/src\/demo\//, /\/dist\/src\/inspect\/(server|inspector)\.js$/, /\/dist\/src\/embedded\/(start|certificate)\.js$/];
 
 let dir: string;
+let source: string;
 let installed: string;
 let postern: string;
 let conf: string;
@@ -42,7 +43,7 @@ async function modulesOf(args: string[]): Promise<{ result: RunResult; modules: 
 beforeAll(async () => {
   dir = await makeTempDir('package');
   // A clean copy of the checkout: sources only, node_modules borrowed for the build tools.
-  const source = path.join(dir, 'checkout');
+  source = path.join(dir, 'checkout');
   cpSync(ROOT, source, { recursive: true, filter: (from) => !/\/(node_modules|dist|\.git|\.postern|bench\/results)$/.test(from) });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(source, 'node_modules'));
   const packed = await npm(['pack', '--pack-destination', dir], source);
@@ -108,6 +109,23 @@ describe('npm pack, then npm install --omit=dev into an empty directory', () => 
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^stateDiagram-v2/);
   });
+});
+
+describe('npm start', () => {
+  it('does not rebuild a current build (prestart); a changed source is rebuilt', async () => {
+    const built = path.join(source, 'dist/src/cli/main.js');
+    const before = statSync(built).mtimeMs;
+    const started = Date.now();
+    const current = await run('npm', ['run', '--silent', 'prestart'], { cwd: source, timeoutMs: 120_000 });
+    expect(current.code, current.stderr).toBe(0);
+    expect(statSync(built).mtimeMs).toBe(before);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const later = new Date(Date.now() + 2_000);
+    utimesSync(path.join(source, 'src/version.ts'), later, later);
+    const stale = await run('npm', ['run', '--silent', 'prestart'], { cwd: source, timeoutMs: 120_000 });
+    expect(stale.code, stale.stderr).toBe(0);
+    expect(statSync(built).mtimeMs).toBeGreaterThan(before);
+  }, 150_000);
 });
 
 describe('what each command loads', () => {
