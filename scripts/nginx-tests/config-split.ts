@@ -136,3 +136,14 @@ export function splitGlobals(globals: string, pidPath: string): { pid: string | 
   if (pid === undefined) return { pid: undefined, globals };
   return { pid: pid.values[0], globals: splice(globals, [{ start: pid.start, end: pid.end, with: quote(pidPath) }]) };
 }
+
+/**
+ * The arguments of the first top-level `error_log` of `text`, each quoted, ready for `-g`. A file
+ * with an `http { }` block serves nginx too, so Postern takes neither its `pid` nor its main
+ * `error_log` from it unless `-g` names them (docs/operations.md, "Beside nginx"): the wrapper
+ * names Postern's pid file and the tests' error log that way.
+ */
+export function mainErrorLog(text: string): string | undefined {
+  const statement = topStatements(text).find((s) => s.name === 'error_log' && s.args !== undefined);
+  return statement?.args?.values.map(quote).join(' ');
+}

@@ -25,7 +25,7 @@ import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { splitConfig, splitGlobals } from './config-split.js';
+import { mainErrorLog, splitConfig, splitGlobals } from './config-split.js';
 
 // Node answers SIGUSR1 by opening its inspector unless the signal is handled.
 process.on('SIGUSR1', () => undefined);
@@ -73,6 +73,8 @@ interface Layout {
   /** The pid file the test reads: this process's. */
   pid: string;
   nginxGlobals: string | undefined;
+  /** Postern's `-g`: its pid file and the configuration's main error log (see mainErrorLog). */
+  posternCommandLine: string;
   hasMail: boolean;
 }
 
@@ -96,7 +98,9 @@ function writeConfigs(options: Options): Layout {
   const posternConf = join(dir, 'wrapped-postern.conf');
   writeFileSync(nginxConf, split.nginx);
   writeFileSync(posternConf, posternGlobals + split.postern);
-  return { nginxConf, posternConf, nginxPid, posternPid, pid: isAbsolute(pid) ? pid : join(options.prefix, pid), nginxGlobals, hasMail: split.hasMail };
+  const errorLog = mainErrorLog(posternGlobals + split.postern);
+  const posternCommandLine = `pid "${posternPid.replace(/["\\]/g, '\\$&')}";${errorLog === undefined ? '' : ` error_log ${errorLog};`}`;
+  return { nginxConf, posternConf, nginxPid, posternPid, pid: isAbsolute(pid) ? pid : join(options.prefix, pid), nginxGlobals, posternCommandLine, hasMail: split.hasMail };
 }
 
 interface Child {
@@ -158,7 +162,7 @@ async function run(options: Options): Promise<number> {
   if (options.errorLog !== undefined) nginxArgs.push('-e', options.errorLog);
   if (layout.nginxGlobals !== undefined) nginxArgs.push('-g', layout.nginxGlobals);
   const children = [start('nginx', NGINX, nginxArgs, 'inherit')];
-  if (layout.hasMail) children.push(start('postern', POSTERN[0]!, [...POSTERN.slice(1), '-c', layout.posternConf], openSync(posternOut, 'a'), checkout));
+  if (layout.hasMail) children.push(start('postern', POSTERN[0]!, [...POSTERN.slice(1), '-c', layout.posternConf, '-g', layout.posternCommandLine], openSync(posternOut, 'a'), checkout));
 
   const stopAll = async (signal: NodeJS.Signals) => {
     for (const child of children) if (child.code === undefined) child.process.kill(signal);

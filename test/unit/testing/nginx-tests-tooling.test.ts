@@ -4,7 +4,7 @@
  * regression. The wrapper as a process is tested in test/e2e/nginx-tests-wrapper.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigSplitError, splitConfig, splitGlobals } from '../../../scripts/nginx-tests/config-split.js';
+import { ConfigSplitError, mainErrorLog, splitConfig, splitGlobals } from '../../../scripts/nginx-tests/config-split.js';
 import { parseProve, summary } from '../../../scripts/nginx-tests/tap.js';
 import { formatTable, regressed, verdict, type Comparison } from '../../../scripts/nginx-tests/compare.js';
 
@@ -78,6 +78,13 @@ describe('splitConfig', () => {
     expect(() => splitConfig('mail {', PIDS)).toThrow(ConfigSplitError);
     expect(() => splitConfig('}', PIDS)).toThrow(ConfigSplitError);
     expect(() => splitConfig('pid a; pid b;', PIDS)).toThrow(/duplicate/);
+  });
+});
+
+describe('mainErrorLog (Postern\'s -g: a file with http { } keeps its error_log for nginx otherwise)', () => {
+  it('the first top-level error_log, its arguments quoted; none inside blocks', () => {
+    expect(mainErrorLog('events { }\nhttp { error_log /t/http.log; }\nerror_log /t/error.log debug;\nerror_log /t/second.log;')).toBe('"/t/error.log" "debug"');
+    expect(mainErrorLog('http { error_log /t/http.log; }')).toBeUndefined();
   });
 });
 
