@@ -90,6 +90,14 @@ export function configPath(ctx: ApplyContext, written: string): string {
   return isAbsolute(written) || /^(data|engine|store):/.test(written) ? written : resolvePath(ctx.state.baseDir, written);
 }
 
+/**
+ * `pid` and `error_log` names: nginx takes them from its prefix (`-p`), not from the
+ * configuration's directory; without `-p` Postern has no compiled-in prefix and uses the directory.
+ */
+export function prefixPath(ctx: ApplyContext, written: string): string {
+  return isAbsolute(written) ? written : resolvePath(ctx.state.prefix ?? ctx.state.baseDir, written);
+}
+
 /** The first argument as a file name. */
 export const filePath = (ctx: ApplyContext): PathValue => {
   const written = firstArg(ctx);

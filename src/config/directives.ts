@@ -6,7 +6,6 @@
  * To enable a directive that is recognised but not supported yet: set `supported: true`, give it
  * a `store`/`parse`, and read it in merge/resolve.ts.
  */
-import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { isIPv4, isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { AddressError, canonicalIPv6, isIPv6Address, parseAuthHttpUrl } from './addresses.js';
@@ -18,7 +17,7 @@ import { applyListen } from './listen.js';
 import { groupId, runsAsRoot, userId } from './accounts.js';
 import type { AuthHttpTarget, ErrorLogConfig, Protocol, ResolverConfig, ResolverServer, Where } from './types.js';
 import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
-import { filePath, type ApplyContext, type Arity, type Context, type DirectiveSpec } from './directive-spec.js';
+import { filePath, prefixPath, type ApplyContext, type Arity, type Context, type DirectiveSpec } from './directive-spec.js';
 
 export type { ApplyContext, Arity, Context, DirectiveSpec, MergeRule, StoreMode } from './directive-spec.js';
 
@@ -127,7 +126,7 @@ export function parseErrorLog(ctx: ApplyContext): ErrorLogConfig {
       ctx.fail(`invalid log level "${word}"`);
     }
   }
-  const path = target === 'stderr' || isAbsolute(target) ? target : resolvePath(ctx.state.prefix ?? ctx.state.baseDir, target);
+  const path = target === 'stderr' ? target : prefixPath(ctx, target);
   return { target: path, level: level ?? (debug ? 'debug' : 'error') };
 }
 
@@ -240,8 +239,7 @@ function applyWorkerProcesses(ctx: ApplyContext): void {
 /** `pid file` (main context), a string slot: duplicate is an error. */
 function applyPid(ctx: ApplyContext): void {
   if (ctx.state.pidFile !== undefined) ctx.failDirective('is duplicate');
-  const written = arg(ctx);
-  ctx.state.pidFile = isAbsolute(written) ? written : resolvePath(ctx.state.prefix ?? ctx.state.baseDir, written);
+  ctx.state.pidFile = prefixPath(ctx, arg(ctx));
 }
 
 /**
