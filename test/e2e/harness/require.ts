@@ -22,6 +22,7 @@ const KNOWN: Record<string, Known> = {
   dovecot: { path: '/usr/sbin/dovecot', packages: 'dovecot-imapd dovecot-pop3d' },
   'dovecot-imap': { path: '/usr/lib/dovecot/imap', packages: 'dovecot-imapd' },
   'dovecot-pop3': { path: '/usr/lib/dovecot/pop3', packages: 'dovecot-pop3d' },
+  'dovecot-managesieve': { path: '/usr/lib/dovecot/managesieve-login', packages: 'dovecot-managesieved' },
   postfix: { path: '/usr/sbin/postfix', packages: 'postfix' },
   swaks: { path: '/usr/bin/swaks', packages: 'swaks' },
   curl: { path: '/usr/bin/curl', packages: 'curl' },
