@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   conformanceSeed,
   formatReport,
+  isConformanceProtocol,
   runConformance,
   SEED_ENV,
   selectProperties,
@@ -192,11 +193,13 @@ async function runConformanceCommand(args: ConformanceArgs): Promise<number> {
   const reports: ConformanceReport[] = [];
   try {
     for (const { server, listen, port } of proxy.listeners) {
+      const protocol = server.protocol;
+      if (!isConformanceProtocol(protocol)) continue;
       const tls = listen.ssl ? 'implicit' : server.starttls === 'off' ? 'none' : 'starttls';
       reports.push(
         await runOne({
           target: { host: '127.0.0.1', port, servername: 'localhost' },
-          protocol: server.protocol,
+          protocol,
           tls,
           starttlsMode: listen.ssl ? 'off' : server.starttls,
           users: DEMO_USERS,

@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { AddressError, canonicalIPv6, isIPv6Address, parseAuthHttpUrl } from './addresses.js';
 import { ConfigError } from './errors.js';
 import { extensionDirectives } from './extension-directives.js';
+import { sieveDirectives } from './sieve-directives.js';
 import { sniDirective } from './sni-directive.js';
 import { newLevel, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
@@ -141,7 +142,7 @@ function applyErrorLog(ctx: ApplyContext): void {
 
 function applyProtocol(ctx: ApplyContext): void {
   const value = arg(ctx);
-  if (value !== 'pop3' && value !== 'imap' && value !== 'smtp') ctx.fail(`unknown protocol "${value}"`);
+  if (value !== 'pop3' && value !== 'imap' && value !== 'smtp' && value !== 'sieve') ctx.fail(`unknown protocol "${value}"`);
   ctx.level.protocol = value as Protocol;
 }
 
@@ -342,8 +343,8 @@ export const directives: readonly DirectiveSpec[] = [
     syntax: 'address:port [ssl] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]]',
     description: 'Address and port to accept connections on; `ssl` makes it implicit TLS.',
     postern: '`proxy_protocol` and `multipath` are refused (`"proxy_protocol" parameter of "listen" is not supported yet`), as are `unix:` sockets and port ranges; an address without a port is an error; host names are kept as written, not resolved.' },
-  { name: 'protocol', contexts: ['server'], arity: 'take1', syntax: 'imap | pop3 | smtp', store: 'custom', apply: applyProtocol, merge: 'server', supported: true,
-    defaultText: 'by port of the first matching `listen`', description: 'Protocol of the server; when unset at the time of a `listen`, ports 110/995 mean pop3, 143/993 imap, 25/465/587 smtp.' },
+  { name: 'protocol', contexts: ['server'], arity: 'take1', syntax: 'imap | pop3 | smtp | sieve', store: 'custom', apply: applyProtocol, merge: 'server', supported: true,
+    defaultText: 'by port of the first matching `listen`', description: 'Protocol of the server; when unset at the time of a `listen`, ports 110/995 mean pop3, 143/993 imap, 25/465/587 smtp.', postern: '`sieve` (ManageSieve, RFC 5804) is a Postern extension, never chosen by port: write `protocol sieve;` (see docs/extensions.md).' },
   { name: 'server_name', contexts: MS, arity: 'take1', syntax: 'name', store: 'once', parse: text, merge: 'inherit', supported: true,
     defaultText: 'the machine\'s host name', description: 'Name used in the SMTP greeting and HELO/EHLO, and in APOP/CRAM-MD5 challenges.' },
   { name: 'timeout', contexts: MS, arity: 'take1', syntax: 'time', default: '60s', store: 'once', parse: time, merge: 'inherit', supported: true,
@@ -463,6 +464,7 @@ export const directives: readonly DirectiveSpec[] = [
     postern: 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). Secrets are redacted by type; the directory is created if missing. See docs/journal.md.' },
   ...extensionDirectives,
   sniDirective,
+  ...sieveDirectives,
 
   // ---- ngx_mail_realip_module
   later('set_real_ip_from', 'take1', 'address | CIDR | unix:', 'Trusted sources of PROXY protocol client addresses.'),

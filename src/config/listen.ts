@@ -12,6 +12,8 @@ export const PROTOCOL_PORTS: Record<Protocol, readonly number[]> = {
   pop3: [110, 995],
   imap: [143, 993],
   smtp: [25, 465, 587],
+  // ManageSieve (a Postern extension) is never chosen by port: nginx would refuse such a server.
+  sieve: [],
 };
 
 /** Parameters nginx knows that Postern refuses for now (rather than silently ignoring). */

@@ -4,11 +4,13 @@
  * mail-to-server inheritance) and defaults filled in. The parser (src/config/) produces it;
  * nothing else in src/ reads raw directives.
  */
-export type Protocol = 'pop3' | 'imap' | 'smtp';
+/** `sieve` (ManageSieve, RFC 5804) is a Postern extension: nginx has no such protocol. */
+export type Protocol = 'pop3' | 'imap' | 'smtp' | 'sieve';
 export type StartTlsMode = 'off' | 'on' | 'only';
 export type Pop3AuthMethod = 'plain' | 'apop' | 'cram-md5' | 'external';
 export type ImapAuthMethod = 'plain' | 'login' | 'cram-md5' | 'external';
 export type SmtpAuthMethod = 'plain' | 'login' | 'cram-md5' | 'external' | 'none';
+export type SieveAuthMethod = 'plain' | 'login' | 'cram-md5' | 'external';
 
 /** Where a directive was written: reported in every config error, like `nginx -t`. */
 export interface Where {
@@ -152,6 +154,12 @@ export interface ServerConfig {
   smtpCapabilities: string[];
   smtpClientBuffer: number;
   smtpGreetingDelayMs: number;
+  /** Postern extension `postern_sieve_auth` (default plain): SASL mechanisms offered to ManageSieve clients. */
+  sieveAuth: SieveAuthMethod[];
+  /** Postern extension `postern_sieve_capabilities`: the Sieve extensions in the `"SIEVE"` capability. */
+  sieveCapabilities: string[];
+  /** Postern extension `postern_sieve_client_buffer` (default 4k): the longest ManageSieve command, literals included. */
+  sieveClientBuffer: number;
   /** `xclient on|off` (default on): send Postfix XCLIENT to the SMTP backend. */
   xclient: boolean;
   /** `proxy_smtp_auth on|off` (default off): AUTH PLAIN to the SMTP backend (XCLIENT then without LOGIN). */

@@ -24,7 +24,7 @@ import {
 
 export { formatReport, summaryLine, visible } from './report.js';
 export { KNOWN_QUIRKS, problemClass, problemClasses, type KnownQuirk } from './quirks.js';
-export { PROPERTY_IDS } from './types.js';
+export { isConformanceProtocol, PROPERTY_IDS } from './types.js';
 
 /** The environment variable that fixes the seed where none is given (CI reproduction). */
 export const SEED_ENV = 'POSTERN_CONFORMANCE_SEED';

@@ -3,7 +3,10 @@
  * executions (what came back) and the report.
  */
 
-export type Protocol = 'pop3' | 'imap' | 'smtp';
+/** The protocols the suite has a grammar for (ManageSieve is not one of them). */
+export const CONFORMANCE_PROTOCOLS = ['pop3', 'imap', 'smtp'] as const;
+export type Protocol = (typeof CONFORMANCE_PROTOCOLS)[number];
+export const isConformanceProtocol = (name: string): name is Protocol => (CONFORMANCE_PROTOCOLS as readonly string[]).includes(name);
 export type TlsMode = 'none' | 'starttls' | 'implicit';
 export type StarttlsMode = 'on' | 'off' | 'only';
 

@@ -13,6 +13,19 @@ export interface CapabilityView {
 /** The SASL challenge a client is sent before its next continuation line. */
 export type SaslChallenge = 'plain' | 'username' | 'password' | 'cram-md5';
 
+/**
+ * What the greeting may depend on: it is said once, when the connection starts, so its TLS state
+ * is `implicitTls` (ManageSieve's greeting is its capability list, STARTTLS included or not).
+ */
+export interface GreetingView {
+  salt: string;
+  serverName: string;
+  authMethods: readonly string[];
+  capabilities: readonly string[];
+  starttls: StartTlsMode;
+  implicitTls: boolean;
+}
+
 /** What a protocol's own lines may depend on: the capability view, the server's name and salt. */
 export interface LineView extends CapabilityView {
   serverName: string;
@@ -26,7 +39,7 @@ export interface LineView extends CapabilityView {
  */
 export interface Dialect {
   readonly protocol: Protocol;
-  greeting(view: { salt: string; serverName: string; authMethods: readonly string[] }): string;
+  greeting(view: GreetingView): string;
   ok(tag?: string): string;
   invalid(tag?: string): string;
   /**

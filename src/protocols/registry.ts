@@ -3,11 +3,12 @@ import { createFramer } from './framer.js';
 import { imap } from './imap/index.js';
 import type { MailProtocol } from './protocol.js';
 import { pop3 } from './pop3/index.js';
+import { sieve } from './sieve/index.js';
 import { smtp } from './smtp/index.js';
 import type { CommandFramer } from './types.js';
 
 /** Every protocol this build serves, by the name `protocol` gives it in a server block. */
-export const mailProtocols: Readonly<Record<Protocol, MailProtocol>> = { pop3, imap, smtp };
+export const mailProtocols: Readonly<Record<Protocol, MailProtocol>> = { pop3, imap, smtp, sieve };
 
 export const protocolFor = (name: Protocol): MailProtocol => mailProtocols[name];
 

@@ -4,7 +4,7 @@
  * auth_http answers and backend replies. Strings are binary (latin1, one char per byte).
  */
 import fc from 'fast-check';
-import type { Protocol } from '../../src/config/types.js';
+import type { FuzzedProtocol as Protocol } from './profile.js';
 import type { AuthHttpPlan, BackendScript, OutcomeSpec, ReplySpec } from './services.js';
 import { marker } from './services.js';
 

@@ -7,7 +7,7 @@
  */
 import net from 'node:net';
 import type { AuthOutcome, AuthRequest } from '../../machines/types.js';
-import type { Protocol } from '../../src/config/types.js';
+import type { FuzzedProtocol as Protocol } from './profile.js';
 import { Secret } from '../../src/secret.js';
 import type { AuthService } from '../../src/session/session.js';
 import { cut, HOST } from './harness.js';

@@ -12,7 +12,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/index.js';
-import type { MailConfig, Protocol } from '../../src/config/types.js';
+import type { MailConfig } from '../../src/config/types.js';
+import type { FuzzedProtocol as Protocol } from './profile.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
 import type { AuthService } from '../../src/session/session.js';
 import {

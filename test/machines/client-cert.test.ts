@@ -63,7 +63,11 @@ const EXPECTED: Record<Exclude<VerifyClient, 'off'>, Record<keyof typeof CERTS, 
   },
 };
 
-const LINES: Record<Protocol, { error: string; missing: string; greeting: string }> = {
+/** ManageSieve's greeting is its capability list: with `starttls on` it offers STARTTLS. */
+const sieveGreeting = (starttls: boolean): string =>
+  `"IMPLEMENTATION" "Postern"${CRLF}"SIEVE" ""${CRLF}"SASL" "PLAIN LOGIN EXTERNAL"${CRLF}${starttls ? `"STARTTLS"${CRLF}` : ''}"VERSION" "1.0"${CRLF}OK "ManageSieve ready."${CRLF}`;
+
+const LINES: Record<Protocol, { error: string; missing: string; greeting: string; starttlsGreeting?: string }> = {
   pop3: { error: `-ERR SSL certificate error${CRLF}`, missing: `-ERR No required SSL certificate${CRLF}`, greeting: `+OK POP3 ready${CRLF}` },
   imap: { error: `* BYE SSL certificate error${CRLF}`, missing: `* BYE No required SSL certificate${CRLF}`, greeting: `* OK IMAP4 ready${CRLF}` },
   smtp: {
@@ -71,10 +75,16 @@ const LINES: Record<Protocol, { error: string; missing: string; greeting: string
     missing: `421 4.7.1 No required SSL certificate${CRLF}`,
     greeting: `220 mx.test ESMTP ready${CRLF}`,
   },
+  sieve: {
+    error: `BYE "SSL certificate error"${CRLF}`,
+    missing: `BYE "No required SSL certificate"${CRLF}`,
+    greeting: sieveGreeting(false),
+    starttlsGreeting: sieveGreeting(true),
+  },
 };
 
 function input(protocol: Protocol, overrides: Partial<ConnectionInput>): ConnectionInput {
-  const base = settings(protocol === 'smtp' ? 'pop3' : protocol);
+  const base = settings(protocol === 'imap' ? 'imap' : 'pop3');
   // No APOP: the POP3 greeting then carries no salt.
   const authMethods = protocol === 'pop3' ? ['plain', 'external'] : protocol === 'imap' ? ['plain', 'external'] : ['plain', 'login', 'external'];
   return { ...base, protocol, authMethods, capabilities: [], ...overrides };
@@ -91,7 +101,7 @@ function refusal(protocol: Protocol, outcome: Exclude<Outcome, 'accepted'>, cert
   return [reply(LINES[protocol][outcome]), { type: 'forgetTlsSession' }, { type: 'close', reason }];
 }
 
-const PROTOCOLS = ['pop3', 'imap', 'smtp'] as const;
+const PROTOCOLS = ['pop3', 'imap', 'smtp', 'sieve'] as const;
 const MODES = ['on', 'optional', 'optional_no_ca'] as const;
 const MATRIX = PROTOCOLS.flatMap((protocol) =>
   MODES.flatMap((mode) => Object.keys(CERTS).map((cert) => [protocol, mode, cert, EXPECTED[mode][cert]!] as const)),
@@ -115,7 +125,7 @@ describe('implicit TLS: the certificate is checked before the greeting', () => {
 describe('STARTTLS: the certificate is checked after the handshake, before the next command', () => {
   it.each(MATRIX)('%s, ssl_verify_client %s, %s: %s', (protocol, mode, name, outcome) => {
     const h = new Harness(input(protocol, { starttls: 'on', verifyClient: mode }));
-    expect(h.take()).toEqual([reply(LINES[protocol].greeting)]);
+    expect(h.take()).toEqual([reply(LINES[protocol].starttlsGreeting ?? LINES[protocol].greeting)]);
     h.send({ type: 'cmd.starttls', ...(protocol === 'imap' ? { tag: 's1' } : {}) });
     expect(h.state).toBe('preauth.upgrading');
     const effects = h.send({ type: 'tls.established', tls: tlsWith(CERTS[name]) });
@@ -165,6 +175,7 @@ describe('the certificate reaches the auth request', () => {
     ['pop3', { type: 'cmd.authenticate', mechanism: 'EXTERNAL', initial: { valid: true, user: 'alice' } }],
     ['imap', { type: 'cmd.authenticate', tag: 'a1', mechanism: 'EXTERNAL', initial: { valid: true, user: 'alice' } }],
     ['smtp', { type: 'cmd.authenticate', mechanism: 'EXTERNAL', initial: { valid: true, user: 'alice' } }],
+    ['sieve', { type: 'cmd.authenticate', mechanism: 'EXTERNAL', initial: { valid: true, user: 'alice' } }],
   ] as const)('%s AUTH EXTERNAL on implicit TLS with a verified certificate', (protocol, command) => {
     const h = new Harness(input(protocol, { implicitTls: true, verifyClient: 'on' }));
     h.send({ type: 'tls.established', tls: tlsWith(good) });
@@ -179,7 +190,7 @@ describe('the certificate reaches the auth request', () => {
     const h = new Harness(input(protocol, { starttls: 'on', verifyClient: 'optional_no_ca' }));
     h.send({ type: 'cmd.starttls', ...(protocol === 'imap' ? { tag: 's1' } : {}) });
     h.send({ type: 'tls.established', tls: tlsWith(tolerated) });
-    const challenge = protocol === 'smtp' ? `334 ${b64('Username:')}${CRLF}` : `+ ${b64('Username:')}${CRLF}`;
+    const challenge = { smtp: `334 ${b64('Username:')}${CRLF}`, sieve: `"${b64('Username:')}"${CRLF}` }[protocol as string] ?? `+ ${b64('Username:')}${CRLF}`;
     expect(h.send({ type: 'cmd.authenticate', ...(protocol === 'imap' ? { tag: 'e1' } : {}), mechanism: 'EXTERNAL' })).toEqual([
       reply(challenge),
     ]);

@@ -144,7 +144,7 @@ class Runner {
     };
     const server = serverConfig(base);
     this.oracleServer = {
-      protocol: server.protocol,
+      protocol: this.config.protocol,
       starttls: server.starttls,
       implicitTls: this.config.implicitTls,
       authMethods: server.protocol === 'pop3' ? server.pop3Auth : server.protocol === 'imap' ? server.imapAuth : server.smtpAuth,

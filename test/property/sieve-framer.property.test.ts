@@ -6,7 +6,7 @@
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
-import { createFramer } from '../../src/protocols/framer.js';
+import { framerFor } from '../../src/protocols/registry.js';
 import type { Framed } from '../../src/protocols/types.js';
 import { plain, type Plain } from '../unit/protocols/helpers.js';
 
@@ -19,7 +19,7 @@ interface Run {
 
 /** Pushes `chunks`, draining after each; `modes[i]` says whether item i is read as a SASL line. */
 function run(bufferSize: number, chunks: Buffer[], modes: boolean[]): Run {
-  const framer = createFramer('sieve', { bufferSize });
+  const framer = framerFor('sieve', bufferSize);
   const items: Framed[] = [];
   let dead = false;
   for (const chunk of chunks) {

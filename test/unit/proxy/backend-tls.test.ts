@@ -87,21 +87,24 @@ const OVER_TLS: Record<Protocol, string[]> = {
   pop3: ['USER alice', 'PASS s3cret'],
   imap: ['a1 LOGIN {5}', 'alice {6}', 's3cret'],
   smtp: ['EHLO mx.test', 'XCLIENT ADDR=192.0.2.7 LOGIN=alice NAME=[UNAVAILABLE]', 'EHLO client.example'],
+  sieve: [`AUTHENTICATE "PLAIN" "${Buffer.from('\0alice\0s3cret').toString('base64')}"`],
 };
 /** What goes in clear before the handshake with `starttls`. */
 const BEFORE_TLS: Record<Protocol, string[]> = {
   pop3: ['STLS'],
   imap: ['a1 STARTTLS'],
   smtp: ['EHLO mx.test', 'STARTTLS'],
+  sieve: ['STARTTLS'],
 };
 /** The reply the client receives first (SMTP: none, the proxy answers 235 itself). */
 const FIRST_REPLY: Record<Protocol, string> = {
   pop3: '+OK logged in over TLS\r\n',
   imap: 'a1 OK logged in over TLS\r\n',
   smtp: '',
+  sieve: 'OK "logged in over TLS"\r\n',
 };
 
-const PROTOCOLS: Protocol[] = ['pop3', 'imap', 'smtp'];
+const PROTOCOLS: Protocol[] = ['pop3', 'imap', 'smtp', 'sieve'];
 
 describe.each(PROTOCOLS)('%s backend login over TLS', (protocol) => {
   it('implicit TLS (postern_proxy_ssl on): the whole dialogue is encrypted', async () => {
@@ -123,7 +126,7 @@ describe.each(PROTOCOLS)('%s backend login over TLS', (protocol) => {
   });
 
   it('starttls: bytes sent with the STARTTLS reply are discarded, never taken as a reply', async () => {
-    const injected = { pop3: '-ERR injected\r\n', imap: 'a1 OK injected\r\n', smtp: '235 injected\r\n' }[protocol];
+    const injected = { pop3: '-ERR injected\r\n', imap: 'a1 OK injected\r\n', smtp: '235 injected\r\n', sieve: 'OK "injected"\r\n' }[protocol];
     const fake = await backend({ protocol, mode: 'starttls', inject: injected });
     const warnings: unknown[] = [];
     const logger = { warn: (fields: unknown, message: string) => warnings.push([fields, message]) } as unknown as Logger;
@@ -143,7 +146,7 @@ describe.each(PROTOCOLS)('%s backend login over TLS', (protocol) => {
   });
 
   it('starttls refused: a backend failure without the backend\'s text for the client', async () => {
-    const refusal = { pop3: '-ERR no TLS here\r\n', imap: 'a1 NO no TLS here\r\n', smtp: '454 4.7.0 TLS not available\r\n' }[protocol];
+    const refusal = { pop3: '-ERR no TLS here\r\n', imap: 'a1 NO no TLS here\r\n', smtp: '454 4.7.0 TLS not available\r\n', sieve: 'NO "no TLS here"\r\n' }[protocol];
     const fake = await backend({ protocol, mode: 'starttls', refuseStarttls: refusal });
     const error = await login(protocol, fake.port, proxySsl({ mode: 'starttls' })).catch((e: unknown) => e);
     expect(error).toMatchObject({ message: expect.stringContaining('upstream refused STARTTLS'), passthrough: undefined });

@@ -42,6 +42,10 @@ export interface FakeBackend {
 const EHLO_PLAIN = '250-fake.backend\r\n250-STARTTLS\r\n250-XCLIENT ADDR LOGIN NAME\r\n250 AUTH PLAIN\r\n';
 const EHLO_TLS = '250-fake.backend\r\n250-XCLIENT ADDR LOGIN NAME\r\n250 AUTH PLAIN\r\n';
 
+/** A ManageSieve greeting: capability lines, then OK. */
+const sieveCapabilities = (secure: boolean): string =>
+  `"IMPLEMENTATION" "fake"\r\n"SASL" "PLAIN"\r\n${secure ? '' : '"STARTTLS"\r\n'}"VERSION" "1.0"\r\nOK "fake ready"\r\n`;
+
 export async function startFakeBackend(options: FakeBackendOptions): Promise<FakeBackend> {
   const lines: FakeBackend['lines'] = [];
   const handshakes: Handshake[] = [];
@@ -120,6 +124,10 @@ export async function startFakeBackend(options: FakeBackendOptions): Promise<Fak
           if (upper.startsWith('XCLIENT ')) return write('220 fake.backend ESMTP\r\n');
           if (upper.startsWith('AUTH PLAIN ')) return write('235 2.7.0 Authentication successful\r\n');
           return write('502 5.5.2 unknown\r\n');
+        case 'sieve':
+          if (upper === 'STARTTLS' && !secure) return starttls('OK "Begin TLS negotiation now."\r\n');
+          if (upper.startsWith('AUTHENTICATE "PLAIN" ')) return write(`OK "logged in${secure ? ' over TLS' : ''}"\r\n`);
+          return write('NO "unknown"\r\n');
       }
     };
 
@@ -163,6 +171,8 @@ export async function startFakeBackend(options: FakeBackendOptions): Promise<Fak
         io = upgraded;
         secure = true;
         upgraded.on('data', onData);
+        // ManageSieve (RFC 5804 §2.2): the capabilities again, once TLS is up.
+        if (options.protocol === 'sieve') write(sieveCapabilities(true));
       });
     }
 
@@ -170,6 +180,7 @@ export async function startFakeBackend(options: FakeBackendOptions): Promise<Fak
     io.on('error', () => undefined);
     if (options.protocol === 'pop3') write('+OK fake ready\r\n');
     else if (options.protocol === 'imap') write('* OK [CAPABILITY IMAP4rev1 STARTTLS] fake ready\r\n');
+    else if (options.protocol === 'sieve') write(sieveCapabilities(secure));
     else write('220 fake.backend ESMTP\r\n');
   };
 
