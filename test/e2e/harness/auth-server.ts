@@ -52,6 +52,8 @@ export interface Backends {
   imap?: number;
   pop3?: number;
   smtp?: number;
+  /** ManageSieve (`Auth-Protocol: sieve`, a Postern extension). */
+  sieve?: number;
 }
 
 export interface AuthServerOptions {
