@@ -7,13 +7,14 @@ import type { ApplyContext } from './directive-spec.js';
 import type { ListenConfig, Protocol } from './types.js';
 import { parseNumber, parseSize, parseTime } from './values.js';
 
-/** Ports that select a protocol when `protocol` was not set before the `listen`. */
-export const PROTOCOL_PORTS: Record<Protocol, readonly number[]> = {
+/**
+ * Ports that select a protocol when `protocol` was not set before the `listen`. ManageSieve (a
+ * Postern extension) is never chosen by port: nginx would refuse such a server.
+ */
+export const PROTOCOL_PORTS: Partial<Record<Protocol, readonly number[]>> = {
   pop3: [110, 995],
   imap: [143, 993],
   smtp: [25, 465, 587],
-  // ManageSieve (a Postern extension) is never chosen by port: nginx would refuse such a server.
-  sieve: [],
 };
 
 /** Parameters nginx knows that Postern refuses for now (rather than silently ignoring). */
