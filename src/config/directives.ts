@@ -16,7 +16,7 @@ import { sniDirective } from './sni-directive.js';
 import { newLevel, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
 import { groupId, runsAsRoot, userId } from './accounts.js';
-import type { AuthHttpTarget, ErrorLogConfig, Protocol, ResolverConfig, ResolverServer, Where } from './types.js';
+import { PROTOCOLS, type AuthHttpTarget, type ErrorLogConfig, type ResolverConfig, type ResolverServer, type Where } from './types.js';
 import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
 import { filePath, prefixPath, type ApplyContext, type Arity, type Context, type DirectiveSpec } from './directive-spec.js';
 
@@ -142,8 +142,9 @@ function applyErrorLog(ctx: ApplyContext): void {
 
 function applyProtocol(ctx: ApplyContext): void {
   const value = arg(ctx);
-  if (value !== 'pop3' && value !== 'imap' && value !== 'smtp' && value !== 'sieve') ctx.fail(`unknown protocol "${value}"`);
-  ctx.level.protocol = value as Protocol;
+  const protocol = PROTOCOLS.find((name) => name === value);
+  if (protocol === undefined) ctx.fail(`unknown protocol "${value}"`);
+  ctx.level.protocol = protocol;
 }
 
 function applySsl(ctx: ApplyContext): void {

@@ -4,8 +4,9 @@
  * mail-to-server inheritance) and defaults filled in. The parser (src/config/) produces it;
  * nothing else in src/ reads raw directives.
  */
-/** `sieve` (ManageSieve, RFC 5804) is a Postern extension: nginx has no such protocol. */
-export type Protocol = 'pop3' | 'imap' | 'smtp' | 'sieve';
+/** What `protocol` accepts; `sieve` (ManageSieve, RFC 5804) is a Postern extension: nginx has no such protocol. */
+export const PROTOCOLS = ['pop3', 'imap', 'smtp', 'sieve'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
 export type StartTlsMode = 'off' | 'on' | 'only';
 export type Pop3AuthMethod = 'plain' | 'apop' | 'cram-md5' | 'external';
 export type ImapAuthMethod = 'plain' | 'login' | 'cram-md5' | 'external';
