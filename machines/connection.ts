@@ -174,6 +174,8 @@ const connectionSetup = setup({
     check: ({ context, event }, params: { guard: string }) => dialogue(context).guards![params.guard]!(factsOf(context, event)),
     greetsAtOnce: ({ context }) => !context.settings.implicitTls && context.settings.greetingDelayMs <= 0,
     delaysGreeting: ({ context }) => context.settings.greetingDelayMs > 0,
+    /** The protocol says something of its own once STARTTLS's handshake is done (ManageSieve's capabilities). */
+    speaksAfterStarttls: ({ context }) => dialect(context).afterStarttls !== undefined,
     /** The proxy itself answers the client once the backend login is done (SMTP AUTH: 235). */
     proxyAnswersLogin: ({ context }) => context.backend !== null && (dialogue(context).loginAnswer?.(context.backend) ?? null) !== null,
     starttlsAllowed: ({ context }) => context.settings.starttls !== 'off' && context.tls === null,
@@ -254,6 +256,7 @@ const connectionSetup = setup({
       return dialect(context).authFailed(text, context.tag, code);
     }),
     replyBackendError: reply(({ event }) => (event.type === 'backend.failed' ? (event.passthrough ?? '') : '')),
+    replyAfterStarttls: reply(({ context }) => dialect(context).afterStarttls?.(lineView(context)) ?? ''),
     replyLoginAnswer: reply(({ context }) => (context.backend === null ? '' : (dialogue(context).loginAnswer?.(context.backend) ?? ''))),
     replyTalkedTooSoon: reply(({ context, event }) => dialect(context).talkedTooSoon ?? dialect(context).invalid(eventTag(event))),
     replyCertificateError: reply(({ context }) => dialect(context).certificateError),
@@ -467,7 +470,12 @@ export const connectionMachine = connectionSetup.createMachine({
         /** After STARTTLS the client certificate is checked before the next command is read. */
         upgrading: {
           on: {
-            'tls.established': [...refuseClientCertificate, { target: 'secure', actions: 'rememberTls' }],
+            'tls.established': [
+              ...refuseClientCertificate,
+              // ManageSieve (RFC 5804 §2.2): the server speaks first again after the handshake.
+              { guard: 'speaksAfterStarttls', target: 'secure', actions: ['rememberTls', 'replyAfterStarttls'] },
+              { target: 'secure', actions: 'rememberTls' },
+            ],
             'tls.failed': { target: '#connection.closed', actions: 'setCloseReasonFromEvent' },
           },
         },
@@ -570,6 +578,21 @@ function protocolTransitions(pick: (chart: ProtocolChart) => Transitions | undef
   return joined;
 }
 
+/**
+ * The idle state's transitions: for an event both handle, the protocol's own come first (each
+ * guarded by `speaks`), so a protocol can refine a shared command (ManageSieve answers
+ * AUTHENTICATE before TLS under `starttls only` with its ENCRYPT-NEEDED line) and falls through
+ * to the shared handling where its guards do not hold.
+ */
+function withProtocolsFirst(own: Record<string, Transition[]>, shared: NonNullable<StateConfig['on']>): NonNullable<StateConfig['on']> {
+  const joined: Record<string, unknown> = { ...shared };
+  for (const [event, transitions] of Object.entries(own)) {
+    const after = shared[event as keyof typeof shared];
+    joined[event] = after === undefined ? transitions : [...transitions, ...([] as unknown[]).concat(after)];
+  }
+  return joined as NonNullable<StateConfig['on']>;
+}
+
 /** Each protocol's own command states (POP3: after USER); two protocols cannot name one state alike. */
 function protocolStates(): Record<string, StateConfig> {
   const states: Record<string, StateConfig> = {};
@@ -612,8 +635,7 @@ function commandPhase(): StateConfig {
     },
     states: {
       idle: {
-        on: {
-          ...(protocolTransitions((chart) => chart.dialogue.idle) as StateConfig['on']),
+        on: withProtocolsFirst(protocolTransitions((chart) => chart.dialogue.idle), {
           'cmd.starttls': {
             guard: 'starttlsAllowed',
             target: '#connection.preauth.upgrading',
@@ -659,7 +681,7 @@ function commandPhase(): StateConfig {
             // Unknown or disabled mechanism, undecodable initial response: refused, not counted.
             { actions: 'replyInvalid' },
           ],
-        },
+        }),
       },
       ...protocolStates(),
       saslPlain: saslStep('plain', { 'sasl.response': saslToAuth('plain') }),

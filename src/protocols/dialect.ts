@@ -58,6 +58,8 @@ export interface Dialect {
   /** nginx's `cert_error` and `no_cert` lines: a client certificate refused after the handshake. */
   readonly certificateError: string;
   readonly certificateMissing: string;
+  /** What the server says first once a STARTTLS handshake is done (ManageSieve: its capabilities, RFC 5804 §2.2). */
+  afterStarttls?(view: LineView): string;
   /** SMTP `smtp_greeting_delay`: the line for a client that talks before the greeting. */
   readonly talkedTooSoon?: string;
   /** The protocol's own lines, by name, for its dialogue subchart. */

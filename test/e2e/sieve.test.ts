@@ -70,7 +70,7 @@ interface SievelibResult {
   scripts?: string[];
 }
 
-async function sievelib(port: number, user: string, password: string, mode: 'plain' | 'implicit', mech: 'PLAIN' | 'LOGIN', name: string, body: string): Promise<SievelibResult> {
+async function sievelib(port: number, user: string, password: string, mode: 'plain' | 'starttls' | 'implicit', mech: 'PLAIN' | 'LOGIN', name: string, body: string): Promise<SievelibResult> {
   const result = await python(SIEVELIB, ['127.0.0.1', String(port), user, password, mode, mech, name, body], { timeoutMs: 30_000 });
   if (result.code !== 0) throw new Error(`sievelib failed (${result.code}): ${result.stderr}`);
   return JSON.parse(result.stdout) as SievelibResult;
@@ -143,6 +143,15 @@ describe('ManageSieve through Postern to Dovecot', () => {
     expect(readFileSync(scriptFile('bob', 'bobs'), 'latin1')).toBe('keep;\r\n');
   });
 
+  it('sievelib with STARTTLS (it waits for the capabilities the server says again after the handshake), as straight to Dovecot', async () => {
+    const bob = USERS.find((u) => u.user === 'bob')!;
+    const through = await sievelib(p.starttlsOn, bob.user, bob.password, 'starttls', 'PLAIN', 'upgraded', 'keep;\r\n');
+    expect(through).toMatchObject({ connected: true, put: true, activated: true, active: 'upgraded' });
+    expect(auth!.requests.at(-1)!.headers['auth-ssl']).toBe('on');
+    const direct = await sievelib(dc!.sievePort!, bob.user, bob.password, 'starttls', 'PLAIN', 'upgraded', 'keep;\r\n');
+    expect(direct).toEqual(through);
+  });
+
   it('sievelib over an implicit-TLS listen', async () => {
     const result = await sievelib(p.implicit, 'test@example.com', 'pa ss%word', 'implicit', 'PLAIN', 'tls1', 'discard;\r\n');
     expect(result).toMatchObject({ connected: true, put: true, activated: true, active: 'tls1', scripts: ['tls1'] });
@@ -170,6 +179,10 @@ describe('ManageSieve through Postern to Dovecot', () => {
       await client.sendLine('STARTTLS');
       expect(await response(client)).toBe('OK "Begin TLS negotiation now."\r\n');
       await client.startTls({ rejectUnauthorized: false });
+      // RFC 5804 §2.2: the capabilities again, unasked, as Dovecot says them after its handshake.
+      const unasked = await response(client);
+      expect(unasked).toContain('"SASL" "PLAIN LOGIN"\r\n"VERSION" "1.0"\r\nOK "TLS negotiation successful."\r\n');
+      expect(unasked).not.toContain('STARTTLS');
       await client.sendLine('CAPABILITY');
       const capabilities = await response(client);
       expect(capabilities).toContain('"SASL" "PLAIN LOGIN"\r\n"VERSION" "1.0"\r\nOK "Capability completed."\r\n');
@@ -197,11 +210,12 @@ describe('ManageSieve through Postern to Dovecot', () => {
       expect(greeting).toContain('"SASL" ""\r\n"STARTTLS"\r\n"VERSION" "1.0"\r\nOK "ManageSieve ready."\r\n');
       const before = auth!.requests.length;
       await client.sendLine(`AUTHENTICATE "PLAIN" "${b64('\0alice\0secret')}"`);
-      expect(await response(client)).toBe('NO "Error in MANAGESIEVE command received by server."\r\n');
+      expect(await response(client)).toBe('NO (ENCRYPT-NEEDED) "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."\r\n');
       expect(auth!.requests.length).toBe(before);
       await client.sendLine('STARTTLS');
       expect(await response(client)).toBe('OK "Begin TLS negotiation now."\r\n');
       await client.startTls({ rejectUnauthorized: false });
+      expect(await response(client)).toContain('"SASL" "PLAIN LOGIN"\r\n"VERSION" "1.0"\r\nOK "TLS negotiation successful."\r\n');
       await client.sendLine('CAPABILITY');
       expect(await response(client)).toContain('"SASL" "PLAIN LOGIN"\r\n');
       await client.sendLine(`AUTHENTICATE "PLAIN" "${b64('\0alice\0secret')}"`);

@@ -67,6 +67,9 @@ const EXPECTED: Record<Exclude<VerifyClient, 'off'>, Record<keyof typeof CERTS, 
 const sieveGreeting = (starttls: boolean): string =>
   `"IMPLEMENTATION" "Postern"${CRLF}"SIEVE" ""${CRLF}"SASL" "PLAIN LOGIN EXTERNAL"${CRLF}${starttls ? `"STARTTLS"${CRLF}` : ''}"VERSION" "1.0"${CRLF}OK "ManageSieve ready."${CRLF}`;
 
+/** After a STARTTLS handshake: the capabilities over TLS (no STARTTLS), then Dovecot's closing words. */
+const SIEVE_AFTER_STARTTLS = `"IMPLEMENTATION" "Postern"${CRLF}"SIEVE" ""${CRLF}"SASL" "PLAIN LOGIN EXTERNAL"${CRLF}"VERSION" "1.0"${CRLF}OK "TLS negotiation successful."${CRLF}`;
+
 const LINES: Record<Protocol, { error: string; missing: string; greeting: string; starttlsGreeting?: string }> = {
   pop3: { error: `-ERR SSL certificate error${CRLF}`, missing: `-ERR No required SSL certificate${CRLF}`, greeting: `+OK POP3 ready${CRLF}` },
   imap: { error: `* BYE SSL certificate error${CRLF}`, missing: `* BYE No required SSL certificate${CRLF}`, greeting: `* OK IMAP4 ready${CRLF}` },
@@ -130,7 +133,8 @@ describe('STARTTLS: the certificate is checked after the handshake, before the n
     expect(h.state).toBe('preauth.upgrading');
     const effects = h.send({ type: 'tls.established', tls: tlsWith(CERTS[name]) });
     if (outcome === 'accepted') {
-      expect(effects).toEqual([]);
+      // ManageSieve alone speaks first again after the handshake (RFC 5804 §2.2): its capabilities.
+      expect(effects).toEqual(protocol === 'sieve' ? [reply(SIEVE_AFTER_STARTTLS)] : []);
       expect(h.state).toBe('preauth.secure.idle');
       expect(h.readsInput).toBe(true);
     } else {

@@ -60,9 +60,8 @@ describe('ManageSieve before authentication', () => {
     const h = sieve();
     h.take();
     expect(h.send({ type: 'cmd.starttls' })).toEqual([reply(`OK "Begin TLS negotiation now."${CRLF}`), { type: 'startTls' }]);
-    // RFC 5804 §2.2 wants the capabilities again here, unasked; the shared skeleton has no line
-    // after a STARTTLS handshake yet (docs/extensions.md), so clients must ask with CAPABILITY.
-    expect(h.send({ type: 'tls.established', tls: TLS })).toEqual([]);
+    // RFC 5804 §2.2: the capabilities again, unasked, without STARTTLS (Dovecot's closing words).
+    expect(h.send({ type: 'tls.established', tls: TLS })).toEqual([reply(`${caps('PLAIN LOGIN', false)}OK "TLS negotiation successful."${CRLF}`)]);
     expect(h.state).toBe('preauth.secure.idle');
     expect(h.send({ type: 'cmd.capability' })).toEqual([reply(`${caps('PLAIN LOGIN', false)}OK "Capability completed."${CRLF}`)]);
     expect(h.send({ type: 'cmd.starttls' })).toEqual([reply(`NO "Error in MANAGESIEVE command received by server."${CRLF}`)]);
@@ -72,7 +71,7 @@ describe('ManageSieve before authentication', () => {
     const h = sieve({ starttls: 'only' });
     expect(h.take()).toEqual([reply(`${caps('', true)}OK "ManageSieve ready."${CRLF}`)]);
     const refused = h.send({ type: 'cmd.authenticate', mechanism: 'PLAIN', initial: { valid: true, user: 'alice', password: pw() } });
-    expect(refused).toEqual([reply(`NO "Error in MANAGESIEVE command received by server."${CRLF}`)]);
+    expect(refused).toEqual([reply(`NO (ENCRYPT-NEEDED) "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."${CRLF}`)]);
     h.send({ type: 'cmd.starttls' });
     h.send({ type: 'tls.established', tls: TLS });
     expect(h.send({ type: 'cmd.capability' })).toEqual([reply(`${caps('PLAIN LOGIN', false)}OK "Capability completed."${CRLF}`)]);

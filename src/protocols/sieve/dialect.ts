@@ -8,7 +8,9 @@
  *   `"NOTIFY" "mailto"` when they include `enotify` (RFC 5804 §1.7 ties the two), `"SASL"` from
  *   `postern_sieve_auth`, `"STARTTLS"` while it is offered, `"VERSION" "1.0"`, in Dovecot's order;
  * - with `starttls only`, before TLS, the SASL list is empty (§1.7 allows that only beside
- *   STARTTLS), so clients upgrade first; AUTHENTICATE then gets the invalid-command line;
+ *   STARTTLS), so clients upgrade first; AUTHENTICATE then gets `NO (ENCRYPT-NEEDED)` (§1.3);
+ * - after the STARTTLS handshake the server speaks first again: the capabilities, then
+ *   `OK "TLS negotiation successful."` (§2.2; Dovecot's words, checked on Dovecot 2.3);
  * - NOOP's optional tag comes back as `OK (TAG "tag") "Done"` (§2.14);
  * - SASL challenges are quoted base64 strings (`""` for PLAIN's empty one) (§2.1);
  * - a line the server closes after is `BYE` (§1.3): internal errors, certificate refusals.
@@ -77,7 +79,10 @@ export const sieveDialect: Dialect = {
   authFailed: (text) => no(text),
   certificateError: bye('SSL certificate error'),
   certificateMissing: bye('No required SSL certificate'),
+  afterStarttls: (view) => capabilityLines(view) + ok('TLS negotiation successful.'),
   lines: {
     capabilities: (view) => capabilityLines(view) + ok('Capability completed.'),
+    /** AUTHENTICATE before TLS under `starttls only` (RFC 5804 §1.3 response code). */
+    encryptNeeded: () => `NO (ENCRYPT-NEEDED) ${sieveString('Plaintext authentication disallowed on non-secure (SSL/TLS) connections.')}${CRLF}`,
   },
 };
