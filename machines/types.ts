@@ -1,6 +1,7 @@
 import type { Protocol, StartTlsMode, VerifyClient } from '../src/config/types.js';
 import type { Command } from '../src/protocols/types.js';
 import type { Secret } from '../src/secret.js';
+import type { ProxyAddresses } from '../src/net/proxy-protocol.js';
 
 /**
  * Everything a connection's machine knows from outside when it starts: the server's settings
@@ -86,6 +87,8 @@ export interface AuthRequest {
   clientHost?: string;
   smtp?: { helo: string; from: string; to: string };
   tls?: TlsInfo;
+  /** The PROXY header's addresses (`Proxy-Protocol-*` headers); added by the runtime, not the machine. */
+  proxyProtocol?: ProxyAddresses;
 }
 
 export type AuthOutcome =

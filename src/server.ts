@@ -11,6 +11,9 @@ import { protocolFor } from './protocols/registry.js';
 import { fileJournal, type FileJournalFactory } from './journal/file-sink.js';
 import { errnoText } from './process/errno.js';
 import type { JournalFactory } from './journal/record.js';
+import { readProxyHeaderFrom } from './net/proxy-header-socket.js';
+import { clientAddress, TrustedSources, type ClientAddress } from './net/realip.js';
+import { unmapIpv4 } from './net/ip-text.js';
 
 export interface ProxyListener {
   server: ServerConfig;
@@ -111,6 +114,8 @@ interface Route {
   perAddress: PerAddressLimit | null;
   /** The address key of the socket that accepts this address's connections: its own, or a wildcard's (see sharedSockets). */
   socketKey: string;
+  /** `set_real_ip_from`; null when the server has none. */
+  trusted: TrustedSources | null;
 }
 
 const isWildcard = (listen: ListenConfig): boolean => listen.host === '0.0.0.0' || listen.host === '::';
@@ -184,9 +189,10 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
       const perAddress = server.limitConnPerIp === undefined ? null : new PerAddressLimit(server.limitConnPerIp);
+      const trusted = server.realIpFrom.length === 0 ? null : new TrustedSources(server.realIpFrom);
       for (const listen of server.listens) {
         const key = addressKey(listen);
-        out.set(key, { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal, perAddress, socketKey: socketKeys.get(key)! });
+        out.set(key, { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal, perAddress, trusted, socketKey: socketKeys.get(key)! });
       }
     }
     return out;
@@ -215,7 +221,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       socket.destroy();
       return;
     }
-    const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const clientIp = unmapIpv4(socket.remoteAddress ?? '');
     const { perAddress } = route;
     if (perAddress !== null && !perAddress.take(clientIp)) {
       budget.release();
@@ -230,7 +236,31 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       if (sockets.size === 0) for (const wake of whenIdle.splice(0)) wake();
     });
     applySocketOptions(socket, route.listen);
+    if (route.listen.proxyProtocol) {
+      readClientFromProxyHeader(socket, route, clientIp);
+      return;
+    }
+    serve(socket, route);
+  };
+
+  /** `listen ... proxy_protocol`: the header first (nothing is written before it), then the session. */
+  const readClientFromProxyHeader = (socket: net.Socket, route: Route, peerIp: string) => {
+    const peer = { ip: peerIp, port: socket.remotePort ?? 0 };
+    void readProxyHeaderFrom(socket, route.server.timeoutMs).then((outcome) => {
+      if (outcome.status === 'failed') {
+        logger[outcome.level]({ client: peer.ip, server: `${unmapIpv4(socket.localAddress ?? '')}:${socket.localPort}` }, outcome.log);
+        socket.on('error', () => undefined);
+        socket.destroy();
+        return;
+      }
+      if (socket.destroyed) return;
+      serve(socket, route, clientAddress(peer, outcome.addresses, route.trusted));
+    });
+  };
+
+  const serve = (socket: net.Socket, route: Route, client?: ClientAddress) => {
     runSession(socket, {
+      ...(client === undefined ? {} : { client }),
       server: route.server,
       implicitTls: route.implicitTls,
       tls: route.tls,

@@ -94,6 +94,13 @@ export function buildAuthRequest(
   header('Auth-Login-Attempt', verbatim(String(request.attempt)));
   header('Client-IP', verbatim(request.clientIp));
   if (request.clientHost) header('Client-Host', verbatim(request.clientHost));
+  const proxy = request.proxyProtocol;
+  if (proxy) {
+    header('Proxy-Protocol-Addr', verbatim(proxy.sourceAddress));
+    header('Proxy-Protocol-Port', verbatim(String(proxy.sourcePort)));
+    header('Proxy-Protocol-Server-Addr', verbatim(proxy.destinationAddress));
+    header('Proxy-Protocol-Server-Port', verbatim(String(proxy.destinationPort)));
+  }
   if (request.method === 'none') {
     header('Auth-SMTP-Helo', verbatim(request.smtp?.helo ?? ''));
     header('Auth-SMTP-From', verbatim(request.smtp?.from ?? ''));

@@ -13,6 +13,7 @@ import { ConfigError } from './errors.js';
 import { extensionDirectives } from './extension-directives.js';
 import { sieveDirectives } from './sieve-directives.js';
 import { sniDirective } from './sni-directive.js';
+import { realIpDirective } from './realip-directive.js';
 import { newLevel, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
 import { groupId, runsAsRoot, userId } from './accounts.js';
@@ -341,9 +342,9 @@ export const directives: readonly DirectiveSpec[] = [
   { name: 'worker_aio_requests', contexts: EVENTS, arity: 'take1', syntax: 'number', store: 'once', parse: number, merge: 'main', supported: true,
     description: 'Accepted and skipped.' },
   { name: 'listen', contexts: ['server'], arity: '1more', store: 'custom', apply: applyListen, merge: 'server', supported: true,
-    syntax: 'address:port [ssl] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]]',
-    description: 'Address and port to accept connections on; `ssl` makes it implicit TLS.',
-    postern: '`proxy_protocol` and `multipath` are refused (`"proxy_protocol" parameter of "listen" is not supported yet`), as are `unix:` sockets and port ranges; an address without a port is an error; host names are kept as written, not resolved.' },
+    syntax: 'address:port [ssl] [proxy_protocol] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]]',
+    description: 'Address and port to accept connections on; `ssl` makes it implicit TLS; `proxy_protocol`: every connection starts with a PROXY protocol v1 or v2 header (read before TLS), bounded by `timeout`.',
+    postern: '`multipath` is refused (`"multipath" parameter of "listen" is not supported yet`), as are `unix:` sockets and port ranges; an address without a port is an error; host names are kept as written, not resolved. A PROXY header may arrive in several TCP segments (nginx 1.22.1 closes such a connection); v2 headers may be up to 4,096 bytes (nginx 1.23.3+), a v1 line must end within 107 bytes.' },
   { name: 'protocol', contexts: ['server'], arity: 'take1', syntax: 'imap | pop3 | smtp | sieve', store: 'custom', apply: applyProtocol, merge: 'server', supported: true,
     defaultText: 'by port of the first matching `listen`', description: 'Protocol of the server; when unset at the time of a `listen`, ports 110/995 mean pop3, 143/993 imap, 25/465/587 smtp.', postern: '`sieve` (ManageSieve, RFC 5804) is a Postern extension, never chosen by port: write `protocol sieve;` (see docs/extensions.md).' },
   { name: 'server_name', contexts: MS, arity: 'take1', syntax: 'name', store: 'once', parse: text, merge: 'inherit', supported: true,
@@ -387,7 +388,9 @@ export const directives: readonly DirectiveSpec[] = [
     postern: 'The LOGIN value is xtext-encoded, as in nginx 1.29.2+ (1.22 sent it raw, an injection hole).' },
   { name: 'proxy_smtp_auth', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag, merge: 'inherit', supported: true,
     description: 'Log in to the SMTP backend with AUTH PLAIN (the login and password the auth service approved); XCLIENT then carries no LOGIN.' },
-  later('proxy_protocol', 'take1', 'on | off | v2', 'Send a PROXY protocol header to the backend.'),
+  { name: 'proxy_protocol', contexts: MS, arity: 'take1', syntax: 'on | off | v2', default: 'off', store: 'once', parse: oneOf(['off', 'on', 'v2']), merge: 'inherit', supported: true,
+    description: 'Send a PROXY protocol header to the backend before reading its greeting: `on` a v1 line, `v2` the binary form (with a CRC32C TLV). Source: the client (after `set_real_ip_from`); destination: the address and port the client connected to.',
+    postern: '`v2` as in nginx 1.31.4 (1.22.1 knows only `on | off`); when the two addresses differ in family, the v1 line is `TCP6` with the IPv4 one mapped (nginx writes a mixed line).' },
 
   // ---- ngx_mail_ssl_module
   { name: 'ssl', contexts: MS, arity: 'flag', syntax: 'on | off', default: 'off', store: 'custom', parse: flag, apply: applySsl, merge: 'inherit', supported: true,
@@ -468,7 +471,7 @@ export const directives: readonly DirectiveSpec[] = [
   ...sieveDirectives,
 
   // ---- ngx_mail_realip_module
-  later('set_real_ip_from', 'take1', 'address | CIDR | unix:', 'Trusted sources of PROXY protocol client addresses.'),
+  realIpDirective,
 ];
 
 export const directiveByName: ReadonlyMap<string, DirectiveSpec> = new Map(directives.map((d) => [d.name, d]));

@@ -45,6 +45,8 @@ const connectionCount = (ctx: ApplyContext): number | null => {
 export const extensionDirectives: readonly DirectiveSpec[] = [
   spec({ name: 'postern_limit_conn_per_ip', arity: 'take1', syntax: 'number | off', default: 'off', store: 'once', parse: connectionCount,
     description: 'Postern extension: at most this many concurrent connections from one client address to this server, per process; one more is answered with the protocol\'s internal-error line and closed (on an `ssl` listen: closed before the handshake).' }),
+  spec({ name: 'postern_proxy_forward', arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag,
+    description: 'Postern extension: tell the backend who the client is without the PROXY protocol, the way Dovecot\'s own proxy does. IMAP: when the backend\'s greeting lists `ID`, `ID ("x-originating-ip" ... "x-originating-port" ... "x-connected-ip" ... "x-connected-port" ... "x-session-id" ...)` before LOGIN; POP3: `CAPA`, and when it lists `XCLIENT`, `XCLIENT ADDR=... PORT=...` before USER. The backend honours these only from its trusted networks (Dovecot: `login_trusted_networks`).' }),
   spec({ name: 'postern_proxy_ssl', arity: 'take1', syntax: 'off | on | starttls', default: 'off', store: 'once', parse: mode,
     description: 'Postern extension: TLS to the backend the auth service names. `on`: implicit TLS to `Auth-Server:Auth-Port`; `starttls`: plaintext connect, then STLS (POP3) or STARTTLS (IMAP; SMTP after EHLO) before logging in.' }),
   spec({ name: 'postern_proxy_ssl_verify', arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag,

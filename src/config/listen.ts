@@ -18,7 +18,7 @@ export const PROTOCOL_PORTS: Partial<Record<Protocol, readonly number[]>> = {
 };
 
 /** Parameters nginx knows that Postern refuses for now (rather than silently ignoring). */
-const NOT_YET = new Set(['proxy_protocol', 'multipath']);
+const NOT_YET = new Set(['multipath']);
 
 function parseKeepalive(text: string): ListenConfig['soKeepalive'] | null {
   if (text === 'on') return { enabled: true };
@@ -102,6 +102,8 @@ export function applyListen(ctx: ApplyContext): void {
       if (keepalive === null || keepalive === undefined) ctx.fail(`invalid so_keepalive value: "${value}"`);
       listen.soKeepalive = keepalive!;
       listen.bind = true;
+    } else if (param === 'proxy_protocol') {
+      listen.proxyProtocol = true;
     } else if (NOT_YET.has(param)) {
       ctx.fail(`"${param}" parameter of "listen" is not supported yet`);
     } else {

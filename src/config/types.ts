@@ -33,8 +33,16 @@ export interface ListenConfig {
   ipv6only?: boolean;
   /** `so_keepalive=on|off|idle:intvl:cnt`; idle/intvl in seconds. */
   soKeepalive?: { enabled: boolean; idle?: number; interval?: number; count?: number };
+  /** `proxy_protocol`: every connection starts with a PROXY protocol header (before TLS on an `ssl` listen). */
+  proxyProtocol?: boolean;
   where: Where;
 }
+
+/** One `set_real_ip_from` value: an address or CIDR, or `unix:`. */
+export type RealIpSource = { kind: 'unix' } | { kind: 'cidr'; family: 'ipv4' | 'ipv6'; address: string; prefix: number };
+
+/** `proxy_protocol` towards the backend: off, v1 text (`on`) or v2 binary. */
+export type BackendProxyProtocol = 'off' | 'on' | 'v2';
 
 export interface AuthHttpTarget {
   /** URL as written. */
@@ -181,6 +189,12 @@ export interface ServerConfig {
   journalDir?: string;
   /** Postern extension `postern_proxy_ssl*`: TLS from the proxy to the backend. */
   proxySsl: ProxySslConfig;
+  /** `set_real_ip_from`: senders trusted to name the client in a PROXY header (empty: none). */
+  realIpFrom: RealIpSource[];
+  /** `proxy_protocol` (default off): a PROXY header to the backend before its greeting. */
+  proxyProtocol: BackendProxyProtocol;
+  /** Postern extension `postern_proxy_forward`: the client's address to the backend by IMAP ID / POP3 XCLIENT. */
+  proxyForward: boolean;
 }
 
 export type ProxySslMode = 'off' | 'on' | 'starttls';

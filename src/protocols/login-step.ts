@@ -14,6 +14,8 @@ export interface LoginStep {
   keepReply?: boolean;
   /** The reply to STARTTLS/STLS: once it checked out, TLS starts, then `send` goes over TLS. */
   upgrade?: boolean;
+  /** Asked when the dialogue reaches this step: true when its command was never sent (an optional one). */
+  skip?: () => boolean;
 }
 
 /** A step cannot build its line (nginx logs it and answers with the internal error). */

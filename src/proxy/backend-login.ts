@@ -6,6 +6,7 @@ import { LoginStepError, type LoginStep } from '../protocols/login-step.js';
 import { protocolFor } from '../protocols/registry.js';
 import { backendTlsFor, type BackendTls } from './backend-tls.js';
 import { ReplyBuffer } from './reply-buffer.js';
+import { forwardClientAddress, type ClientAddressFacts } from './client-address-forward.js';
 
 export class BackendLoginError extends Error {
   /** The backend's unexpected reply, for `proxy_pass_error_message on`. */
@@ -35,6 +36,10 @@ export interface LoginOptions {
   proxySsl?: ProxySslConfig;
   /** For what the session log should know beyond the outcome (data discarded before TLS). */
   logger?: Logger;
+  /** `proxy_protocol`: the PROXY header, written as soon as the connection is made. */
+  proxyHeader?: Buffer;
+  /** `postern_proxy_forward`: who the client is, for IMAP ID / POP3 XCLIENT. */
+  forward?: ClientAddressFacts;
 }
 
 /**
@@ -56,7 +61,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       return;
     }
     const script = protocolFor(protocol).backendLogin;
-    const plainSteps = script.steps(target);
+    const plainSteps = options.forward === undefined ? script.steps(target) : forwardClientAddress(protocol, script.steps(target), options.forward);
     const steps = backendTls?.mode === 'starttls' ? script.starttls(target, plainSteps) : plainSteps;
     let socket: net.Socket;
     /** With STARTTLS, the plaintext socket the TLS socket runs over. */
@@ -128,6 +133,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
         return;
       }
       stepIndex += 1;
+      while (steps[stepIndex]?.skip?.()) stepIndex += 1;
       if (step.send === undefined) {
         cleanup();
         socket.pause();
@@ -194,11 +200,24 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       return;
     }
     options.signal.addEventListener('abort', onAbort, { once: true });
-    if (backendTls?.mode === 'on') {
+    if (backendTls?.mode === 'on' && options.proxyHeader === undefined) {
       secure(undefined, undefined);
       return;
     }
     socket = net.connect({ host: target.server, port: target.port });
+    // The PROXY header precedes everything, TLS included (nginx writes it on connect).
+    if (options.proxyHeader !== undefined) socket.write(options.proxyHeader);
+    if (backendTls?.mode === 'on') {
+      const plain = socket;
+      plain.on('error', onError);
+      plain.once('connect', () => {
+        plain.off('error', onError);
+        plain.on('error', () => undefined);
+        beneathTls = plain;
+        secure(plain, undefined);
+      });
+      return;
+    }
     socket.setNoDelay(true);
     socket.on('data', onData);
     socket.on('error', onError);

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Subscription } from 'rxjs';
@@ -18,6 +18,9 @@ import { frameCommands, type CommandStream } from './frame-commands.js';
 import { Hold, ReadGate } from './read-gate.js';
 import type { ConnectionBudget } from '../net/connection-budget.js';
 import { toMachineEvent } from './to-event.js';
+import type { ClientAddress } from '../net/realip.js';
+import { unmapIpv4 } from '../net/ip-text.js';
+import { backendProxyHeader } from '../proxy/backend-proxy-header.js';
 import { recordJournal, type JournalFactory, type JournalSink } from '../journal/record.js';
 
 /** Asks the auth service about one set of credentials; never rejects. */
@@ -49,6 +52,8 @@ export interface SessionOptions {
   budget: ConnectionBudget;
   /** The connection chart; tests provide a variant (a faulty guard, say) to prove containment. */
   machine?: ConnectionMachine;
+  /** Who the client is when a PROXY header said so (`listen ... proxy_protocol`); absent: the TCP peer. */
+  client?: ClientAddress;
 }
 
 export type ConnectionMachine = typeof connectionMachine;
@@ -108,7 +113,7 @@ export function runSession(socket: Socket, options: SessionOptions): void {
   // nginx looks the client up before the greeting and does not read it meanwhile; on an
   // implicit-TLS listener it completes the handshake first.
   socket.pause();
-  const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
   const logLine = (message: string, err?: string) =>
     options.logger.child({ client: clientIp, protocol: server.protocol }).info(err === undefined ? {} : { err }, message);
   if (!options.implicitTls || options.tls === null) {
@@ -165,9 +170,11 @@ function resolveThenStart(
 /** `established`: the implicit-TLS handshake already done (SMTP with `resolver`, as nginx orders it). */
 function startSession(socket: Socket, options: SessionOptions, clientHost: string, established?: TLSSocket): void {
   const { server, logger } = options;
-  const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
+  const clientPort = options.client?.port ?? socket.remotePort ?? 0;
+  const local = { ip: unmapIpv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
   const input = connectionInput(server, options.implicitTls, clientIp, clientHost);
-  const log = new LazyChildLogger(logger, () => ({ client: clientIp, server: `${socket.localAddress}:${socket.localPort}`, protocol: server.protocol }));
+  const log = new LazyChildLogger(logger, () => ({ client: clientIp, server: `${local.ip}:${local.port}`, protocol: server.protocol }));
   const startedAt = performance.now();
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
   // Made with the first bytes to frame: a connection that sends nothing holds no buffer.
@@ -338,8 +345,9 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       queueMicrotask(() => send({ type: 'auth.result', outcome: { status: 'error', reason: options.budget.exhaustedMessage } }));
       return;
     }
+    const proxyProtocol = options.client?.proxyProtocol;
     options.auth
-      .request(request, inFlightSignal())
+      .request(proxyProtocol === undefined ? request : { ...request, proxyProtocol }, inFlightSignal())
       .then((outcome) => {
         releaseSlot();
         // The session ended meanwhile (the client left) and aborted the request: nothing to report.
@@ -356,7 +364,9 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       queueMicrotask(() => send({ type: 'backend.failed', reason: options.budget.exhaustedMessage }));
       return;
     }
-    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlightSignal(), proxySsl: server.proxySsl, logger: log.child() }).then(
+    const proxyHeader = backendProxyHeader(server.proxyProtocol, { ip: clientIp, port: clientPort }, local);
+    const forward = server.proxyForward ? { clientIp, clientPort, localIp: local.ip, localPort: local.port, sessionId: randomBytes(12).toString('base64url') } : undefined;
+    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlightSignal(), proxySsl: server.proxySsl, logger: log.child(), proxyHeader, forward }).then(
       (session) => {
         if (closed) {
           session.socket.destroy();

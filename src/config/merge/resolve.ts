@@ -16,6 +16,7 @@ import type {
   ImapAuthMethod,
   Pop3AuthMethod,
   Protocol,
+  RealIpSource,
   ServerConfig,
   SessionCacheConfig,
   SieveAuthMethod,
@@ -176,6 +177,9 @@ function build(server: Level, mail: Level): ServerConfig {
     ssl: sslConfig(server, mail),
     authHttpPassClientCert: get('auth_http_pass_client_cert'),
     proxySsl: resolveProxySsl((name) => effective(server, mail, name), get),
+    realIpFrom: get<RealIpSource[] | undefined>('set_real_ip_from') ?? [],
+    proxyProtocol: get('proxy_protocol'),
+    proxyForward: get('postern_proxy_forward'),
   };
   const resolver = get<ResolverConfig | null | undefined>('resolver');
   if (resolver) config.resolver = resolver;
