@@ -191,6 +191,11 @@ function addressesOf(block: Buffer, size: 4 | 16): ProxyAddresses {
 export class ProxyHeaderReader {
   private buffered = Buffer.alloc(0);
 
+  /** Bytes held now: never more than PROXY_MAX_HEADER. */
+  get held(): number {
+    return this.buffered.length;
+  }
+
   /**
    * The verdict with this chunk. On `header`, `rest` is what followed the header (the client's
    * first bytes of the mail protocol, or of the TLS handshake).

@@ -35,6 +35,7 @@ describe('the directive table', () => {
       proxy_pass_error_message: false,
       xclient: true,
       proxy_smtp_auth: false,
+      proxy_protocol: 'off',
       resolver: null,
       resolver_timeout: 30_000,
       ssl: false,
@@ -77,7 +78,7 @@ describe('the directive table', () => {
   });
 
   it('refuses the directives planned for later, in the contexts nginx allows them', () => {
-    const later = ['ssl_certificate_compression', 'proxy_protocol', 'set_real_ip_from'];
+    const later = ['ssl_certificate_compression'];
     for (const name of later) {
       const d = directives.find((x) => x.name === name);
       expect(d?.supported, name).toBe(false);
