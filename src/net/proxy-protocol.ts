@@ -40,14 +40,8 @@ export type ProxyHeaderVerdict =
 function brokenHeader(bytes: Buffer): ProxyHeaderVerdict {
   let end = 0;
   while (end < bytes.length && bytes[end] !== 0x0d && bytes[end] !== 0x0a) end++;
-  return { status: 'broken', log: `broken header: "${printable(bytes.subarray(0, end))}"` };
-}
-
-/** Bytes as nginx's `%*s` writes them, control and non-ASCII bytes escaped (`\\xNN`) so that a log line stays one line. */
-function printable(bytes: Buffer): string {
-  let out = '';
-  for (const byte of bytes) out += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
-  return out;
+  // The bytes as nginx's `%*s` writes them; the JSON log escapes what is not printable.
+  return { status: 'broken', log: `broken header: "${bytes.toString('latin1', 0, end)}"` };
 }
 
 const INCOMPLETE: ProxyHeaderVerdict = { status: 'incomplete' };

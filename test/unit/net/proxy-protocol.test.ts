@@ -59,7 +59,7 @@ describe('PROXY v1', () => {
     ['PROXY TCP4 1.2.3.4 1.2.3.4  2\r\n', 'broken header: "PROXY TCP4 1.2.3.4 1.2.3.4  2"'],
     ['PROXY TCP4 1.2.3.4 1.2.3.4 1 2\rX', 'broken header: "PROXY TCP4 1.2.3.4 1.2.3.4 1 2"'],
     ['PROXY tcp4 1.2.3.4 1.2.3.4 1 2\r\n', 'broken header: "PROXY tcp4 1.2.3.4 1.2.3.4 1 2"'],
-    ['\x16\x03\x01\x02\x00\x01', 'broken header: "\\x16\\x03\\x01\\x02\\x00\\x01"'],
+    ['\x16\x03\x01\x02\x00\x01', 'broken header: "\x16\x03\x01\x02\x00\x01"'],
   ])('refuses %j with nginx\'s log line', (input, log) => {
     expect(readProxyHeader(bytes(input))).toEqual({ status: 'broken', log });
   });
