@@ -1,10 +1,11 @@
 /**
  * `postern_proxy_forward on` (extension): tell the backend who the client is without the PROXY
- * protocol, as Dovecot's own proxy does (its login-proxy): IMAP `ID` with Dovecot's `x-*` keys
- * before LOGIN when the greeting advertises `ID`; POP3 `XCLIENT ADDR= PORT=` before USER when
- * `CAPA` lists `XCLIENT`. The backend honours them only from its trusted networks (Dovecot:
- * `login_trusted_networks`) and then logs and authenticates with the client's address.
- * Both are advisory: a backend that refuses them still gets the login.
+ * protocol, as Dovecot's own proxy does: IMAP `ID` with Dovecot's `x-*` keys before LOGIN when
+ * the greeting advertises `ID`; POP3 `XCLIENT ADDR= PORT= SESSION=` before USER when the
+ * greeting advertises `[XCLIENT]` (Dovecot does so only to clients from its trusted networks).
+ * The backend honours them only from its trusted networks (Dovecot: `login_trusted_networks`)
+ * and then logs and authenticates with the client's address. Both are advisory: a backend that
+ * refuses them still gets the login.
  */
 import type { Protocol } from '../config/types.js';
 import type { LoginStep } from '../protocols/login-step.js';
@@ -42,9 +43,8 @@ export function pop3XclientLine(facts: ClientAddressFacts): string {
 /** `[CAPABILITY ... ID ...]` in an IMAP greeting. */
 export const greetingAdvertisesId = (greeting: string): boolean => /\[CAPABILITY [^\]]*\bID\b/i.test(greeting.split('\r\n')[0] ?? '');
 
-/** `XCLIENT` as one of the lines of a POP3 CAPA reply. */
-export const capaListsXclient = (reply: string): boolean =>
-  reply.startsWith('+OK') && reply.split('\r\n').slice(1).some((line) => /^XCLIENT(\s|$)/i.test(line));
+/** `+OK [XCLIENT] ...`: Dovecot's POP3 greeting to a client from its trusted networks. */
+export const greetingAdvertisesXclient = (greeting: string): boolean => /^\+OK \[XCLIENT\]/i.test(greeting);
 
 /** The login steps with the forwarding command inserted after the greeting (SMTP has XCLIENT already). */
 export function forwardClientAddress(protocol: Protocol, steps: LoginStep[], facts: ClientAddressFacts): LoginStep[] {
@@ -68,18 +68,15 @@ export function forwardClientAddress(protocol: Protocol, steps: LoginStep[], fac
       ];
     case 'pop3':
       return [
-        { check: greeting.check, send: () => 'CAPA\r\n' },
         {
           check: (reply) => {
-            // A backend without CAPA answers -ERR: nothing to forward then.
-            if (reply.startsWith('-ERR')) return 'ok';
-            if (!reply.startsWith('+OK')) return 'bad';
-            if (!reply.endsWith('\r\n.\r\n')) return 'more';
-            advertised = capaListsXclient(reply);
-            return 'ok';
+            const verdict = greeting.check(reply);
+            advertised = verdict === 'ok' && greetingAdvertisesXclient(reply);
+            return verdict;
           },
           send: () => (advertised ? pop3XclientLine(facts) : login()),
         },
+        // `+OK` (or `-ERR` from a backend that changed its mind: the login goes on regardless).
         { check: () => 'ok', send: login, skip: () => !advertised },
         ...rest,
       ];

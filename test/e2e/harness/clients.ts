@@ -22,6 +22,8 @@ export interface ConnectOptions {
   tlsOptions?: tls.ConnectionOptions;
   /** Connect timeout (default 5000 ms). */
   timeoutMs?: number;
+  /** Source address to bind (another loopback address, e.g. `127.0.0.5`, to be a different client). */
+  localAddress?: string;
 }
 
 export interface TranscriptEntry {
@@ -346,11 +348,11 @@ export async function connect(port: number, opts: ConnectOptions = {}): Promise<
   const host = opts.host ?? '127.0.0.1';
   const timeoutMs = opts.timeoutMs ?? DEFAULT_READ_TIMEOUT;
   if (opts.tls) {
-    const s = await tlsHandshake({ host, port, rejectUnauthorized: false, ...opts.tlsOptions }, timeoutMs);
+    const s = await tlsHandshake({ host, port, rejectUnauthorized: false, ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }), ...opts.tlsOptions }, timeoutMs);
     return new LineClient(s, true);
   }
   const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect({ host, port });
+    const s = net.connect({ host, port, ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }) });
     const t = setTimeout(() => {
       s.destroy();
       reject(new Error(`connect to ${host}:${port} timed out`));
