@@ -2,6 +2,7 @@
 export * from './auth-server.js';
 export * from './clients.js';
 export * from './dovecot.js';
+export * from './haproxy.js';
 export * from './nginx.js';
 export * from './normalize.js';
 export * from './ports.js';

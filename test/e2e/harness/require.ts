@@ -32,6 +32,7 @@ const KNOWN: Record<string, Known> = {
   unshare: { path: '/usr/bin/unshare', packages: 'util-linux' },
   'systemd-analyze': { path: '/usr/bin/systemd-analyze', packages: 'systemd' },
   logrotate: { path: '/usr/sbin/logrotate', packages: 'logrotate' },
+  haproxy: { path: '/usr/sbin/haproxy', packages: 'haproxy' },
 };
 
 /** Implied companions: asking for nginx also checks the mail module, etc. */
