@@ -14,6 +14,7 @@ import type { JournalFactory } from './journal/record.js';
 import { readProxyHeaderFrom } from './net/proxy-header-socket.js';
 import { clientAddress, TrustedSources, type ClientAddress } from './net/realip.js';
 import { unmapIpv4 } from './net/ip-text.js';
+import { RedisSessionStores } from './net/redis-session-store.js';
 
 export interface ProxyListener {
   server: ServerConfig;
@@ -90,7 +91,7 @@ function applySocketOptions(socket: net.Socket, listen: ListenConfig): void {
   if (keepalive?.enabled) socket.setKeepAlive(true, (keepalive.idle ?? 0) * 1000);
 }
 
-function tlsEndpointFor(server: ServerConfig, sessions: SessionServices): TlsEndpoint {
+function tlsEndpointFor(server: ServerConfig, sessions: SessionServices, redisStores: RedisSessionStores): TlsEndpoint {
   const { options, sni } = serverTls(server);
   return new TlsEndpoint({
     context: options,
@@ -98,7 +99,7 @@ function tlsEndpointFor(server: ServerConfig, sessions: SessionServices): TlsEnd
     protocol: server.protocol,
     handshakeTimeoutMs: server.timeoutMs,
     requestCert: server.ssl.verifyClient !== 'off',
-    sessions: endpointSessions(server, sessions),
+    sessions: endpointSessions(server, sessions, (url) => redisStores.for(url)),
   });
 }
 
@@ -159,6 +160,8 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   const { logger, inspector } = options;
   // Named shared caches outlive reloads, as nginx's shared memory zones do.
   const sessions = options.sessions ?? localSessionServices();
+  /** `postern_ssl_session_store`: one Redis client per URL, outliving reloads like the shared caches. */
+  const redisStores = new RedisSessionStores(logger);
   const sockets = new Set<net.Socket>();
   /** Connections refused by `postern_limit_conn_per_ip`, until their line is out and they close. */
   const refused = new Set<net.Socket>();
@@ -185,7 +188,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     const out = new Map<string, Route>();
     const socketKeys = sharedSockets(next.servers.flatMap((server) => server.listens));
     for (const server of next.servers) {
-      const tls = needsTls(server) ? tlsEndpointFor(server, sessions) : null;
+      const tls = needsTls(server) ? tlsEndpointFor(server, sessions, redisStores) : null;
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
       const perAddress = server.limitConnPerIp === undefined ? null : new PerAddressLimit(server.limitConnPerIp);
@@ -355,6 +358,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   };
 
   const close = async (): Promise<void> => {
+    redisStores.close();
     for (const timer of shutdownTimers) clearTimeout(timer);
     shutdownTimers.clear();
     for (const socket of sockets) socket.destroy();

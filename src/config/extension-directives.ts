@@ -7,7 +7,7 @@
 import { filePath, type ApplyContext, type Context, type DirectiveSpec } from './directive-spec.js';
 import { ConfigError } from './errors.js';
 import type { PathValue, Setting } from './level.js';
-import type { ProxySslConfig, ProxySslMode, Where } from './types.js';
+import type { ProxySslConfig, ProxySslMode, SessionStoreUrl, Where } from './types.js';
 import { parseFlag, parseNumber } from './values.js';
 // The context builder lives with its only runtime user; loading it here is nginx's -t check of the files.
 import { createBackendContext, BackendTlsSetupError } from '../proxy/backend-tls.js';
@@ -42,7 +42,22 @@ const connectionCount = (ctx: ApplyContext): number | null => {
   return n !== null && n > 0 ? n : ctx.fail(`invalid number "${arg(ctx)}" in "${ctx.spec.name}" directive`);
 };
 
+/** `redis://HOST:PORT[/DB] | off`. */
+const sessionStoreUrl = (ctx: ApplyContext): SessionStoreUrl | null => {
+  const text = arg(ctx);
+  if (text === 'off') return null;
+  const match = /^redis:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})(?:\/(\d{1,5}))?$/.exec(text);
+  const port = Number(match?.[2]);
+  if (match === null || port < 1 || port > 65535) {
+    ctx.fail(`invalid value "${text}" in "${ctx.spec.name}" directive, it must be "redis://HOST:PORT[/DB]" or "off"`);
+  }
+  return { text, host: match[1]!.replace(/^\[|\]$/g, ''), port, db: Number(match[3] ?? 0) };
+};
+
 export const extensionDirectives: readonly DirectiveSpec[] = [
+  spec({ name: 'postern_ssl_session_store', arity: 'take1', syntax: 'redis://host:port[/db] | off', default: 'off', store: 'once', parse: sessionStoreUrl,
+    description: 'Postern extension: keep TLS sessions by id (TLS 1.2 session ids; TLS 1.3 with `ssl_session_tickets off`) in Redis, each for `ssl_session_timeout`, so that a session made on one instance resumes on every instance using the same Redis. Asked after `ssl_session_cache`\'s own stores; ignored with `ssl_session_cache off`. While Redis is unreachable or slow (500 ms), handshakes complete without resumption; the outage is logged once when it starts and once when it ends.',
+    postern: 'Tickets (`ssl_session_tickets on`, the default) need no store across instances: give every instance the same `ssl_session_ticket_key` files. See docs/operations.md.' }),
   spec({ name: 'postern_limit_conn_per_ip', arity: 'take1', syntax: 'number | off', default: 'off', store: 'once', parse: connectionCount,
     description: 'Postern extension: at most this many concurrent connections from one client address to this server, per process; one more is answered with the protocol\'s internal-error line and closed (on an `ssl` listen: closed before the handshake).' }),
   spec({ name: 'postern_proxy_forward', arity: 'flag', syntax: 'on | off', default: 'off', store: 'once', parse: flag,

@@ -195,6 +195,17 @@ export interface ServerConfig {
   proxyProtocol: BackendProxyProtocol;
   /** Postern extension `postern_proxy_forward`: the client's address to the backend by IMAP ID / POP3 XCLIENT. */
   proxyForward: boolean;
+  /** Postern extension `postern_ssl_session_store`: TLS sessions by id in Redis (absent: off). */
+  sessionStore?: SessionStoreUrl;
+}
+
+/** `postern_ssl_session_store redis://HOST:PORT[/DB]`. */
+export interface SessionStoreUrl {
+  /** As written, for log lines. */
+  text: string;
+  host: string;
+  port: number;
+  db: number;
 }
 
 export type ProxySslMode = 'off' | 'on' | 'starttls';

@@ -10,7 +10,7 @@
  * - both: the builtin store is asked first, then the shared one (OpenSSL's internal cache,
  *   then nginx's get-session callback).
  */
-import type { ServerConfig } from '../config/types.js';
+import type { ServerConfig, SessionStoreUrl } from '../config/types.js';
 import { loadTicketKeyFiles, RandomTicketKeys, type TicketKey } from './ticket-keys.js';
 
 /** `ssl_session_cache`, `ssl_session_timeout` and ticket keys of one server{}. */
@@ -208,15 +208,23 @@ export const serverIdOf = (server: ServerConfig): string => `${server.where.file
 /**
  * A server{}'s session settings for its TLS endpoint: `off` and `none` store nothing (Node's
  * cache mode already answers like `none`; see docs/nginx-migration.md for `off`), `builtin` gets
- * a store of its own, `shared:` the named one. Ticket key files are read here (errors at the
+ * a store of its own, `shared:` the named one, `postern_ssl_session_store` the one `externalStore`
+ * gives (unless `off`). Ticket key files are read here (errors at the
  * directive's line); without them the server gets its random key.
  */
-export function endpointSessions(server: ServerConfig, services: SessionServices): EndpointSessions {
+export function endpointSessions(
+  server: ServerConfig,
+  services: SessionServices,
+  externalStore?: (url: SessionStoreUrl) => SessionStore,
+): EndpointSessions {
   const { ssl } = server;
   const cache = ssl.sessionCache;
   const builtin = cache.builtinSessions === undefined ? undefined : builtinStore(cache.builtinSessions);
   const shared = cache.shared === undefined ? undefined : services.sharedStore(cache.shared.name, cache.shared.sizeBytes);
-  const store = cache.off ? null : builtin && shared ? new TieredSessionStore(builtin, shared) : (builtin ?? shared ?? null);
+  // `postern_ssl_session_store` (extension): the store of every instance, asked after this process's own.
+  const external = server.sessionStore === undefined || externalStore === undefined ? undefined : externalStore(server.sessionStore);
+  const stores = [builtin, shared, external].filter((s): s is SessionStore => s !== undefined);
+  const store = cache.off ? null : (stores.reduceRight<SessionStore | null>((next, s) => (next === null ? s : new TieredSessionStore(s, next)), null));
   const where = ssl.where['ssl_session_ticket_key'] ?? server.where;
   const ticketKeys =
     ssl.sessionTicketKeys.length > 0 ? loadTicketKeyFiles(ssl.sessionTicketKeys, where) : [services.randomTicketKey(serverIdOf(server))];

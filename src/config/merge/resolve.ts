@@ -19,6 +19,7 @@ import type {
   RealIpSource,
   ServerConfig,
   SessionCacheConfig,
+  SessionStoreUrl,
   SieveAuthMethod,
   SmtpAuthMethod,
   SslConfig,
@@ -185,6 +186,8 @@ function build(server: Level, mail: Level): ServerConfig {
   if (resolver) config.resolver = resolver;
   const limitConnPerIp = get<number | null>('postern_limit_conn_per_ip');
   if (limitConnPerIp !== null) config.limitConnPerIp = limitConnPerIp;
+  const sessionStore = get<SessionStoreUrl | null>('postern_ssl_session_store');
+  if (sessionStore !== null) config.sessionStore = sessionStore;
   const journal = get<PathValue | null | undefined>('postern_journal');
   if (journal) config.journalDir = journal.path;
   if (errorLog) config.errorLog = errorLog;

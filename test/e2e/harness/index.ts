@@ -11,3 +11,4 @@ export * from './require.js';
 export * from './scripted-backend.js';
 export * from './tls.js';
 export * from './postfix.js';
+export * from './redis.js';

@@ -33,6 +33,7 @@ const KNOWN: Record<string, Known> = {
   'systemd-analyze': { path: '/usr/bin/systemd-analyze', packages: 'systemd' },
   logrotate: { path: '/usr/sbin/logrotate', packages: 'logrotate' },
   haproxy: { path: '/usr/sbin/haproxy', packages: 'haproxy' },
+  'redis-server': { path: '/usr/bin/redis-server', packages: 'redis-server' },
 };
 
 /** Implied companions: asking for nginx also checks the mail module, etc. */
