@@ -45,3 +45,20 @@ describe('listen ... proxy_protocol, set_real_ip_from, proxy_protocol', () => {
     expect(config('server { listen 8110; protocol pop3; }').servers[0]!.proxyProtocol).toBe('off');
   });
 });
+
+describe('postern_ssl_session_store', () => {
+  it('reads redis://HOST:PORT[/DB], inherited from the mail block; off by default', () => {
+    const { servers } = config('  postern_ssl_session_store redis://10.0.0.5:6379/2;\n  server { listen 8110; protocol pop3; }\n  server { listen 8111; protocol pop3; postern_ssl_session_store redis://[::1]:7000; }\n  server { listen 8112; protocol pop3; postern_ssl_session_store off; }');
+    expect(servers.map((s) => s.sessionStore)).toEqual([
+      { text: 'redis://10.0.0.5:6379/2', host: '10.0.0.5', port: 6379, db: 2 },
+      { text: 'redis://[::1]:7000', host: '::1', port: 7000, db: 0 },
+      undefined,
+    ]);
+  });
+
+  it.each(['redis://cache', 'http://cache:6379', 'redis://cache:0', 'redis://cache:6379/x', 'redis://user:pw@cache:6379'])('refuses %s with the line', (value) => {
+    expect(() => config(`  postern_ssl_session_store ${value};\n  server { listen 8110; protocol pop3; }`)).toThrow(
+      `invalid value "${value}" in "postern_ssl_session_store" directive, it must be "redis://HOST:PORT[/DB]" or "off" in /etc/postern/mail.conf:3`,
+    );
+  });
+});

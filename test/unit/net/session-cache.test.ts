@@ -115,6 +115,17 @@ describe('endpointSessions: ssl_session_cache to stores', () => {
     expect(endpointSessions(serverWith({ off: false, builtinSessions: 10, shared: { name: 'SSL', sizeBytes: 1 << 20 } }), services).store).toBeInstanceOf(TieredSessionStore);
   });
 
+  it('postern_ssl_session_store: the external store alone, or after the local ones; nothing with off', async () => {
+    const services = localSessionServices();
+    const external = sharedStore(1 << 20);
+    const withStore = (cache: SslConfig['sessionCache']) => ({ ...serverWith(cache), sessionStore: { text: 'redis://r:1', host: 'r', port: 1, db: 0 } });
+    expect(endpointSessions(withStore({ off: false }), services, () => external).store).toBe(external);
+    expect(endpointSessions(withStore({ off: true }), services, () => external).store).toBeNull();
+    const tiered = endpointSessions(withStore({ off: false, builtinSessions: 10 }), services, () => external).store!;
+    await tiered.set(id(7), session(7), 60_000);
+    expect(external.getSync(id(7))?.[0]).toBe(7);
+  });
+
   it('random ticket keys: one per server{}, stable for the same server', () => {
     const services = localSessionServices();
     const key = (line: number) => endpointSessions(serverWith({ off: false }, line), services).ticketKeys[0]!.name.toString('hex');
