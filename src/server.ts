@@ -224,31 +224,38 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       socket.destroy();
       return;
     }
-    const clientIp = unmapIpv4(socket.remoteAddress ?? '');
-    const { perAddress } = route;
-    if (perAddress !== null && !perAddress.take(clientIp)) {
-      budget.release();
-      refuseOverLimit(socket, route, clientIp);
-      return;
-    }
+    const peer = { ip: unmapIpv4(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+    // Behind a PROXY protocol sender the client is known after the header: the limit counts it then.
+    if (!route.listen.proxyProtocol && !withinPerAddressLimit(socket, route, peer.ip, () => budget.release())) return;
     sockets.add(socket);
     socket.once('close', () => {
       budget.release();
-      perAddress?.release(clientIp);
       sockets.delete(socket);
       if (sockets.size === 0) for (const wake of whenIdle.splice(0)) wake();
     });
     applySocketOptions(socket, route.listen);
     if (route.listen.proxyProtocol) {
-      readClientFromProxyHeader(socket, route, clientIp);
+      readClientFromProxyHeader(socket, route, peer);
       return;
     }
     serve(socket, route);
   };
 
+  /** `postern_limit_conn_per_ip`: takes the address's slot (given back at close), or refuses the connection. */
+  const withinPerAddressLimit = (socket: net.Socket, route: Route, clientIp: string, onRefused: () => void): boolean => {
+    const { perAddress } = route;
+    if (perAddress === null) return true;
+    if (!perAddress.take(clientIp)) {
+      onRefused();
+      refuseOverLimit(socket, route, clientIp);
+      return false;
+    }
+    socket.once('close', () => perAddress.release(clientIp));
+    return true;
+  };
+
   /** `listen ... proxy_protocol`: the header first (nothing is written before it), then the session. */
-  const readClientFromProxyHeader = (socket: net.Socket, route: Route, peerIp: string) => {
-    const peer = { ip: peerIp, port: socket.remotePort ?? 0 };
+  const readClientFromProxyHeader = (socket: net.Socket, route: Route, peer: { ip: string; port: number }) => {
     void readProxyHeaderFrom(socket, route.server.timeoutMs).then((outcome) => {
       if (outcome.status === 'failed') {
         logger[outcome.level]({ client: peer.ip, server: `${unmapIpv4(socket.localAddress ?? '')}:${socket.localPort}` }, outcome.log);
@@ -257,7 +264,8 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
         return;
       }
       if (socket.destroyed) return;
-      serve(socket, route, clientAddress(peer, outcome.addresses, route.trusted));
+      const client = clientAddress(peer, outcome.addresses, route.trusted);
+      if (withinPerAddressLimit(socket, route, client.ip, () => undefined)) serve(socket, route, client);
     });
   };
 

@@ -352,6 +352,27 @@ describe('PROXY protocol, where Postern goes beyond nginx 1.22.1', () => {
     }
   });
 
+  it('postern_limit_conn_per_ip counts the client the header names, not the balancer', async () => {
+    const text = `mail { auth_http ${auth.url}/auth; postern_limit_conn_per_ip 1; server { listen 127.0.0.1:${await freePort()} proxy_protocol; protocol imap; set_real_ip_from 127.0.0.1; } }`;
+    const proxy = await startProxy(parseConfigText(text, '/tmp/pp-limit.conf'), { logger: pino({ level: 'silent' }) });
+    const port = proxy.listeners[0]!.port;
+    const from = async (source: string) => {
+      const client = await connect(port);
+      client.send(`PROXY TCP4 ${source} 192.0.2.2 1000 143\r\n`);
+      return { client, first: await client.readLine() };
+    };
+    try {
+      const one = await from('192.0.2.1');
+      const other = await from('192.0.2.9');
+      const again = await from('192.0.2.1');
+      expect([one.first, other.first]).toEqual(['* OK IMAP4 ready', '* OK IMAP4 ready']);
+      expect(again.first).toBe('* BAD internal server error');
+      for (const c of [one, other, again]) c.client.socket.destroy();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('proxy_protocol v2 towards the backend: the binary header, then the login', async () => {
     const received: Buffer[] = [];
     const backend = net.createServer((socket) => {
