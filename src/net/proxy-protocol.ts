@@ -36,12 +36,21 @@ export type ProxyHeaderVerdict =
   /** Not a header: `log` is nginx's error line for it. */
   | { status: 'broken'; log: string };
 
-/** What nginx logs for a header it cannot read: the bytes up to the first CR or LF. */
+/**
+ * What nginx logs for a header it cannot read: the bytes up to the first CR or LF (nginx >=
+ * 1.23.3). Bytes that are no PROXY header at all are a client speaking the mail protocol first,
+ * possibly `LOGIN user password`: of those only the first word is logged, then `...`.
+ */
 function brokenHeader(bytes: Buffer): ProxyHeaderVerdict {
   let end = 0;
   while (end < bytes.length && bytes[end] !== 0x0d && bytes[end] !== 0x0a) end++;
+  let shown = bytes.toString('latin1', 0, end);
+  if (!shown.startsWith('PROXY ') && !'PROXY '.startsWith(shown)) {
+    const space = shown.indexOf(' ');
+    if (space >= 0) shown = `${shown.slice(0, space)} ...`;
+  }
   // The bytes as nginx's `%*s` writes them; the JSON log escapes what is not printable.
-  return { status: 'broken', log: `broken header: "${bytes.toString('latin1', 0, end)}"` };
+  return { status: 'broken', log: `broken header: "${shown}"` };
 }
 
 const INCOMPLETE: ProxyHeaderVerdict = { status: 'incomplete' };

@@ -52,7 +52,8 @@ describe('PROXY v1', () => {
   });
 
   it.each([
-    ['a1 LOGIN alice secret\r\n', 'broken header: "a1 LOGIN alice secret"'],
+    // No PROXY header at all: a client talking first; its password stays out of the log.
+    ['a1 LOGIN alice secret\r\n', 'broken header: "a1 ..."'],
     ['PROXY TCP4 999.1.1.1 nonsense\r\n', 'broken header: "PROXY TCP4 999.1.1.1 nonsense"'],
     ['PROXY TCP5 1.2.3.4 1.2.3.4 1 2\r\n', 'broken header: "PROXY TCP5 1.2.3.4 1.2.3.4 1 2"'],
     ['PROXY TCP4 1.2.3.4 1.2.3.4 65536 2\r\n', 'broken header: "PROXY TCP4 1.2.3.4 1.2.3.4 65536 2"'],
