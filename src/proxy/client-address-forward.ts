@@ -46,41 +46,39 @@ export const greetingAdvertisesId = (greeting: string): boolean => /\[CAPABILITY
 /** `+OK [XCLIENT] ...`: Dovecot's POP3 greeting to a client from its trusted networks. */
 export const greetingAdvertisesXclient = (greeting: string): boolean => /^\+OK \[XCLIENT\]/i.test(greeting);
 
-/** The login steps with the forwarding command inserted after the greeting (SMTP has XCLIENT already). */
+/** How one protocol forwards the client's address: when the greeting offers it, which line, when its reply is complete. */
+interface ForwardCommand {
+  offered(greeting: string): boolean;
+  line(facts: ClientAddressFacts): string;
+  /** The reply, whatever it says (the command is advisory), is complete. */
+  complete(reply: string): boolean;
+}
+
+/** SMTP has none of its own: nginx's `xclient on` already tells the backend. */
+const FORWARD: Partial<Record<Protocol, ForwardCommand>> = {
+  // `* ID ...` then `P0 OK` (or NO/BAD).
+  imap: { offered: greetingAdvertisesId, line: imapIdLine, complete: (reply) => new RegExp(`(^|\\r\\n)${ID_TAG} `).test(reply) },
+  // `+OK` (or `-ERR`): one line.
+  pop3: { offered: greetingAdvertisesXclient, line: pop3XclientLine, complete: () => true },
+};
+
+/** The login steps with the forwarding command between the greeting and the login, when the greeting offers it. */
 export function forwardClientAddress(protocol: Protocol, steps: LoginStep[], facts: ClientAddressFacts): LoginStep[] {
+  const command = FORWARD[protocol];
+  if (command === undefined) return steps;
   const [greeting, ...rest] = steps as [LoginStep, ...LoginStep[]];
   const login = greeting.send!;
-  let advertised = false;
-  switch (protocol) {
-    case 'imap':
-      return [
-        {
-          check: (reply) => {
-            const verdict = greeting.check(reply);
-            advertised = verdict === 'ok' && greetingAdvertisesId(reply);
-            return verdict;
-          },
-          send: () => (advertised ? imapIdLine(facts) : login()),
-        },
-        // `* ID ...` then `P0 OK` (or NO/BAD: the login goes on regardless).
-        { check: (reply) => (new RegExp(`(^|\\r\\n)${ID_TAG} `).test(reply) ? 'ok' : 'more'), send: login, skip: () => !advertised },
-        ...rest,
-      ];
-    case 'pop3':
-      return [
-        {
-          check: (reply) => {
-            const verdict = greeting.check(reply);
-            advertised = verdict === 'ok' && greetingAdvertisesXclient(reply);
-            return verdict;
-          },
-          send: () => (advertised ? pop3XclientLine(facts) : login()),
-        },
-        // `+OK` (or `-ERR` from a backend that changed its mind: the login goes on regardless).
-        { check: () => 'ok', send: login, skip: () => !advertised },
-        ...rest,
-      ];
-    default:
-      return steps;
-  }
+  let offered = false;
+  return [
+    {
+      check: (reply) => {
+        const verdict = greeting.check(reply);
+        offered = verdict === 'ok' && command.offered(reply);
+        return verdict;
+      },
+      send: () => (offered ? command.line(facts) : login()),
+    },
+    { check: (reply) => (command.complete(reply) ? 'ok' : 'more'), send: login, skip: () => !offered },
+    ...rest,
+  ];
 }
