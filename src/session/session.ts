@@ -171,10 +171,11 @@ function resolveThenStart(
 function startSession(socket: Socket, options: SessionOptions, clientHost: string, established?: TLSSocket): void {
   const { server, logger } = options;
   const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
-  const clientPort = options.client?.port ?? socket.remotePort ?? 0;
-  const local = { ip: unmapIpv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+  // Asked for only by log lines and the backend login: most connections never need the socket's addresses.
+  let localAddress: { ip: string; port: number } | undefined;
+  const local = () => (localAddress ??= { ip: unmapIpv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 });
   const input = connectionInput(server, options.implicitTls, clientIp, clientHost);
-  const log = new LazyChildLogger(logger, () => ({ client: clientIp, server: `${local.ip}:${local.port}`, protocol: server.protocol }));
+  const log = new LazyChildLogger(logger, () => ({ client: clientIp, server: `${local().ip}:${local().port}`, protocol: server.protocol }));
   const startedAt = performance.now();
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
   // Made with the first bytes to frame: a connection that sends nothing holds no buffer.
@@ -364,8 +365,10 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       queueMicrotask(() => send({ type: 'backend.failed', reason: options.budget.exhaustedMessage }));
       return;
     }
-    const proxyHeader = backendProxyHeader(server.proxyProtocol, { ip: clientIp, port: clientPort }, local);
-    const forward = server.proxyForward ? { clientIp, clientPort, localIp: local.ip, localPort: local.port, sessionId: randomBytes(12).toString('base64url') } : undefined;
+    const clientPort = options.client?.port ?? socket.remotePort ?? 0;
+    const { ip: localIp, port: localPort } = local();
+    const proxyHeader = backendProxyHeader(server.proxyProtocol, { ip: clientIp, port: clientPort }, { ip: localIp, port: localPort });
+    const forward = server.proxyForward ? { clientIp, clientPort, localIp, localPort, sessionId: randomBytes(12).toString('base64url') } : undefined;
     loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlightSignal(), proxySsl: server.proxySsl, logger: log.child(), proxyHeader, forward }).then(
       (session) => {
         if (closed) {
