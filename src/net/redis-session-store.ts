@@ -8,7 +8,8 @@
  * miss, so the handshake completes without resumption. The client reconnects on its own; an
  * outage is logged once when it starts and once when it ends.
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { SessionStoreUrl } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { SessionStore } from './session-cache.js';
@@ -19,6 +20,10 @@ export const COMMAND_TIMEOUT_MS = 500;
 const MAX_RECONNECT_DELAY_MS = 2_000;
 const KEY_PREFIX = 'postern:tls-session:';
 
+const require = createRequire(import.meta.url);
+/** The client library, loaded with the first store: a configuration without one never loads it. */
+const redisClass = (): typeof Redis => (require('ioredis') as typeof import('ioredis')).Redis;
+
 export class RedisSessionStore implements SessionStore {
   private readonly client: Redis;
   private down = false;
@@ -27,7 +32,8 @@ export class RedisSessionStore implements SessionStore {
     private readonly url: SessionStoreUrl,
     private readonly logger: Logger,
   ) {
-    this.client = new Redis({
+    const RedisClient = redisClass();
+    this.client = new RedisClient({
       host: url.host,
       port: url.port,
       db: url.db,

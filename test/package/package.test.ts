@@ -20,7 +20,7 @@ const tools = requireBinaries(['systemd-analyze', 'logrotate']);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TRACE_HOOK = path.join(ROOT, 'test/package/module-trace.mjs');
 /** What must never be loaded by `-t` or by serving a configuration file. */
-const ON_DEMAND_ONLY = [/\/node_modules\/fast-check\//, /\/node_modules\/selfsigned\//, /\/node_modules\/@statelyai\/inspect\//, /\/node_modules\/ws\//, /\/dist\/src\/conformance\//, /\/dist\/src\/demo\//, /\/dist\/src\/inspect\/(server|inspector)\.js$/, /\/dist\/src\/embedded\/(start|certificate)\.js$/];
+const ON_DEMAND_ONLY = [/\/node_modules\/fast-check\//, /\/node_modules\/ioredis\//, /\/node_modules\/selfsigned\//, /\/node_modules\/@statelyai\/inspect\//, /\/node_modules\/ws\//, /\/dist\/src\/conformance\//, /\/dist\/src\/demo\//, /\/dist\/src\/inspect\/(server|inspector)\.js$/, /\/dist\/src\/embedded\/(start|certificate)\.js$/];
 
 let dir: string;
 let source: string;
