@@ -38,6 +38,7 @@ import { Conn, imapTaggedEnd, pop3End } from './lib/conn.js';
 import { cpuMs, machine, median, percentile, pool, rssKb, sleep } from './lib/stats.js';
 import { summarizeProfile } from './profile-summary.js';
 import { measureJournalOverhead } from './journal-overhead.js';
+import { measureObservabilityOverhead } from './observability-overhead.js';
 import { edgePhase, NON_READER_RSS_CAP_KB } from './edge.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -63,7 +64,7 @@ const { values: opt } = parseArgs({
 });
 
 const QUICK = opt.quick ?? false;
-const PHASES = ['relay', 'sessions', 'handshakes', 'memory', 'journal', 'edge'] as const;
+const PHASES = ['relay', 'sessions', 'handshakes', 'memory', 'journal', 'observability', 'edge'] as const;
 type Phase = (typeof PHASES)[number];
 const only = new Set((opt.only ?? PHASES.join(',')).split(',').map((s) => s.trim()));
 for (const p of only) if (!PHASES.includes(p as Phase)) throw new Error(`--only: unknown phase ${p} (${PHASES.join(', ')})`);
@@ -774,6 +775,12 @@ async function main(): Promise<void> {
       results.journal = await measureJournalOverhead(QUICK ? 100 : 300, QUICK ? 3 : 5);
     }
 
+    // ---- 5b. observability: error_log info + access log + metrics vs the defaults (issue 14)
+    if (want('observability')) {
+      log('bench: observability overhead on full POP3 login sessions (defaults vs error_log info + postern_access_log + metrics)');
+      results.observability = await measureObservabilityOverhead(QUICK ? 100 : 300, QUICK ? 3 : 5);
+    }
+
     // ---- 6. edge: one hostile client (issue 10)
     if (want('edge')) {
       await warmUp();
@@ -945,6 +952,12 @@ export function renderTable(r: Any): string {
     const j = r.journal;
     add('journal off/on, us per POP3 session (wall)', '', `${f(j.without.wall)} / ${f(j.with.wall)}`, q(j.with.wall, j.without.wall), `+${f(j.with.wall - j.without.wall)} us; ratio is on/off`);
     add('journal off/on, us per POP3 session (CPU)', '', `${f(j.without.cpu)} / ${f(j.with.cpu)}`, q(j.with.cpu, j.without.cpu), `+${f(j.with.cpu - j.without.cpu)} us; client+proxy+backend in one process`);
+  }
+  if (r.observability) {
+    const o = r.observability;
+    const perSecond = (us: number) => f(1e6 / us);
+    add('observability off/on, sessions/s (one client)', '', `${perSecond(o.defaults.wall)} / ${perSecond(o.observed.wall)}`, q(o.defaults.wall, o.observed.wall), 'error_log info + postern_access_log + metrics; ratio is on/off');
+    add('observability off/on, us CPU per POP3 session', '', `${f(o.defaults.cpu)} / ${f(o.observed.cpu)}`, q(o.observed.cpu, o.defaults.cpu), `+${f(o.observed.cpu - o.defaults.cpu)} us; ${o.errorLogLines} error_log and ${o.accessLogLines} access lines written`);
   }
   const head = ['Figure', 'nginx', 'Postern', 'P/N', 'Notes'];
   const all = [head, ...rows];

@@ -1,7 +1,11 @@
 import net from 'node:net';
 import { AuthHttpClient } from './auth/client.js';
 import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
-import type { Logger } from './log.js';
+import { createLogger, logFilesOpen, toErrorLog, type ErrorLog, type Logger } from './log.js';
+import { accessLog } from './log/access-log.js';
+import { allOf, type SessionEvents } from './log/session-events.js';
+import { addressText } from './log/session-report.js';
+import { processMetrics } from './metrics/proxy-metrics.js';
 import { serverTls } from './net/secure-context.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
 import { endpointSessions, localSessionServices, type SessionServices } from './net/session-cache.js';
@@ -43,6 +47,7 @@ export interface RunningProxy {
 }
 
 export interface StartOptions {
+  /** The process's log (the top-level `error_log`s); a server with its own or the mail block's `error_log` logs there. */
   logger: Logger;
   /** Replace the auth_http client (tests, embedded default). */
   authFor?: (server: ServerConfig) => AuthService;
@@ -111,6 +116,10 @@ interface Route {
   tls: TlsEndpoint | null;
   auth: AuthService;
   journal: JournalFactory | undefined;
+  /** The server's error_log: its own, the mail block's, else the process's. */
+  logger: ErrorLog;
+  /** The server's access log and the process's metrics. */
+  events: SessionEvents | undefined;
   /** `postern_limit_conn_per_ip`, one table per `server { }`; null when off. */
   perAddress: PerAddressLimit | null;
   /** The address key of the socket that accepts this address's connections: its own, or a wildcard's (see sharedSockets). */
@@ -157,7 +166,8 @@ function ephemeralKey(listen: ListenConfig): string {
 
 /** Bind every `listen` of every `server` and serve each connection with a session. */
 export async function startProxy(config: MailConfig, options: StartOptions): Promise<RunningProxy> {
-  const { logger, inspector } = options;
+  const logger = toErrorLog(options.logger);
+  const { inspector } = options;
   // Named shared caches outlive reloads, as nginx's shared memory zones do.
   const sessions = options.sessions ?? localSessionServices();
   /** `postern_ssl_session_store`: one Redis client per URL, outliving reloads like the shared caches. */
@@ -184,6 +194,34 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     return factory;
   };
 
+  /** One logger per distinct list of `error_log`s: servers naming the same files share it. */
+  const serverLoggers = new Map<string, ErrorLog>();
+  const loggerFor = (server: ServerConfig, format: MailConfig['logFormat']): ErrorLog => {
+    if (server.errorLogs === undefined) return logger;
+    const key = JSON.stringify([format, server.errorLogs]);
+    let made = serverLoggers.get(key);
+    if (made === undefined) {
+      made = createLogger(server.errorLogs, format);
+      serverLoggers.set(key, made);
+    }
+    return made;
+  };
+
+  /** One access log per file and format. */
+  const accessLogs = new Map<string, SessionEvents>();
+  const eventsFor = (server: ServerConfig, next: MailConfig): SessionEvents | undefined => {
+    let access: SessionEvents | undefined;
+    if (server.accessLog !== undefined) {
+      const key = `${server.accessLog.format}:${server.accessLog.path}`;
+      access = accessLogs.get(key);
+      if (access === undefined) {
+        access = accessLog(server.accessLog);
+        accessLogs.set(key, access);
+      }
+    }
+    return allOf([access, next.metricsListen === undefined ? undefined : processMetrics()]);
+  };
+
   const routesFor = (next: MailConfig): Map<string, Route> => {
     const out = new Map<string, Route>();
     const socketKeys = sharedSockets(next.servers.flatMap((server) => server.listens));
@@ -193,9 +231,10 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       const journal = journalFor(server);
       const perAddress = server.limitConnPerIp === undefined ? null : new PerAddressLimit(server.limitConnPerIp);
       const trusted = server.realIpFrom.length === 0 ? null : new TrustedSources(server.realIpFrom);
+      const events = eventsFor(server, next);
       for (const listen of server.listens) {
         const key = addressKey(listen);
-        out.set(key, { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal, perAddress, trusted, socketKey: socketKeys.get(key)! });
+        out.set(key, { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal, logger: loggerFor(server, next.logFormat), events, perAddress, trusted, socketKey: socketKeys.get(key)! });
       }
     }
     return out;
@@ -273,11 +312,13 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     runSession(socket, {
       ...(client === undefined ? {} : { client }),
       server: route.server,
+      listenAddress: addressText(route.listen.host, socket.localPort),
       implicitTls: route.implicitTls,
       tls: route.tls,
       auth: route.auth,
-      logger,
+      logger: route.logger,
       budget,
+      ...(route.events === undefined ? {} : { events: route.events }),
       ...(route.journal === undefined ? {} : { journal: route.journal }),
       ...(inspector === undefined ? {} : { inspector }),
       ...(options.machine === undefined ? {} : { machine: options.machine }),
@@ -322,6 +363,8 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   const apply = async (next: MailConfig): Promise<void> => {
     // Random ticket keys come from `sessions`, which outlives the reload: old tickets still resume.
     const nextRoutes = routesFor(next);
+    // The servers' own logs are opened before a worker started as root switches user.
+    await logFilesOpen();
     options.beforeListen?.();
     const opened: string[] = [];
     staged = nextRoutes;

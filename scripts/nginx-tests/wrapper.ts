@@ -9,8 +9,9 @@
  *   and removes it when it exits;
  * - HUP (reload) splits the configuration again, then is passed on; QUIT, TERM, INT, USR1,
  *   WINCH and USR2 are passed on; it exits when both have exited: 0 if both exited 0;
- * - a child that fails to start, or exits on its own, stops the other and the wrapper exits 1,
- *   with Postern's output (kept in PREFIX/postern.out) on stderr;
+ * - a child that fails to start, or exits on its own, stops the other and the wrapper exits 1;
+ * - both write to the test's stdout and stderr, as one nginx would (`error_log stderr` lines,
+ *   start-up errors);
  * - `-v`, `-V` and `-h` are the real nginx's (Test::Nginx reads the version and the modules
  *   from `-V`, so a test skips on Postern exactly what it skips on nginx 1.22.1).
  *
@@ -21,7 +22,7 @@
  * `node bin/postern.js`: `npm run build` first), POSTERN_WRAPPER_START_MS (default 4500).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -113,9 +114,9 @@ interface Child {
 /** util-linux: the kernel sends the children SIGTERM if the wrapper dies (SIGKILLed, say). */
 const SETPRIV = '/usr/bin/setpriv';
 
-function start(name: string, command: string, args: string[], stdio: 'inherit' | number, cwd?: string): Child {
+function start(name: string, command: string, args: string[], cwd?: string): Child {
   const [file, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'TERM', '--', command, ...args]] : [command, args];
-  const child = spawn(file, argv, { stdio: ['ignore', stdio, stdio], cwd });
+  const child = spawn(file, argv, { stdio: ['ignore', 'inherit', 'inherit'], cwd });
   const entry: Child = { name, process: child, code: undefined, exited: Promise.resolve(0) };
   entry.exited = new Promise((settle) => {
     child.once('error', (error) => {
@@ -141,14 +142,6 @@ async function waitForFile(path: string, children: Child[]): Promise<boolean> {
   return false;
 }
 
-function posternOutput(path: string): void {
-  try {
-    process.stderr.write(readFileSync(path, 'utf8'));
-  } catch {
-    // Nothing was written.
-  }
-}
-
 async function run(options: Options): Promise<number> {
   let layout: Layout;
   try {
@@ -157,12 +150,11 @@ async function run(options: Options): Promise<number> {
     say(`[emerg] ${(error as Error).message}`);
     return 1;
   }
-  const posternOut = join(options.prefix, 'postern.out');
   const nginxArgs = ['-p', `${options.prefix}/`, '-c', layout.nginxConf];
   if (options.errorLog !== undefined) nginxArgs.push('-e', options.errorLog);
   if (layout.nginxGlobals !== undefined) nginxArgs.push('-g', layout.nginxGlobals);
-  const children = [start('nginx', NGINX, nginxArgs, 'inherit')];
-  if (layout.hasMail) children.push(start('postern', POSTERN[0]!, [...POSTERN.slice(1), '-c', layout.posternConf, '-g', layout.posternCommandLine], openSync(posternOut, 'a'), checkout));
+  const children = [start('nginx', NGINX, nginxArgs)];
+  if (layout.hasMail) children.push(start('postern', POSTERN[0]!, [...POSTERN.slice(1), '-c', layout.posternConf, '-g', layout.posternCommandLine], checkout));
 
   const stopAll = async (signal: NodeJS.Signals) => {
     for (const child of children) if (child.code === undefined) child.process.kill(signal);
@@ -175,7 +167,6 @@ async function run(options: Options): Promise<number> {
       const failed = children.find((c) => c.code !== undefined);
       say(failed === undefined ? `[emerg] no ${file} after ${START_TIMEOUT_MS} ms` : `[emerg] ${failed.name} exited with code ${failed.code} while starting`);
       await stopAll('SIGTERM');
-      if (failed?.name === 'postern' || failed === undefined) posternOutput(posternOut);
       return 1;
     }
   }
@@ -203,7 +194,6 @@ async function run(options: Options): Promise<number> {
   if (!stopping) {
     say(`[alert] ${first.name} exited on its own with code ${first.code}`);
     await stopAll('SIGTERM');
-    posternOutput(posternOut);
   }
   await Promise.all(children.map((c) => c.exited));
   rmSync(layout.pid, { force: true });

@@ -91,7 +91,7 @@ export class AuthHttpClient {
       };
       const fail = (reason: string) => finish({ status: 'error', reason });
       const onAbort = () => fail('aborted');
-      const timer = setTimeout(() => fail(`auth http server ${peer} timed out`), this.#timeoutMs);
+      const timer = setTimeout(() => fail(`auth http server ${peer} timed out (110: Connection timed out)`), this.#timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
 
       try {
@@ -100,7 +100,7 @@ export class AuthHttpClient {
             ? net.connect({ path: this.#target.unixPath })
             : net.connect({ host: this.#target.host ?? '127.0.0.1', port: this.#target.port ?? 80 });
       } catch (error) {
-        fail(`connect() to ${peer} failed ${errnoText(error as NodeJS.ErrnoException)} while in http auth state`);
+        fail(`connect() to ${peer} failed ${errnoText(error as NodeJS.ErrnoException)}`);
         return;
       }
 
@@ -123,11 +123,11 @@ export class AuthHttpClient {
       socket.on('end', () => fail(`auth http server ${peer} prematurely closed connection`));
       socket.on('close', () => fail(`auth http server ${peer} prematurely closed connection`));
       socket.on('error', (error: NodeJS.ErrnoException) => {
-        if (!connected || error.syscall === 'connect') {
-          fail(`connect() to ${peer} failed ${errnoText(error)} while in http auth state`);
+        // nginx connects to a TCP peer without waiting: a refusal shows at its first recv().
+        if (this.#target.unixPath !== undefined && (!connected || error.syscall === 'connect')) {
+          fail(`connect() to ${peer} failed ${errnoText(error)}`);
         } else {
-          const call = error.syscall === 'write' ? 'send' : error.syscall === 'read' ? 'recv' : (error.syscall ?? 'recv');
-          fail(`${call}() failed ${errnoText(error)} while in http auth state`);
+          fail(`${error.syscall === 'write' ? 'send' : 'recv'}() failed ${errnoText(error)}`);
         }
       });
     });

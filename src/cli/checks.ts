@@ -45,9 +45,15 @@ export function checkTls(config: MailConfig): string[] {
   return warnings;
 }
 
-/** The log files of a configuration: the main error_log and each server's. */
-const logFiles = (config: MailConfig): string[] =>
-  [...new Set([config.errorLog, ...config.servers.map((s) => s.errorLog)].map((log) => log?.target).filter((t): t is string => t !== undefined && t !== 'stderr'))];
+/** The log files of a configuration: the top-level error_logs and each server's (files only). */
+const logFiles = (config: MailConfig): string[] => [
+  ...new Set(
+    [config.errorLogs ?? [], ...config.servers.map((s) => s.errorLogs ?? [])]
+      .flat()
+      .filter((log) => log.target !== 'stderr' && log.syslog === undefined)
+      .map((log) => log.target),
+  ),
+];
 
 /**
  * nginx opens its log files after "syntax is ok" and fails the test when one cannot be opened

@@ -19,9 +19,9 @@ export function loadConfiguration(options: MainOptions, onFileRead?: (file: stri
     ...(options.prefix === undefined ? {} : { prefix: resolve(options.prefix) }),
     ...(onFileRead === undefined ? {} : { onFileRead }),
   });
-  if (options.errorLog !== undefined && config.errorLog === undefined) {
+  if (options.errorLog !== undefined && config.errorLogs === undefined) {
     const target = options.errorLog === 'stderr' || isAbsolute(options.errorLog) ? options.errorLog : resolve(options.prefix ?? '.', options.errorLog);
-    config.errorLog = { target, level: 'info' };
+    config.errorLogs = [{ target, level: 'info' }];
   }
   return config;
 }

@@ -116,7 +116,7 @@ export async function runCommand(options: MainOptions, inspectArgs: InspectArgs)
     return 1;
   }
 
-  const logger = createLogger(config.errorLog);
+  const logger = createLogger(config.errorLogs, config.logFormat);
   await logFilesOpen();
   // The master and a single serving process alike: one fault never ends the process.
   keepServingOnUncaught(logger);
@@ -125,7 +125,7 @@ export async function runCommand(options: MainOptions, inspectArgs: InspectArgs)
     // A reload checks what -t checks: syntax, auth_http hosts, then every certificate and key.
     reloadConfig: async () => {
       const next = await loadConfig();
-      for (const notice of next.notices) logger.info(`[notice] ${notice}`);
+      for (const notice of next.notices) logger.notice(notice);
       for (const warning of next.warnings ?? []) logger.warn(warning);
       for (const warning of checkTls(next)) logger.warn(warning);
       return next;

@@ -8,7 +8,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { AddressError, canonicalIPv6, isIPv6Address, parseAuthHttpUrl } from './addresses.js';
+import { AddressError, canonicalIPv6, isIPv6Address, parseAuthHttpUrl, parseListenAddress } from './addresses.js';
 import { ConfigError } from './errors.js';
 import { extensionDirectives } from './extension-directives.js';
 import { sieveDirectives } from './sieve-directives.js';
@@ -16,8 +16,9 @@ import { sniDirective } from './sni-directive.js';
 import { realIpDirective } from './realip-directive.js';
 import { newLevel, type PathValue } from './level.js';
 import { applyListen } from './listen.js';
+import { parseSyslogTarget } from './syslog.js';
 import { groupId, runsAsRoot, userId } from './accounts.js';
-import { PROTOCOLS, type AuthHttpTarget, type ErrorLogConfig, type ResolverConfig, type ResolverServer, type Where } from './types.js';
+import { PROTOCOLS, type AccessLogConfig, type AuthHttpTarget, type ErrorLogConfig, type MailConfig, type ResolverConfig, type ResolverServer, type Where } from './types.js';
 import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
 import { filePath, prefixPath, type ApplyContext, type Arity, type Context, type DirectiveSpec } from './directive-spec.js';
 
@@ -48,6 +49,25 @@ const oneOf =
   (ctx: ApplyContext): string =>
     values.find((v) => v.toLowerCase() === arg(ctx).toLowerCase()) ?? ctx.fail(`invalid value "${arg(ctx)}"`);
 
+
+/** `postern_access_log path [text|json] | off`: `null` for off. */
+const accessLogValue = (ctx: ApplyContext): AccessLogConfig | null => {
+  if (arg(ctx) === 'off') return ctx.args.length === 1 ? null : ctx.fail('invalid parameter "off"');
+  const format = ctx.args[1] ?? 'text';
+  if (format !== 'text' && format !== 'json') ctx.fail(`invalid log format "${format}"`);
+  return { path: filePath(ctx).path, format };
+};
+
+/** `postern_metrics_listen address:port`, checked as `listen` checks its address. */
+const metricsAddress = (ctx: ApplyContext): NonNullable<MailConfig['metricsListen']> => {
+  try {
+    const { host, port } = parseListenAddress(arg(ctx));
+    return { host, port, text: arg(ctx) };
+  } catch (error) {
+    if (error instanceof AddressError) return ctx.fail(`${error.message} in "${arg(ctx)}" of the "postern_metrics_listen" directive`);
+    throw error;
+  }
+};
 
 /** `postern_journal directory | off`: `null` for off, else the directory resolved like a file path. */
 const journalDirectory = (ctx: ApplyContext): PathValue | null => (arg(ctx) === 'off' ? null : filePath(ctx));
@@ -112,9 +132,8 @@ const DEBUG_LEVELS = ['debug_core', 'debug_alloc', 'debug_mutex', 'debug_event',
 /** `error_log file [level ...]` as nginx's ngx_log_set_log/ngx_log_set_levels check it. */
 export function parseErrorLog(ctx: ApplyContext): ErrorLogConfig {
   const [target, ...levels] = ctx.args as [string, ...string[]];
-  if (target.startsWith('syslog:') || target.startsWith('memory:')) {
-    ctx.fail(`"${target.slice(0, 7)}" targets of the "error_log" directive are not supported yet`);
-  }
+  if (target.startsWith('memory:')) ctx.fail('"memory:" targets of the "error_log" directive are not supported yet');
+  const syslog = target.startsWith('syslog:') ? parseSyslogTarget(target.slice('syslog:'.length), ctx.fail) : undefined;
   let level: ErrorLogConfig['level'] | undefined;
   let debug = false;
   for (const word of levels) {
@@ -128,17 +147,18 @@ export function parseErrorLog(ctx: ApplyContext): ErrorLogConfig {
       ctx.fail(`invalid log level "${word}"`);
     }
   }
-  const path = target === 'stderr' ? target : prefixPath(ctx, target);
-  return { target: path, level: level ?? (debug ? 'debug' : 'error') };
+  const path = syslog !== undefined || target === 'stderr' ? target : prefixPath(ctx, target);
+  const log: ErrorLogConfig = { target: path, level: level ?? (debug ? 'debug' : 'error') };
+  if (syslog !== undefined) log.syslog = syslog;
+  return log;
 }
 
+/** Several `error_log`s in one context each take the lines at or above their own level, as in nginx. */
 function applyErrorLog(ctx: ApplyContext): void {
   const log = parseErrorLog(ctx);
-  if (ctx.level.settings.has('error_log')) {
-    ctx.notice(`only the first "error_log" of a level is used, "${arg(ctx)}" is ignored`);
-    return;
-  }
-  ctx.level.settings.set('error_log', { value: log, where: ctx.where });
+  const logs = ctx.level.settings.get('error_log')?.value as ErrorLogConfig[] | undefined;
+  if (logs !== undefined) logs.push(log);
+  else ctx.level.settings.set('error_log', { value: [log], where: ctx.where });
 }
 
 function applyProtocol(ctx: ApplyContext): void {
@@ -354,8 +374,8 @@ export const directives: readonly DirectiveSpec[] = [
   { name: 'max_errors', contexts: MS, arity: 'take1', syntax: 'number', default: '5', store: 'once', parse: number, merge: 'inherit', supported: true,
     description: 'Number of protocol errors after which the connection is closed.' },
   { name: 'error_log', contexts: ['main', 'mail', 'server'], arity: '1more', syntax: 'file [level]', store: 'custom', apply: applyErrorLog, merge: 'inherit', supported: true,
-    defaultText: 'the top-level `error_log`, else stderr', description: 'Where and from which level to log (`stderr` or a file; levels debug ... emerg, default error).',
-    postern: 'One log per level; further `error_log` lines of the same level are ignored with a notice; `syslog:` and `memory:` are refused; relative paths are taken from the main file\'s directory.' },
+    defaultText: 'the mail block\'s, else the top-level `error_log`, else stderr (level notice)', description: 'Where and from which level to log: a file, `stderr` or `syslog:server=address[:port][,facility=..][,tag=..][,severity=..][,nohostname]`; levels debug ... emerg, default error. Several in one context each take the lines at or above their level; a server\'s sessions go to the server\'s logs. Lines as nginx writes them (`postern_log_format` for JSON).',
+    postern: '`memory:` and `syslog:server=unix:...` are refused; relative paths are taken from the prefix (`-p`), else the main file\'s directory; without any `error_log` Postern writes to stderr from level notice (nginx: its compiled-in file, level error).' },
   { name: 'resolver', contexts: MS, arity: '1more', syntax: 'address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off', default: 'off',
     store: 'once', parse: parseResolver, merge: 'inherit', supported: true,
     description: 'DNS servers (port default 53) used to find the SMTP client\'s host name (PTR, then a forward lookup that must give the client address back) for `Client-Host` and XCLIENT `NAME=`.',
@@ -466,6 +486,18 @@ export const directives: readonly DirectiveSpec[] = [
     merge: 'inherit', supported: true,
     description: 'Postern extension: write one JSON-lines journal per connection (`DIRECTORY/<ISO-time>-<pid>-<counter>.jsonl`) for `postern replay`.',
     postern: 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). Secrets are redacted by type; the directory is created if missing. See docs/journal.md.' },
+  { name: 'postern_log_format', contexts: ['main'], arity: 'take1', syntax: 'text | json', default: 'text', store: 'once', merge: 'main', supported: true,
+    parse: (ctx) => (['text', 'json'].includes(ctx.args[0]!) ? ctx.args[0] : ctx.fail(`invalid value "${ctx.args[0]}" in "postern_log_format" directive, it must be "text" or "json"`)),
+    description: 'Postern extension: how every `error_log` of the process writes: `text`, nginx\'s lines; `json`, pino JSON lines with the same facts as fields (`severity`, `connection`, `client`, `server`, `login`, `upstream`, `action`).',
+    postern: 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). See docs/extensions.md.' },
+  { name: 'postern_access_log', contexts: MS, arity: 'take12', syntax: 'path [text | json] | off', defaultText: '`postern_access_log off;`', store: 'once', parse: accessLogValue,
+    merge: 'inherit', supported: true,
+    description: 'Postern extension: one line per ended connection (time, connection number, client and listener address, protocol, TLS version, cipher and resumption, login, upstream, bytes each way, relayed bytes, duration, outcome), as `key=value` text or JSON.',
+    postern: 'A Postern extension, not an nginx directive (nginx\'s mail module has no access log). Reopened with the error_log on USR1. See docs/operations.md.' },
+  { name: 'postern_metrics_listen', contexts: ['main', 'mail'], arity: 'take1', syntax: 'address:port', defaultText: '— (no metrics endpoint)', store: 'once', parse: metricsAddress,
+    merge: 'main', supported: true,
+    description: 'Postern extension: serve `GET /metrics` (Prometheus text, summed over the worker processes) and `GET /healthz` (200 while the listeners accept) on this address.',
+    postern: 'A Postern extension, not an nginx directive: nginx refuses it (`unknown directive`). See docs/operations.md.' },
   ...extensionDirectives,
   sniDirective,
   ...sieveDirectives,
@@ -509,7 +541,7 @@ export function defaultValue(spec: DirectiveSpec): unknown {
     args,
     where,
     level: newLevel('mail', where),
-    state: { baseDir: '/', notices: [], warnings: [], listenKeys: new Set(), sharedZones: new Map() },
+    state: { baseDir: '/', notices: [], warnings: [], listenKeys: new Set(), sharedZones: new Map(), mainErrorLogs: [] },
     fail: (reason) => {
       throw ConfigError.at(reason, where);
     },

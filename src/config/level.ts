@@ -45,7 +45,8 @@ export interface ParseState {
   warnings: string[];
   /** Canonical `addr:port` of every listen in the mail block (duplicates are an error). */
   listenKeys: Set<string>;
-  mainErrorLog?: ErrorLogConfig;
+  /** The top-level `error_log`s, in order. */
+  mainErrorLogs: ErrorLogConfig[];
   /** `ssl_session_cache shared:NAME:SIZE` zones declared so far: one size per name, like nginx's shared memory. */
   sharedZones: Map<string, number>;
   /** Top-level `worker_processes` and `pid`, once each. */

@@ -67,13 +67,14 @@ export class ConfigParser {
   private depth = 0;
   /** Where the main `pid` and `error_log` in force were written (the file's may be nginx's own). */
   private pidWhere: Where | undefined;
-  private errorLogWhere: Where | undefined;
+  /** Where each top-level `error_log` was written (the command line's `-g` among them). */
+  private readonly errorLogWheres: Where[] = [];
 
   constructor(
     baseDir: string,
     private readonly options: { globals?: string; prefix?: string; onFileRead?: (file: string, text: string) => void } = {},
   ) {
-    this.state = { baseDir, notices: [], warnings: [], listenKeys: new Set(), sharedZones: new Map() };
+    this.state = { baseDir, notices: [], warnings: [], listenKeys: new Set(), sharedZones: new Map(), mainErrorLogs: [] };
     if (options.prefix !== undefined) this.state.prefix = options.prefix;
   }
 
@@ -97,9 +98,11 @@ export class ConfigParser {
       workerConnections: (events.get('worker_connections')?.value ?? defaultValue(directiveByName.get('worker_connections')!)) as number,
     };
     if (this.state.warnings.length > 0) config.warnings = [...this.state.warnings];
-    if (this.state.mainErrorLog) config.errorLog = this.state.mainErrorLog;
+    if (this.state.mainErrorLogs.length > 0) config.errorLogs = this.state.mainErrorLogs;
     if (this.state.pidFile !== undefined) config.pidFile = this.state.pidFile;
     const main = (name: string) => this.main.settings.get(name)?.value;
+    if (main('postern_metrics_listen') !== undefined) config.metricsListen = main('postern_metrics_listen') as MailConfig['metricsListen'];
+    if (main('postern_log_format') !== undefined) config.logFormat = main('postern_log_format') as MailConfig['logFormat'];
     if (main('worker_rlimit_nofile') !== undefined) config.workerRlimitNofile = main('worker_rlimit_nofile') as number;
     if (main('worker_shutdown_timeout') !== undefined) config.workerShutdownTimeoutMs = main('worker_shutdown_timeout') as number;
     const user = (main('user') as MailConfig['user']) ?? this.defaultUser(file);
@@ -123,9 +126,16 @@ export class ConfigParser {
       config.notices.push(`"pid ${config.pidFile}" in ${formatWhere(this.pidWhere)} is nginx's: ${why}; Postern's pid file is "${own}" (another with -g 'pid FILE;')`);
       config.pidFile = own;
     }
-    if (config.errorLog !== undefined && this.errorLogWhere !== undefined && this.errorLogWhere.file !== COMMAND_LINE) {
-      config.notices.push(`"error_log ${config.errorLog.target}" in ${formatWhere(this.errorLogWhere)} is nginx's: ${why}; Postern logs to stderr (another with -e FILE, -g 'error_log FILE;' or error_log in mail { })`);
-      delete config.errorLog;
+    const logs = config.errorLogs ?? [];
+    const fileLog = logs.findIndex((_, i) => this.errorLogWheres[i]!.file !== COMMAND_LINE);
+    if (fileLog >= 0) {
+      const own = logs.filter((_, i) => this.errorLogWheres[i]!.file === COMMAND_LINE);
+      config.notices.push(
+        `"error_log ${logs[fileLog]!.target}" in ${formatWhere(this.errorLogWheres[fileLog]!)} is nginx's: ${why}; ` +
+          (own.length > 0 ? 'Postern logs where -g says' : "Postern logs to stderr (another with -e FILE, -g 'error_log FILE;' or error_log in mail { })"),
+      );
+      if (own.length > 0) config.errorLogs = own;
+      else delete config.errorLogs;
     }
   }
 
@@ -248,12 +258,8 @@ export class ConfigParser {
     }
     if (spec.name === 'error_log') {
       const ctx = this.context(spec, statement, newLevel('mail', statement.where));
-      const log = parseErrorLog(ctx);
-      if (this.state.mainErrorLog) ctx.notice(`only the first "error_log" of a level is used, "${statement.args[0]}" is ignored`);
-      else {
-        this.state.mainErrorLog = log;
-        this.errorLogWhere = statement.where;
-      }
+      this.state.mainErrorLogs.push(parseErrorLog(ctx));
+      this.errorLogWheres.push(statement.where);
       return;
     }
     if (spec.name === 'pid' && this.pidWhere?.file === COMMAND_LINE) {
@@ -286,6 +292,11 @@ export class ConfigParser {
       else applyDirective(this.context(inner, s, mailLevel));
     });
     this.mail.servers = resolveServers(mailLevel, servers);
+    const metrics = mailLevel.settings.get('postern_metrics_listen');
+    if (metrics !== undefined) {
+      if (this.main.settings.has('postern_metrics_listen')) throw ConfigError.at('"postern_metrics_listen" directive is duplicate', metrics.where);
+      this.main.settings.set('postern_metrics_listen', metrics);
+    }
   }
 
   private serverBlock(statement: Statement, lexer: Lexer): Level {

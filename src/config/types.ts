@@ -120,9 +120,29 @@ export interface SslConfig {
 }
 
 export interface ErrorLogConfig {
-  /** File path, `stderr`, or `syslog:...` (refused for now). */
+  /** File path, `stderr`, or `syslog:...` as written. */
   target: string;
   level: 'debug' | 'info' | 'notice' | 'warn' | 'error' | 'crit' | 'alert' | 'emerg';
+  /** For a `syslog:` target: its parameters. */
+  syslog?: SyslogTarget;
+}
+
+/** `postern_access_log PATH [text|json]`: one line per ended connection. */
+export interface AccessLogConfig {
+  path: string;
+  format: 'text' | 'json';
+}
+
+/** `error_log syslog:server=ADDR[:PORT][,facility=..][,tag=..][,severity=..][,nohostname]`. */
+export interface SyslogTarget {
+  host: string;
+  /** Default 514. */
+  port: number;
+  /** RFC 3164 facility number (default 23, local7). */
+  facility: number;
+  /** Default `nginx`, as nginx's (a log reader's filter on the tag keeps working). */
+  tag: string;
+  nohostname: boolean;
 }
 
 /** One name server of `resolver`. */
@@ -147,7 +167,10 @@ export interface ServerConfig {
   serverName: string;
   timeoutMs: number;
   maxErrors: number;
-  errorLog?: ErrorLogConfig;
+  /** `postern_access_log` (the server's, else the mail block's); absent: off. */
+  accessLog?: AccessLogConfig;
+  /** The server's own `error_log`s, else the mail block's; absent: the top-level ones. */
+  errorLogs?: ErrorLogConfig[];
   authHttp: AuthHttpTarget;
   authHttpHeaders: Array<[name: string, value: string]>;
   authHttpTimeoutMs: number;
@@ -236,7 +259,12 @@ export interface MailConfig {
   /** File the configuration came from (`<embedded>` for the built-in default). */
   file: string;
   servers: ServerConfig[];
-  errorLog?: ErrorLogConfig;
+  /** The top-level `error_log`s. */
+  errorLogs?: ErrorLogConfig[];
+  /** `postern_metrics_listen` (main or mail context): where `/metrics` and `/healthz` are served. */
+  metricsListen?: { host: string; port: number; text: string };
+  /** `postern_log_format` (main context): nginx's text lines (default) or pino JSON. */
+  logFormat?: 'text' | 'json';
   /** `events { worker_connections }` (default 512): the per-process connection pool, counted as nginx does. */
   workerConnections: number;
   /** `worker_processes` (main context; default 1, `auto` = the number of CPUs). */

@@ -9,6 +9,7 @@ import { StartupError } from '../server.js';
 import { FATAL_EXIT, isFromWorker, type ListenerReport, type ToWorker } from './messages.js';
 import { describeListener, type RunPlan } from './plan.js';
 import { handFilesToWorkers } from './privileges.js';
+import { serveWorkerMetrics } from '../metrics/serve.js';
 import { onControlSignals, refuseUpgrade, signalName, type ControlCommand } from './signals.js';
 
 /**
@@ -91,7 +92,7 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
     sessions.serve(worker);
     const member: Member = { worker, generation: ofGeneration, retiring: false };
     members.set(worker.id, member);
-    logger.info(`start worker process ${worker.process.pid}`);
+    logger.notice(`start worker process ${worker.process.pid}`);
     return new Promise((resolve, reject) => {
       const onMessage = (message: unknown) => {
         if (!isFromWorker(message)) return;
@@ -169,7 +170,7 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
     members.delete(worker.id);
     const how = describeExit(code, signal);
     if (stopping !== null || member?.retiring) {
-      logger.info(`worker process ${worker.process.pid} exited ${how}`);
+      logger.notice(`worker process ${worker.process.pid} exited ${how}`);
       if (stopping !== null && members.size === 0) finish(0);
       return;
     }
@@ -188,7 +189,7 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
   });
 
   const reload = async (signal: NodeJS.Signals) => {
-    logger.info(`${signalName(signal)} received, reconfiguring`);
+    logger.notice(`${signalName(signal)} received, reconfiguring`);
     let config: MailConfig;
     try {
       config = await plan.reloadConfig();
@@ -199,14 +200,14 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
     }
     current = config;
     const old = retire((member) => member.generation < generation);
-    for (const { worker } of old) logger.info(`worker process ${worker.process.pid} retired, shutting down gracefully`);
+    for (const { worker } of old) logger.notice(`worker process ${worker.process.pid} retired, shutting down gracefully`);
     // New connections go to the new workers only once the old ones stopped accepting.
     await quitAccepting(old);
-    logger.info(`reconfigured from ${config.file}: ${config.workerProcesses} worker processes, listening on ${listeners.map(describeListener).join(', ')}`);
+    logger.notice(`reconfigured from ${config.file}: ${config.workerProcesses} worker processes, listening on ${listeners.map(describeListener).join(', ')}`);
   };
 
   const reopen = (signal: NodeJS.Signals) => {
-    logger.info(`${signalName(signal)} received, reopening logs`);
+    logger.notice(`${signalName(signal)} received, reopening logs`);
     handFilesToWorkers(current, logFilePaths(), logger);
     reopenLogFiles(logger);
     for (const { worker } of members.values()) post(worker, { postern: 'reopen' });
@@ -215,14 +216,14 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
   const shutdown = (command: Exclude<ControlCommand, 'reload' | 'reopen'>, signal: NodeJS.Signals) => {
     if (command === 'quit') {
       if (stopping !== null) return;
-      logger.info(`${signalName(signal)} received, shutting down gracefully`);
+      logger.notice(`${signalName(signal)} received, shutting down gracefully`);
       stopping = 'quit';
       signalAll('SIGQUIT');
       // Workers close their sessions at worker_shutdown_timeout; without one, nginx waits for them.
       const timeout = current.workerShutdownTimeoutMs;
       if (timeout !== undefined) setTimeout(() => signalAll('SIGKILL'), timeout + STOP_KILL_MS).unref();
     } else {
-      logger.info(`${signalName(signal)} received, exiting`);
+      logger.notice(`${signalName(signal)} received, exiting`);
       stopping = 'stop';
       signalAll('SIGTERM');
       setTimeout(() => signalAll('SIGKILL'), STOP_KILL_MS).unref();
@@ -249,6 +250,23 @@ export async function startMaster(plan: RunPlan): Promise<RunningMaster> {
     await done;
     throw error;
   }
+
+  // postern_metrics_listen: the workers' metrics summed; healthy while a serving worker accepts.
+  const metrics = await serveWorkerMetrics(
+    plan.config,
+    () => [...members.values()].map((member) => member.worker).filter((worker) => worker.isConnected()),
+    (worker, id) => post(worker, { postern: 'metrics', id }),
+    () => stopping === null && [...members.values()].some((member) => !member.retiring),
+    logger,
+  );
+  const onMetrics = (_worker: Worker, message: unknown) => {
+    if (isFromWorker(message) && message.postern === 'metrics') metrics.answer(message.id, message.metrics);
+  };
+  cluster.on('message', onMetrics);
+  void done.then(async () => {
+    cluster.off('message', onMetrics);
+    await metrics.endpoint?.close();
+  });
   return {
     get listeners() {
       return listeners;

@@ -1,4 +1,5 @@
 import type { MailConfig } from '../config/types.js';
+import type { WorkerMetrics } from '../metrics/serve.js';
 
 /** A listener as a worker reports it to the master (enough for the log and `listening on` lines). */
 export interface ListenerReport {
@@ -11,9 +12,10 @@ export interface ListenerReport {
 
 /**
  * Master to worker, over the cluster IPC channel (nginx's master uses its channel the same way);
- * `postern` tags our messages among others'. `reopen`: reopen the log files.
+ * `postern` tags our messages among others'. `reopen`: reopen the log files; `metrics`: send
+ * this worker's metrics for the master's `/metrics`.
  */
-export type ToWorker = { postern: 'start'; config: MailConfig } | { postern: 'reopen' };
+export type ToWorker = { postern: 'start'; config: MailConfig } | { postern: 'reopen' } | { postern: 'metrics'; id: number };
 
 /** Worker to master. */
 export type FromWorker =
@@ -21,7 +23,9 @@ export type FromWorker =
   | { postern: 'ready'; listeners: ListenerReport[] }
   | { postern: 'failed'; message: string }
   /** Told to quit, the worker no longer accepts (its sessions go on). */
-  | { postern: 'closed' };
+  | { postern: 'closed' }
+  /** The answer to `metrics`: this worker's registry (postern_metrics_listen). */
+  | { postern: 'metrics'; id: number; metrics: WorkerMetrics };
 
 export const isFromWorker = (message: unknown): message is FromWorker =>
   typeof message === 'object' && message !== null && typeof (message as { postern?: unknown }).postern === 'string';

@@ -1,5 +1,5 @@
 import type { MailConfig } from '../config/types.js';
-import type { Logger } from '../log.js';
+import type { ErrorLog } from '../log.js';
 import type { RunningProxy } from '../server.js';
 import type { ListenerReport } from './messages.js';
 
@@ -16,7 +16,7 @@ export interface RunPlan {
   reloadConfig(): Promise<MailConfig>;
   /** The `-t` wording of a failure (`[emerg] ... in FILE:LINE`). */
   describeFailure(error: unknown): string;
-  logger: Logger;
+  logger: ErrorLog;
 }
 
 export const reportListeners = (proxy: RunningProxy): ListenerReport[] =>

@@ -49,8 +49,9 @@ export function switchToAccount(account: Account, logger: Logger): void {
 export function handFilesToWorkers(config: MailConfig, logFiles: readonly string[], logger: Logger): void {
   const account = config.user;
   if (account === undefined) return;
-  const target = config.errorLog?.target;
-  const logs = new Set([...logFiles, ...(target === undefined || target === 'stderr' ? [] : [target])]);
+  const files = [config.errorLogs ?? [], ...config.servers.map((server) => server.errorLogs ?? [])].flat().filter((log) => log.target !== 'stderr' && log.syslog === undefined);
+  const accessLogs = config.servers.flatMap((server) => server.accessLog?.path ?? []);
+  const logs = new Set([...logFiles, ...files.map((log) => log.target), ...accessLogs]);
   for (const path of logs) {
     try {
       mkdirSync(dirname(path), { recursive: true });

@@ -1,4 +1,5 @@
 import { reopenLogFiles } from '../log.js';
+import { serveOwnMetrics } from '../metrics/serve.js';
 import type { RunningProxy } from '../server.js';
 import { describeListener, reportListeners, shutdownGraceMs, type RunPlan } from './plan.js';
 import { onControlSignals, refuseUpgrade, signalName } from './signals.js';
@@ -15,11 +16,14 @@ export function serveInProcess(proxy: RunningProxy, plan: RunPlan): Promise<void
   let reloading = Promise.resolve();
   let ending: Promise<void> | null = null;
   let quitting = false;
+  // postern_metrics_listen: healthy until told to stop.
+  const metrics = serveOwnMetrics(plan.config, () => ending === null, logger);
   return new Promise<void>((resolveDone) => {
     const end = (run: () => Promise<void>) => {
-      ending = run().then(() => {
+      ending = run().then(async () => {
         off();
-        logger.info('exit');
+        await (await metrics)?.close();
+        logger.notice('exit');
         resolveDone();
       });
     };
@@ -33,7 +37,7 @@ export function serveInProcess(proxy: RunningProxy, plan: RunPlan): Promise<void
           }
           return;
         case 'reopen':
-          logger.info(`${signalName(signal)} received, reopening logs`);
+          logger.notice(`${signalName(signal)} received, reopening logs`);
           reopenLogFiles(logger);
           return;
         case 'upgrade':
@@ -42,12 +46,12 @@ export function serveInProcess(proxy: RunningProxy, plan: RunPlan): Promise<void
         case 'quit':
           if (ending !== null) return;
           quitting = true;
-          logger.info(`${signalName(signal)} received, shutting down gracefully`);
+          logger.notice(`${signalName(signal)} received, shutting down gracefully`);
           end(() => proxy.quit(shutdownGraceMs(current)));
           return;
         case 'stop':
           // Also cuts short a graceful shutdown under way, as nginx does.
-          logger.info(`${signalName(signal)} received, exiting`);
+          logger.notice(`${signalName(signal)} received, exiting`);
           if (ending === null) end(() => proxy.close());
           else if (quitting) void proxy.close();
       }
@@ -58,12 +62,12 @@ export function serveInProcess(proxy: RunningProxy, plan: RunPlan): Promise<void
 /** nginx's reconfiguration, in place: check first, then swap; a bad configuration changes nothing. */
 async function reloadInProcess(proxy: RunningProxy, plan: RunPlan, signal: NodeJS.Signals) {
   const { logger } = plan;
-  logger.info(`${signalName(signal)} received, reconfiguring`);
+  logger.notice(`${signalName(signal)} received, reconfiguring`);
   try {
     const config = await plan.reloadConfig();
     if (config.workerProcesses !== 1) logger.warn('worker_processes changed: takes effect at the next start (this one runs a single process)');
     await proxy.reload(config);
-    logger.info(`reconfigured from ${config.file}: listening on ${reportListeners(proxy).map(describeListener).join(', ')}`);
+    logger.notice(`reconfigured from ${config.file}: listening on ${reportListeners(proxy).map(describeListener).join(', ')}`);
     return config;
   } catch (error) {
     logger.error(`${plan.describeFailure(error)}; reload refused, the running configuration keeps serving`);

@@ -1,4 +1,5 @@
-import { createLogger, logFilesOpen, reopenLogFiles, type Logger } from '../log.js';
+import { createLogger, logFilesOpen, reopenLogFiles, type ErrorLog } from '../log.js';
+import { workerMetrics } from '../metrics/serve.js';
 import { keepServingOnUncaught } from './uncaught.js';
 import { startProxy, StartupError, type RunningProxy } from '../server.js';
 import { TlsSetupError } from '../net/tls.js';
@@ -48,12 +49,12 @@ export async function runWorker(): Promise<void> {
   let leave: (signal: NodeJS.Signals | 'disconnect') => void = () => process.exit(0);
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(signal, () => leave(signal));
   process.on('disconnect', () => leave('disconnect'));
-  let logger: Logger | undefined;
+  let logger: ErrorLog | undefined;
   // A hangup of the terminal must not kill a worker, nor a stray USR2 (whose default is to exit).
-  for (const signal of ['SIGHUP', 'SIGUSR2', 'SIGWINCH'] as const) process.on(signal, () => logger?.info(`${signalName(signal)} received, ignoring`));
+  for (const signal of ['SIGHUP', 'SIGUSR2', 'SIGWINCH'] as const) process.on(signal, () => logger?.notice(`${signalName(signal)} received, ignoring`));
 
   const config = await firstStart();
-  logger = createLogger(config.errorLog);
+  logger = createLogger(config.errorLogs, config.logFormat);
   await logFilesOpen();
   const log = logger;
   keepServingOnUncaught(log);
@@ -75,13 +76,14 @@ export async function runWorker(): Promise<void> {
     process.exit(FATAL_EXIT);
   }
   const reopen = () => {
-    log.info('reopening logs');
+    log.notice('reopening logs');
     reopenLogFiles(log);
   };
   // From the master; SIGUSR1 sent to the worker itself does the same where Node.js does not
   // ignore it (the master starts workers with --disable-sigusr1 where Node.js has it).
   process.on('message', (message: ToWorker) => {
     if (message?.postern === 'reopen') reopen();
+    else if (message?.postern === 'metrics') void workerMetrics().then((metrics) => send({ postern: 'metrics', id: message.id, metrics }));
   });
   process.on('SIGUSR1', reopen);
 
@@ -95,12 +97,12 @@ export async function runWorker(): Promise<void> {
   };
   leave = (signal) => {
     if (signal === 'SIGTERM' || signal === 'SIGINT') {
-      log.info(`${signalName(signal)} received, exiting`);
+      log.notice(`${signalName(signal)} received, exiting`);
       exit(() => proxy.close());
       return;
     }
     if (ending) return;
-    log.info(`${signal === 'disconnect' ? 'master process gone' : `${signalName(signal)} received`}, shutting down gracefully`);
+    log.notice(`${signal === 'disconnect' ? 'master process gone' : `${signalName(signal)} received`}, shutting down gracefully`);
     exit(() => {
       const quitting = proxy.quit(shutdownGraceMs(config));
       // quit() closed the listeners before its first await: the master may say the reload is done.

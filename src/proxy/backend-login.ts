@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Logger } from '../log.js';
+import { errnoText } from '../process/errno.js';
 import type { Protocol, ProxySslConfig } from '../config/types.js';
 import type { BackendTarget } from '../../machines/types.js';
 import { LoginStepError, type LoginStep } from '../protocols/login-step.js';
@@ -40,6 +41,8 @@ export interface LoginOptions {
   proxyHeader?: Buffer;
   /** `postern_proxy_forward`: who the client is, for IMAP ID / POP3 XCLIENT. */
   forward?: ClientAddressFacts;
+  /** Told each line sent, as it is sent (the session log's `while sending ...`). */
+  onSend?: (line: string) => void;
 }
 
 /**
@@ -57,7 +60,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
     try {
       backendTls = options.proxySsl === undefined ? null : backendTlsFor(options.proxySsl);
     } catch (error) {
-      reject(new BackendLoginError(`${(error as Error).message} while SSL handshaking to upstream, upstream: ${upstream}`));
+      reject(new BackendLoginError(`${(error as Error).message} while SSL handshaking to upstream`));
       return;
     }
     const script = protocolFor(protocol).backendLogin;
@@ -82,28 +85,30 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
     const onAbort = () => fail(new BackendLoginError('aborted'));
     const onError = (error: NodeJS.ErrnoException) => {
       if (handshaking && error.syscall === undefined) {
-        fail(new BackendLoginError(`SSL_do_handshake() failed (${tlsReason(error)}) while SSL handshaking to upstream, upstream: ${upstream}`));
+        fail(new BackendLoginError(`SSL_do_handshake() failed (${tlsReason(error)}) while SSL handshaking to upstream`));
         return;
       }
-      fail(new BackendLoginError(`${error.syscall ?? 'socket'}() failed (${error.code ?? error.message}) while in upstream login, upstream: ${upstream}`));
+      // nginx connects without waiting: a refused or failed connection shows at its first recv().
+      fail(new BackendLoginError(`${error.syscall === 'write' ? 'send' : 'recv'}() failed ${errnoText(error)} while reading response from upstream`));
     };
     const onEnd = () =>
-      fail(new BackendLoginError(`upstream prematurely closed connection while ${handshaking ? 'SSL handshaking to upstream' : 'in upstream login'}, upstream: ${upstream}`));
+      fail(new BackendLoginError(`upstream prematurely closed connection while ${handshaking ? 'SSL handshaking to upstream' : 'reading response from upstream'}`));
     const sendNext = (step: LoginStep) => {
       let line: string;
       try {
         line = step.send!();
       } catch (error) {
         if (!(error instanceof LoginStepError)) throw error;
-        fail(new BackendLoginError(`${error.message} while in upstream login, upstream: ${upstream}`));
+        fail(new BackendLoginError(`${error.message} while reading response from upstream`));
         return;
       }
+      options.onSend?.(line);
       socket.write(line, 'latin1');
     };
     const tooLong = () => {
       // nginx prints the buffer but its last byte, and its error lines stop at 2048 bytes.
       const excerpt = received.bytes.subarray(0, Math.min(received.length - 1, MAX_ERROR_LINE)).toString('latin1');
-      fail(new BackendLoginError(`upstream sent too long response line: ${JSON.stringify(excerpt)}, upstream: ${upstream}`));
+      fail(new BackendLoginError(`upstream sent too long response line: ${JSON.stringify(excerpt)} while reading response from upstream`));
     };
     const onData = (chunk: Buffer) => {
       const unread = received.take(chunk);
@@ -128,8 +133,8 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       }
       if (verdict === 'bad') {
         // A refused STARTTLS is about the transport, never a mailbox message for the client.
-        if (step.upgrade) fail(new BackendLoginError(`upstream refused STARTTLS: ${printable(reply)}, upstream: ${upstream}`));
-        else fail(new BackendLoginError(`upstream sent invalid response: ${printable(reply)}, upstream: ${upstream}`, reply));
+        if (step.upgrade) fail(new BackendLoginError(`upstream refused STARTTLS: ${printable(reply)}`));
+        else fail(new BackendLoginError(`upstream sent invalid response: ${printable(reply)} while reading response from upstream`, reply));
         return;
       }
       stepIndex += 1;
@@ -161,7 +166,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
         handshaking = false;
         const problem = connection.check();
         if (problem !== null) {
-          fail(new BackendLoginError(`${problem} while SSL handshaking to upstream, upstream: ${upstream}`));
+          fail(new BackendLoginError(`${problem} while SSL handshaking to upstream`));
           return;
         }
         socket.on('data', onData);
@@ -182,7 +187,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       plain.on('error', () => undefined);
       const buffered = plain.readableLength > 0 ? (plain.read() as Buffer | null)?.length ?? 0 : 0;
       const extra = received.length - script.replyLength(reply, target) + buffered;
-      if (extra > 0) options.logger?.warn({ upstream, bytes: extra }, 'upstream sent data after its STARTTLS reply, discarded');
+      if (extra > 0) options.logger?.warn({ bytes: extra }, 'upstream sent data after its STARTTLS reply, discarded');
       received.clear();
       options.signal.addEventListener('abort', onAbort, { once: true });
       secure(plain, () => sendNext(step));

@@ -11,6 +11,8 @@ export interface RelayOptions {
 
 export interface RelayResult {
   reason: string;
+  /** The socket error that ended the relay, and on which side. */
+  failure?: { side: 'client' | 'upstream'; error: NodeJS.ErrnoException };
 }
 
 /**
@@ -46,13 +48,13 @@ function forward(from: Socket, to: Socket, closed: () => void, failed: (error: E
 export function relay(client: Socket, backend: Socket, options: RelayOptions): Promise<RelayResult> {
   return new Promise((resolve) => {
     let done = false;
-    const finish = (reason: string) => {
+    const finish = (reason: string, failure?: RelayResult['failure']) => {
       if (done) return;
       done = true;
       client.setTimeout(0);
       client.destroy();
       backend.destroy();
-      resolve({ reason });
+      resolve(failure === undefined ? { reason } : { reason, failure });
     };
     // Either side may be gone already (pipeline reports that as an early close too).
     if (client.destroyed || backend.destroyed) {
@@ -66,13 +68,13 @@ export function relay(client: Socket, backend: Socket, options: RelayOptions): P
       backend,
       client,
       () => finish('upstream closed connection'),
-      (error) => finish(`upstream error: ${error.message}`),
+      (error) => finish(`upstream error: ${error.message}`, { side: 'upstream', error }),
     );
     forward(
       client,
       backend,
       () => finish('client closed connection'),
-      (error) => finish(`client error: ${error.message}`),
+      (error) => finish(`client error: ${error.message}`, { side: 'client', error }),
     );
     client.resume();
     backend.resume();

@@ -13,7 +13,11 @@ import type { TlsEndpoint } from '../net/tls-endpoint.js';
 import { dnsLookup, resolveClientHost, UNAVAILABLE } from '../net/resolve-client.js';
 import { loginToBackend, BackendLoginError } from '../proxy/backend-login.js';
 import { relay } from '../proxy/relay.js';
-import { LazyChildLogger, type Logger } from '../log.js';
+import { ConnectionLog, toErrorLog, type Logger } from '../log.js';
+import { nextConnectionNumber } from '../log/context.js';
+import { outcomeOf, type Outcome, type SessionEvents } from '../log/session-events.js';
+import { addressText, logEnd, logRelayFailure, logSocketError, sessionEnd, type SessionFacts } from '../log/session-report.js';
+import { upstreamActionAfter } from '../log/upstream-action.js';
 import { frameCommands, type CommandStream } from './frame-commands.js';
 import { Hold, ReadGate } from './read-gate.js';
 import type { ConnectionBudget } from '../net/connection-budget.js';
@@ -43,7 +47,12 @@ export interface SessionOptions {
   /** The server's TLS side; null when it has no TLS at all. */
   tls: TlsEndpoint | null;
   auth: AuthService;
+  /** The server's error_log. */
   logger: Logger;
+  /** The listening address as configured (nginx's `server:` in log lines: `0.0.0.0:143` for `listen 143`); default, the socket's own. */
+  listenAddress?: string;
+  /** The access log and the metrics: told of a session's few countable moments. */
+  events?: SessionEvents;
   /** Opens a journal for a new connection (the `postern_journal` extension directive). */
   journal?: JournalFactory;
   /** Streams selected connections to the Stately inspector (`postern --inspect`). */
@@ -105,26 +114,31 @@ const readsInput = (snapshot: Snapshot): boolean => snapshot.status === 'active'
  */
 export function runSession(socket: Socket, options: SessionOptions): void {
   const { server } = options;
+  const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
+  const log = new ConnectionLog(toErrorLog(options.logger), clientIp, options.listenAddress ?? addressText(socket.localAddress, socket.localPort));
+  const facts: SessionFacts = { startedAt: Date.now(), tls: undefined, failure: undefined };
+  log.connected(addressText(socket.remoteAddress, socket.remotePort));
+  options.events?.opened(server.protocol, log.context.server ?? '');
   const { resolver } = protocolFor(server.protocol).settings(server);
   if (resolver === undefined) {
-    startSession(socket, options, UNAVAILABLE);
+    startSession(socket, options, log, facts, UNAVAILABLE);
     return;
   }
   // nginx looks the client up before the greeting and does not read it meanwhile; on an
   // implicit-TLS listener it completes the handshake first.
   socket.pause();
-  const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
-  const logLine = (message: string, err?: string) =>
-    options.logger.child({ client: clientIp, protocol: server.protocol }).info(err === undefined ? {} : { err }, message);
   if (!options.implicitTls || options.tls === null) {
-    resolveThenStart(socket, socket, options, resolver, clientIp, logLine);
+    resolveThenStart(socket, socket, options, resolver, log, facts);
     return;
   }
-  socket.on('error', (error) => logLine('client connection error', error.message));
+  log.context.action = 'SSL handshaking';
+  socket.on('error', (error) => logSocketError(log, error));
   options.tls.handshake(socket, {
-    secure: (secure) => resolveThenStart(socket, secure, options, resolver, clientIp, logLine, secure),
+    secure: (secure) => resolveThenStart(socket, secure, options, resolver, log, facts, secure),
     failed: (reason) => {
-      logLine(reason);
+      logEnd(log, reason);
+      options.events?.tlsFailed();
+      options.events?.ended(sessionEnd(socket, log, facts, server.protocol, outcomeOf(reason)));
       socket.destroy();
     },
   });
@@ -136,14 +150,15 @@ function resolveThenStart(
   transport: Socket | TLSSocket,
   options: SessionOptions,
   resolver: NonNullable<ServerConfig['resolver']>,
-  clientIp: string,
-  logLine: (message: string, err?: string) => void,
+  log: ConnectionLog,
+  facts: SessionFacts,
   established?: TLSSocket,
 ): void {
   const { server } = options;
   const lookup = dnsLookup(resolver, server.resolverTimeoutMs);
   let gone = false;
-  const onError = (error: Error) => logLine('client connection error', error.message);
+  log.context.action = 'in resolving client address';
+  const onError = (error: Error) => logSocketError(log, error);
   const stop = () => {
     gone = true;
     clearTimeout(deadline);
@@ -151,31 +166,39 @@ function resolveThenStart(
     transport.off('error', onError);
     lookup.cancel();
   };
-  const onClose = () => stop();
+  const endEarly = (outcome: Outcome) => options.events?.ended(sessionEnd(socket, log, facts, server.protocol, outcome));
+  const onClose = () => {
+    stop();
+    endEarly('client_closed');
+  };
   const deadline = setTimeout(() => {
-    logLine('client timed out while resolving its host name');
+    log.write('info', 'client timed out (110: Connection timed out)');
     stop();
     transport.destroy();
+    endEarly('timeout');
   }, server.timeoutMs);
   transport.once('close', onClose);
   transport.on('error', onError);
-  void resolveClientHost(clientIp, lookup, resolver).then((clientHost) => {
+  void resolveClientHost(log.context.client, lookup, resolver).then((clientHost) => {
     if (gone) return;
     stop();
-    if (transport.destroyed) return;
-    startSession(socket, options, clientHost, established);
+    if (transport.destroyed) {
+      endEarly('client_closed');
+      return;
+    }
+    startSession(socket, options, log, facts, clientHost, established);
   });
 }
 
 /** `established`: the implicit-TLS handshake already done (SMTP with `resolver`, as nginx orders it). */
-function startSession(socket: Socket, options: SessionOptions, clientHost: string, established?: TLSSocket): void {
-  const { server, logger } = options;
-  const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
-  // Asked for only by log lines and the backend login: most connections never need the socket's addresses.
+function startSession(socket: Socket, options: SessionOptions, log: ConnectionLog, facts: SessionFacts, clientHost: string, established?: TLSSocket): void {
+  const { server } = options;
+  const clientIp = log.context.client;
+  const input = connectionInput(server, options.implicitTls, clientIp, clientHost);
+  log.context.action = options.implicitTls && established === undefined ? 'SSL handshaking' : 'in auth state';
+  // Asked for only by the backend login: most connections never need the socket's own address.
   let localAddress: { ip: string; port: number } | undefined;
   const local = () => (localAddress ??= { ip: unmapIpv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 });
-  const input = connectionInput(server, options.implicitTls, clientIp, clientHost);
-  const log = new LazyChildLogger(logger, () => ({ client: clientIp, server: `${local().ip}:${local().port}`, protocol: server.protocol }));
   const startedAt = performance.now();
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
   // Made with the first bytes to frame: a connection that sends nothing holds no buffer.
@@ -193,6 +216,16 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   let backendSocket: Socket | null = null;
   let backendFirstReply: Buffer = EMPTY;
   let closed = false;
+  /** A TLS handshake with the client runs: a client that closes now closed "in SSL handshake". */
+  let handshaking = false;
+  /** nginx's action while logging in to the backend: what a timeout there was waiting for. */
+  let upstreamAction: string | undefined;
+  /** The last error line written, not to be written again as the close reason. */
+  let loggedError: string | undefined;
+  const logError = (message: string): string => {
+    log.write('error', message);
+    return message;
+  };
   /** A `worker_connections` slot held for an auth request or the upstream connection. */
   let slots = 0;
   const takeSlot = (): boolean => {
@@ -247,6 +280,8 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     });
   };
 
+  const logSaslRejection = (message: string) => log.write('info', message);
+
   const frameMode = (): FrameMode | null => {
     const snapshot = actor.getSnapshot();
     if (!readsInput(snapshot)) return null;
@@ -264,7 +299,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       yielding: (yielding) => fromGate.set(Hold.Yielding, yielding),
     });
     input$ = commands.commands$.subscribe({
-      next: (item) => send(toMachineEvent(item, saslStepOf(actor.getSnapshot()))),
+      next: (item) => send(toMachineEvent(item, saslStepOf(actor.getSnapshot()), logSaslRejection)),
       error: fail,
     });
   };
@@ -275,8 +310,14 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   };
 
   /** nginx does not read the client while it authenticates: pause, and resume when the machine reads again. */
+  /** At debug level, each state the connection's machine enters (nginx logs its own steps there). */
+  let lastState = '';
   actor.subscribe({
     next: (snapshot) => {
+      if (log.enabled('debug')) {
+        const state = JSON.stringify(snapshot.value);
+        if (state !== lastState) log.write('debug', `mail state ${(lastState = state)}`);
+      }
       const reading = readsInput(snapshot);
       if (gate === null || gate.has(Hold.Busy) !== reading) return;
       gate.set(Hold.Busy, !reading);
@@ -301,8 +342,15 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     socket.pause();
     // Everything the client pipelined after STARTTLS is dropped (CVE-2014-3556 class).
     const dropped = framer?.takeRemainder().length ?? 0;
-    if (dropped > 0) log.info({ bytes: dropped }, 'discarded input pipelined after STARTTLS');
+    if (dropped > 0) log.debug({ bytes: dropped }, 'discarded input pipelined after STARTTLS');
+    if (transport === socket && established === undefined) {
+      handshaking = true;
+      // nginx marks a STARTTLS connection at once; "in starttls state" lasts as long as the handshake.
+      if (!options.implicitTls) log.context.starttls = true;
+      log.context.action = options.implicitTls ? 'SSL handshaking' : 'in starttls state';
+    }
     const onSecure = (secure: TLSSocket) => {
+      handshaking = false;
       if (closed) {
         secure.destroy();
         return;
@@ -310,12 +358,16 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       if (secure.destroyed) {
         // The client left between the handshake and now (a TLS 1.3 server sends its tickets first):
         // there is no session to describe, only a client that closed.
+        log.context.action = 'in auth state';
         socket.destroy();
         send({ type: 'client.closed' });
         return;
       }
+      facts.tls = { version: secure.getProtocol() ?? '', cipher: secure.getCipher()?.name ?? '', resumed: secure.isSessionReused() };
+      options.events?.tlsEstablished(facts.tls.version, facts.tls.resumed);
+      log.context.action = 'in auth state';
       transport = secure;
-      secure.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
+      secure.on('error', (error) => logSocketError(log, error));
       secure.on('end', () => send({ type: 'client.closed' }));
       listen(secure);
       send({ type: 'tls.established', tls: tlsInfo(secure, server.ssl, server.authHttpPassClientCert) });
@@ -327,7 +379,14 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
     }
     const handOver = () => {
       if (closed) return;
-      endpoint.handshake(socket, { secure: (secure) => contained(() => onSecure(secure)), failed: (reason) => send({ type: 'tls.failed', reason }) });
+      endpoint.handshake(socket, {
+        secure: (secure) => contained(() => onSecure(secure)),
+        failed: (reason) => {
+          handshaking = false;
+          options.events?.tlsFailed();
+          send({ type: 'tls.failed', reason });
+        },
+      });
     };
     // Hand over once the reply has been flushed, so that it precedes the handshake on the wire:
     // after the machine's current step (which writes that reply), then at once when nothing is
@@ -347,14 +406,23 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       return;
     }
     const proxyProtocol = options.client?.proxyProtocol;
+    // nginx's auth_http request is a connection of its own, with its own number.
+    nextConnectionNumber();
+    log.context.login = request.user;
+    log.context.action = 'in http auth state';
+    const asked = performance.now();
     options.auth
       .request(proxyProtocol === undefined ? request : { ...request, proxyProtocol }, inFlightSignal())
       .then((outcome) => {
         releaseSlot();
         // The session ended meanwhile (the client left) and aborted the request: nothing to report.
         if (closed) return;
-        if (outcome.status === 'error') log.error(outcome.reason);
-        else if (outcome.status === 'fail') log.info({ login: request.user }, `client login failed: "${outcome.text}"`);
+        options.events?.authAnswered(outcome.status === 'wait' ? 'ok' : outcome.status, (performance.now() - asked) / 1000);
+        if (outcome.status === 'error') {
+          loggedError = logError(outcome.reason);
+          facts.failure = 'auth_error';
+        } else if (outcome.status === 'fail') log.write('info', `client login failed: "${outcome.text}"`);
+        log.context.action = 'in auth state';
         send({ type: 'auth.result', outcome });
       })
       .catch(fail);
@@ -365,16 +433,22 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       queueMicrotask(() => send({ type: 'backend.failed', reason: options.budget.exhaustedMessage }));
       return;
     }
+    nextConnectionNumber();
+    log.context.upstream = addressText(effect.target.server, effect.target.port);
+    log.context.action = undefined;
+    const onSend = (line: string) => (upstreamAction = upstreamActionAfter(line, upstreamAction));
+    const connecting = performance.now();
     const clientPort = options.client?.port ?? socket.remotePort ?? 0;
     const { ip: localIp, port: localPort } = local();
     const proxyHeader = backendProxyHeader(server.proxyProtocol, { ip: clientIp, port: clientPort }, { ip: localIp, port: localPort });
     const forward = server.proxyForward ? { clientIp, clientPort, localIp, localPort, sessionId: randomBytes(12).toString('base64url') } : undefined;
-    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlightSignal(), proxySsl: server.proxySsl, logger: log.child(), proxyHeader, forward }).then(
+    loginToBackend(server.protocol, effect.target, { bufferSize: server.proxyBufferSize, signal: inFlightSignal(), proxySsl: server.proxySsl, logger: log, onSend, proxyHeader, forward }).then(
       (session) => {
         if (closed) {
           session.socket.destroy();
           return;
         }
+        options.events?.backendLoggedIn((performance.now() - connecting) / 1000);
         backendSocket = session.socket;
         backendFirstReply = session.firstReply;
         backendSocket.on('error', () => undefined);
@@ -383,7 +457,10 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       },
       (error: BackendLoginError) => {
         releaseSlot();
-        if (error.message !== 'aborted') log.error({ login: effect.target.user }, error.message);
+        if (error.message !== 'aborted') {
+          loggedError = logError(error.message);
+          facts.failure = 'backend_error';
+        }
         send({
           type: 'backend.failed',
           reason: error.message,
@@ -401,12 +478,14 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
       send({ type: 'relay.ended', reason: 'no backend connection' });
       return;
     }
+    facts.relayBase = { socket: upstream, read: upstream.bytesRead, written: upstream.bytesWritten };
     transport.resume();
     relay(transport as Socket, upstream, {
       toClient: backendFirstReply,
       toBackend: framer?.takeRemainder() ?? EMPTY,
       idleTimeoutMs: server.proxyTimeoutMs,
     }).then((result) => {
+      if (result.failure !== undefined) logRelayFailure(log, result.failure.side, result.failure.error);
       // One log line per session end: the close effect logs this reason (nginx's wording first).
       const reason = result.reason === 'client timed out while proxying' ? result.reason : `proxied session done (${result.reason})`;
       send({ type: 'relay.ended', reason });
@@ -416,7 +495,16 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   const close = (reason: string) => {
     if (closed) return;
     closed = true;
-    log.info(reason);
+    // An auth or backend failure was logged when it happened, as nginx logs it once.
+    if (reason === 'upstream timed out') log.context.action = upstreamAction ?? 'connecting to upstream';
+    if (reason === 'client sent too long command' && log.enabled('info')) {
+      // nginx shows its full command buffer, in quotes.
+      const buffered = framer?.takeRemainder().subarray(0, protocolFor(server.protocol).settings(server).clientBuffer).toString('latin1') ?? '';
+      log.write('info', `${reason} "${buffered}"`);
+    } else if (reason === 'client closed connection' && handshaking) {
+      log.write('info', 'peer closed connection in SSL handshake');
+    } else if (reason !== loggedError) logEnd(log, reason);
+    options.events?.ended(sessionEnd(socket, log, facts, server.protocol, facts.failure ?? outcomeOf(reason)));
     stopListening();
     // A reason of our own: abort() without one builds a DOMException (a stack capture) per session.
     inFlight?.abort(SESSION_CLOSED);
@@ -483,7 +571,7 @@ function startSession(socket: Socket, options: SessionOptions, clientHost: strin
   };
 
   socket.setNoDelay(true);
-  socket.on('error', (error) => log.info({ err: error.message }, 'client connection error'));
+  socket.on('error', (error) => logSocketError(log, error));
   socket.on('close', () => send({ type: 'client.closed' }));
   contained(() => actor.start());
   if (closed) return;

@@ -156,13 +156,13 @@ describe('the nginx-tests wrapper', () => {
     const posternPid = pidIn(path.join(setup.dir, 'wrapped-postern.pid'));
 
     expect(await login(setup.pop3Port)).toEqual(['+OK POP3 ready', '+OK', '+OK pass ok']);
-    // The mail block is Postern's (JSON log lines), the http block nginx's (its own log format).
-    // (Postern's log is written asynchronously.)
+    // The mail block is Postern's (its worker's line: only Postern serves mail), the http block
+    // nginx's: both write nginx's lines into one error_log. (Postern's log is written asynchronously.)
     const log = await until('Postern\'s log line', () => {
       const text = readFileSync(path.join(setup.dir, 'error.log'), 'utf8');
-      return /^\{.*"msg":"client logged in"/m.test(text) && text;
+      return new RegExp(`^\\d{4}/\\d\\d/\\d\\d [\\d:]+ \\[info\\] \\d+#\\d+: \\*\\d+ client logged in, client: 127\\.0\\.0\\.1, server: 127\\.0\\.0\\.1:${setup.pop3Port}, login: "`, 'm').test(text) && text;
     });
-    expect(log).toMatch(/^\d{4}\/\d\d\/\d\d [\d:]+ \[\w+\] \d+#\d+: /m);
+    expect(log).toMatch(new RegExp(`^\\d{4}/\\d\\d/\\d\\d [\\d:]+ \\[\\w+\\] ${nginxPid}#\\d+: `, 'm'));
     expect(readFileSync(path.join(setup.dir, 'wrapped-nginx.conf'), 'utf8')).not.toContain(`${setup.pop3Port}`);
 
     // Test::Nginx rewrites nginx.conf and sends HUP: the mail part (a capability) and the http

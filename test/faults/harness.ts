@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { pino } from 'pino';
+import { ErrorLog, textSink } from '../../src/log/logger.js';
+import { passes, type Level } from '../../src/log/levels.js';
 import { parseConfigText } from '../../src/config/index.js';
 import type { MailConfig } from '../../src/config/types.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
@@ -71,14 +72,30 @@ export function mailBlock(options: BlockOptions): string {
 `;
 }
 
-/** One captured log line of Postern's (pino JSON, parsed). */
+/** One captured error_log line of Postern's (nginx's text, debug level included). */
 export interface LogLine {
-  level: number;
+  level: Level;
+  /** The text up to the `, client: ...` context, as record-nginx.ts keeps nginx's. */
   msg: string;
-  [field: string]: unknown;
+  line: string;
 }
 
-export const LEVEL = { info: 30, warn: 40, error: 50, alert: 60 } as const;
+/** A line nginx would write at warn or above (a fault of its own, never a client's doing). */
+export const aboveInfo = (line: LogLine): boolean => passes(line.level, 'warn');
+
+/** A logger writing nginx's lines, from debug, into `log` (but the machine's `mail state` steps). */
+export function capturingLogger(log: LogLine[]): ErrorLog {
+  return new ErrorLog([
+    textSink('debug', {
+      write: (text) => {
+        const match = /^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)\n$/.exec(text);
+        if (match === null) throw new Error(`not an error_log line: ${JSON.stringify(text)}`);
+        if (match[2]!.startsWith('mail state ')) return;
+        log.push({ level: match[1] as Level, msg: match[2]!.replace(/, client: .*$/, ''), line: text.trimEnd() });
+      },
+    }),
+  ]);
+}
 
 export interface FaultProxy {
   proxy: RunningProxy;
@@ -103,8 +120,7 @@ export async function startFaultProxy(authPort: number, extra = ''): Promise<Fau
     servers: parsed.servers.map((server) => ({ ...server, listens: server.listens.map((listen) => ({ ...listen, port: 0, text: '127.0.0.1:0' })) })),
   };
   const log: LogLine[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void log.push(JSON.parse(line) as LogLine) });
-  const proxy = await startProxy(config, { logger });
+  const proxy = await startProxy(config, { logger: capturingLogger(log) });
   const byKey = new Map<string, number>();
   for (const listener of proxy.listeners) {
     const transport = listener.listen.ssl ? ['implicit'] : ['plain', 'starttls'];

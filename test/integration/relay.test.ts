@@ -156,7 +156,7 @@ describe('relay glue (in process, fake auth service and backend)', () => {
   describe('proxy_timeout ends an idle relay', () => {
     for (const protocol of PROTOCOLS) {
       for (const transport of TRANSPORTS) {
-        it(`${protocol}, ${transport}: both sides closed, nothing sent to the client, logged "client timed out while proxying"`, async () => {
+        it(`${protocol}, ${transport}: both sides closed, nothing sent to the client, logged nginx's "client timed out (110: Connection timed out) while proxying"`, async () => {
           const { logger, lines } = capturingLogger();
           const { backend, client } = await setUp(protocol, transport, { settings: { proxyTimeoutMs: 300 }, logger });
           await logIn(protocol, client);
@@ -166,7 +166,7 @@ describe('relay glue (in process, fake auth service and backend)', () => {
           await until('the backend connection to close', () => connection.closed);
           expect(connection.relayed.length).toBe(0);
           const ends = lines.filter((l) => /timed out|session done|closed connection/.test(String(l.msg)));
-          expect(ends.map((l) => [l.msg, l.client])).toEqual([['client timed out while proxying', '127.0.0.1']]);
+          expect(ends.map((l) => [l.msg, l.action, l.client])).toEqual([['client timed out (110: Connection timed out)', 'proxying', '127.0.0.1']]);
         });
       }
     }

@@ -193,9 +193,9 @@ export function loggedInLine(protocol: Protocol, tag = 'a1'): string {
 }
 
 /** pino JSON lines, parsed, for assertions on what Postern logged. */
-export function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+export function capturingLogger(level: 'info' | 'debug' = 'info'): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = pino({ level }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   return { logger, lines };
 }
 

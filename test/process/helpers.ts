@@ -20,6 +20,22 @@ const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/bin.ts')];
 export const USER = 'test@example.com';
 export const PASSWORD = 'secret';
 
+export interface LogLine {
+  level: string;
+  pid: number;
+  msg: string;
+}
+
+/** The error_log lines of `text` (nginx's `YYYY/MM/DD HH:MM:SS [level] PID#TID: message`); other lines are left out. */
+export function parseErrorLog(text: string): LogLine[] {
+  const out: LogLine[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] (\d+)#\d+: (.*)$/.exec(line);
+    if (match !== null) out.push({ level: match[1]!, pid: Number(match[2]), msg: match[3]! });
+  }
+  return out;
+}
+
 /** Polls `check` every 25 ms until it returns a value (bounded). */
 export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -39,8 +55,8 @@ export interface PosternProcess {
   pid: number;
   /** Everything the process (and its workers) wrote to stdout/stderr. */
   output(): string;
-  /** The `msg` of every JSON log line, with the pid that wrote it. */
-  logs(): Array<{ pid: number; msg: string }>;
+  /** Every error_log line (nginx's format) written to stdout/stderr: its level, pid and message. */
+  logs(): LogLine[];
   waitForLog(re: RegExp, after?: number): Promise<string>;
 }
 
@@ -62,12 +78,7 @@ export async function startPostern(configPath: string, pidFile: string, options:
     const text = readFileSync(pidFile, 'utf8').trim();
     return text === '' ? undefined : Number(text);
   });
-  const logs = () =>
-    daemon
-      .output()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { pid: number; msg: string });
+  const logs = () => parseErrorLog(daemon.output());
   return {
     daemon,
     pid,

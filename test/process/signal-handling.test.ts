@@ -20,23 +20,14 @@ import {
   until,
   workbench,
   writeConfig,
+  parseErrorLog,
+  type LogLine,
   type PosternProcess,
   type Workbench,
 } from './helpers.js';
 
-interface LogLine {
-  pid: number;
-  msg: string;
-}
-
-/** The JSON lines of a log file (none if it does not exist). */
-const linesOf = (file: string): LogLine[] =>
-  existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as LogLine)
-    : [];
+/** The error_log lines of a log file (none if it does not exist). */
+const linesOf = (file: string): LogLine[] => (existsSync(file) ? parseErrorLog(readFileSync(file, 'utf8')) : []);
 
 /** Whatever listens on port 9229, Node.js's inspector port. */
 const inspectorListeners = async (): Promise<string> => (await run('ss', ['-ltnpH', 'sport = :9229'])).stdout.trim();

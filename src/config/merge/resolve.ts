@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.js';
 import { resolveProxySsl } from '../extension-directives.js';
 import type { Level, PathValue, Setting } from '../level.js';
 import type {
+  AccessLogConfig,
   AuthHttpTarget,
   SniCertificate,
   ResolverConfig,
@@ -144,7 +145,7 @@ function sslConfig(server: Level, mail: Level): SslConfig {
 function build(server: Level, mail: Level): ServerConfig {
   const get = <T>(name: string): T => value<T>(server, mail, name);
   const serverName = get<string | undefined>('server_name');
-  const errorLog = get<ErrorLogConfig | undefined>('error_log');
+  const errorLogs = get<ErrorLogConfig[] | undefined>('error_log');
   const config: ServerConfig = {
     where: server.where,
     listens: [...server.listens],
@@ -188,9 +189,11 @@ function build(server: Level, mail: Level): ServerConfig {
   if (limitConnPerIp !== null) config.limitConnPerIp = limitConnPerIp;
   const sessionStore = get<SessionStoreUrl | null>('postern_ssl_session_store');
   if (sessionStore !== null) config.sessionStore = sessionStore;
+  const accessLog = get<AccessLogConfig | null | undefined>('postern_access_log');
+  if (accessLog) config.accessLog = accessLog;
   const journal = get<PathValue | null | undefined>('postern_journal');
   if (journal) config.journalDir = journal.path;
-  if (errorLog) config.errorLog = errorLog;
+  if (errorLogs) config.errorLogs = errorLogs;
   return config;
 }
 

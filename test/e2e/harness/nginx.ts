@@ -72,6 +72,8 @@ export interface StartNginxOptions extends NginxConfParts {
   startTimeoutMs?: number;
   /** Write files (certs etc.) into the prefix before start: name -> contents. */
   files?: Record<string, string>;
+  /** A placeholder in the configuration replaced by the prefix directory (paths of logs the test reads). */
+  prefixPlaceholder?: string;
 }
 
 /** `listen` ports in a mail block (`listen 127.0.0.1:1234 ...;` or `listen 1234;`). */
@@ -86,7 +88,8 @@ export async function startNginx(opts: StartNginxOptions): Promise<NginxHandle> 
   const prefix = await makeTempDir('ng');
   const configPath = path.join(prefix, 'nginx.conf');
   for (const [name, text] of Object.entries(opts.files ?? {})) await writeFile(path.join(prefix, name), text);
-  await writeFile(configPath, nginxConf(prefix, opts));
+  const conf = nginxConf(prefix, opts);
+  await writeFile(configPath, opts.prefixPlaceholder === undefined ? conf : conf.replaceAll(opts.prefixPlaceholder, prefix));
   const errorLogPath = path.join(prefix, 'error.log');
   const readLog = (): string => {
     try {

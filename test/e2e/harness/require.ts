@@ -34,6 +34,7 @@ const KNOWN: Record<string, Known> = {
   logrotate: { path: '/usr/sbin/logrotate', packages: 'logrotate' },
   haproxy: { path: '/usr/sbin/haproxy', packages: 'haproxy' },
   'redis-server': { path: '/usr/bin/redis-server', packages: 'redis-server' },
+  'fail2ban-regex': { path: '/usr/bin/fail2ban-regex', packages: 'fail2ban' },
 };
 
 /** Implied companions: asking for nginx also checks the mail module, etc. */

@@ -107,15 +107,15 @@ describe('-p PREFIX and -e FILE', () => {
     const config = loadConfiguration({ config: 'conf/mail.conf', prefix, globals: undefined, errorLog: undefined, stateDir: undefined });
     expect(config.file).toBe(join(prefix, 'conf/mail.conf'));
     expect(config.pidFile).toBe(join(prefix, 'logs/postern.pid'));
-    expect(config.errorLog?.target).toBe(join(prefix, 'logs/error.log'));
+    expect(config.errorLogs?.[0]?.target).toBe(join(prefix, 'logs/error.log'));
   });
 
   it('-e: the error log when the configuration has no main error_log, not over one it has', () => {
     const without = write(MAIL(), 'events { } ');
     const withLog = write(MAIL(), `error_log ${dir}/own.log; events { } `);
     const options = { globals: undefined, prefix: dir, errorLog: 'logs/e.log', stateDir: undefined };
-    expect(loadConfiguration({ ...options, config: without }).errorLog).toEqual({ target: join(dir, 'logs/e.log'), level: 'info' });
-    expect(loadConfiguration({ ...options, config: withLog }).errorLog?.target).toBe(`${dir}/own.log`);
+    expect(loadConfiguration({ ...options, config: without }).errorLogs).toEqual([{ target: join(dir, 'logs/e.log'), level: 'info' }]);
+    expect(loadConfiguration({ ...options, config: withLog }).errorLogs?.map((log) => log.target)).toEqual([`${dir}/own.log`]);
   });
 
   it('-g, -p and -e without -c are refused (the embedded default has no file to apply them to)', async () => {

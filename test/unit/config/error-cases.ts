@@ -88,7 +88,13 @@ const values: Case[] = [
   ['protocol is case-sensitive', mail('', 'server { listen 110; protocol IMAP; }'), `unknown protocol "IMAP" ${at(4)}`],
   ['error_log level', mail('  error_log x.log warnx;'), `invalid log level "warnx" ${at(3)}`],
   ['error_log two levels', mail('  error_log x.log warn error;'), `duplicate log level "error" ${at(3)}`],
-  ['error_log syslog', mail('  error_log syslog:server=127.0.0.1;'), `"syslog:" targets of the "error_log" directive are not supported yet ${at(3)}`],
+  ['error_log syslog without server', mail('  error_log syslog:tag=x;'), `no syslog server specified ${at(3)}`],
+  ['error_log syslog facility', mail('  error_log syslog:server=127.0.0.1,facility=local9;'), `unknown syslog facility "local9" ${at(3)}`],
+  ['error_log syslog severity', mail('  error_log syslog:server=127.0.0.1,severity=err;'), `unknown syslog severity "err" ${at(3)}`],
+  ['error_log syslog tag', mail('  error_log syslog:server=127.0.0.1,tag=a-b;'), `syslog "tag" only allows alphanumeric characters and underscore ${at(3)}`],
+  ['error_log syslog long tag', mail(`  error_log syslog:server=127.0.0.1,tag=${'t'.repeat(33)};`), `syslog tag length exceeds 32 ${at(3)}`],
+  ['error_log syslog parameter', mail('  error_log syslog:server=127.0.0.1,level=1;'), `unknown syslog parameter "level=1" ${at(3)}`],
+  ['error_log syslog two servers', mail('  error_log syslog:server=127.0.0.1,server=127.0.0.2;'), `duplicate syslog "server" ${at(3)}`],
   ['top-level error_log level', 'error_log x.log loud;\nmail {}', `invalid log level "loud" ${at(1)}`],
 ];
 

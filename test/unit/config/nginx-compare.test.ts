@@ -22,7 +22,6 @@ const DIFFERENT = new Set([
   'skipped block without {', // the header already has an events block
   'no mail block',
   'empty file',
-  'error_log syslog',
   'https',
   'no port',
   'no port for IPv6',

@@ -20,7 +20,7 @@ describe('loading whole files', () => {
     expect(config.workerConnections).toBe(768);
     expect(config.workerProcesses).toBe(availableParallelism());
     expect(config.pidFile).toBe('/run/postern.pid');
-    expect(config.errorLog).toBeUndefined();
+    expect(config.errorLogs).toBeUndefined();
     expect(config.servers).toHaveLength(2);
     const [pop3, imap] = config.servers as [NonNullable<(typeof config.servers)[0]>, NonNullable<(typeof config.servers)[0]>];
     expect(pop3.protocol).toBe('pop3');
@@ -52,7 +52,7 @@ describe('loading whole files', () => {
   it('reads a file that holds only a mail block', () => {
     const config = loadConfigFile(fixture('mail-only.conf'));
     expect(config.notices).toEqual([]);
-    expect(config.errorLog).toBeUndefined();
+    expect(config.errorLogs).toBeUndefined();
     expect(config.servers).toHaveLength(1);
     expect(config.servers[0]!.protocol).toBe('imap');
     expect(config.servers[0]!.authHttp).toEqual({
@@ -240,7 +240,7 @@ mail {
       serverName: 'mail.test',
       timeoutMs: 10_000,
       maxErrors: 3,
-      errorLog: { target: '/var/log/postern-mail.log', level: 'info' },
+      errorLogs: [{ target: '/var/log/postern-mail.log', level: 'info' }],
       authHttpTimeoutMs: 5000,
       proxyBufferSize: 16384,
       proxyTimeoutMs: 3_600_000,
@@ -273,7 +273,7 @@ mail {
       serverName: 'imap.test',
       timeoutMs: 20_000,
       maxErrors: 9,
-      errorLog: { target: 'stderr', level: 'debug' },
+      errorLogs: [{ target: 'stderr', level: 'debug' }],
       authHttpTimeoutMs: 6000,
       proxyBufferSize: 8192,
       proxyTimeoutMs: 7_200_000,
@@ -390,14 +390,25 @@ describe('other directives', () => {
     expect(target('unix:/s.sock')).toEqual({ url: 'unix:/s.sock', unixPath: '/s.sock', uri: '/', hostHeader: 'localhost' });
   });
 
-  it('error_log: levels, debug_* levels, relative paths, first one per level', () => {
+  it('error_log: levels, debug_* levels, relative paths, several per context, syslog', () => {
     const config = parseConfigText(
-      'error_log logs/main.log;\nerror_log /second.log;\nmail { auth_http a; server { listen 110; error_log srv.log debug_mail; } }',
+      'error_log logs/main.log;\nerror_log /second.log info;\nmail { auth_http a; error_log syslog:server=127.0.0.1:5514,facility=mail,tag=mx,nohostname warn;\n' +
+        'server { listen 110; error_log srv.log debug_mail; error_log stderr; } server { listen 143; } }',
       '/etc/postern/x.conf',
     );
-    expect(config.errorLog).toEqual({ target: '/etc/postern/logs/main.log', level: 'error' });
-    expect(config.servers[0]!.errorLog).toEqual({ target: '/etc/postern/srv.log', level: 'debug' });
-    expect(config.notices).toEqual(['only the first "error_log" of a level is used, "/second.log" is ignored in /etc/postern/x.conf:2']);
+    expect(config.errorLogs).toEqual([
+      { target: '/etc/postern/logs/main.log', level: 'error' },
+      { target: '/second.log', level: 'info' },
+    ]);
+    expect(config.servers[0]!.errorLogs).toEqual([
+      { target: '/etc/postern/srv.log', level: 'debug' },
+      { target: 'stderr', level: 'error' },
+    ]);
+    // A server without its own takes the mail block's.
+    expect(config.servers[1]!.errorLogs).toEqual([
+      { target: 'syslog:server=127.0.0.1:5514,facility=mail,tag=mx,nohostname', level: 'warn', syslog: { host: '127.0.0.1', port: 5514, facility: 2, tag: 'mx', nohostname: true } },
+    ]);
+    expect(config.notices).toEqual([]);
   });
 
   it('resolver: addresses with default port 53, parameters, off, inheritance', () => {

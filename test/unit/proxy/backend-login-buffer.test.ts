@@ -90,8 +90,8 @@ async function failure(protocol: Protocol, port: number): Promise<BackendLoginEr
 }
 
 /** nginx's log line: the buffer's first bytes (never more than an error line holds). */
-const tooLong = (buffered: string, port: number) =>
-  `upstream sent too long response line: ${JSON.stringify(buffered.slice(0, 2048))}, upstream: 127.0.0.1:${port}`;
+const tooLong = (buffered: string) =>
+  `upstream sent too long response line: ${JSON.stringify(buffered.slice(0, 2048))} while reading response from upstream`;
 
 /** A reply of exactly `size` bytes: `head`, filler, `tail` (which ends in CRLF). */
 const sized = (head: string, size: number, tail = '\r\n') => head + 'x'.repeat(size - head.length - tail.length) + tail;
@@ -106,7 +106,7 @@ describe('a reply longer than proxy_buffer', () => {
       await c.line();
     });
     const error = await failure(protocol, b.port);
-    expect(error.message).toBe(tooLong(greeting, b.port));
+    expect(error.message).toBe(tooLong(greeting));
     expect(error.passthrough).toBeUndefined();
     expect(b.lines).toEqual([]);
     expect(bytesTaken()).toBeLessThanOrEqual(BUFFER + READ_AHEAD);
@@ -118,7 +118,7 @@ describe('a reply longer than proxy_buffer', () => {
       await c.write(greeting);
       await c.line();
     });
-    expect((await failure(protocol, b.port)).message).toBe(tooLong(greeting, b.port));
+    expect((await failure(protocol, b.port)).message).toBe(tooLong(greeting));
   });
 
   it('POP3: a 64 KB +OK reply to PASS is too long, not relayed to the client', async () => {
@@ -140,7 +140,7 @@ describe('a reply longer than proxy_buffer', () => {
       await c.endless('x');
     });
     const error = await failure('pop3', b.port);
-    expect(error.message).toBe(tooLong(`+OK ${'x'.repeat(BUFFER)}`, b.port));
+    expect(error.message).toBe(tooLong(`+OK ${'x'.repeat(BUFFER)}`));
     expect(bytesTaken()).toBeLessThanOrEqual(BUFFER + READ_AHEAD);
   });
 
@@ -170,7 +170,7 @@ describe('an endless multi-line reply', () => {
     expect(BUFFER % unit.length === 0).toBe(unit.length === 16);
     const b = await backend((c) => c.endless(unit));
     const error = await failure('smtp', b.port);
-    expect(error.message).toBe(tooLong(unit.repeat(Math.ceil(BUFFER / unit.length)).slice(0, BUFFER - 1), b.port));
+    expect(error.message).toBe(tooLong(unit.repeat(Math.ceil(BUFFER / unit.length)).slice(0, BUFFER - 1)));
     expect(b.lines).toEqual([]);
     expect(bytesTaken()).toBeLessThanOrEqual(BUFFER + READ_AHEAD);
   });

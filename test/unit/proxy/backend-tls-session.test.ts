@@ -30,7 +30,7 @@ afterAll(async () => {
 
 interface Running {
   port: number;
-  logs: Array<{ level: number; msg: string }>;
+  logs: Array<{ level: number; msg: string; upstream?: string }>;
 }
 
 /** Postern with one server whose auth service always sends the client to `backend`. */
@@ -75,8 +75,11 @@ describe('backend TLS failures reach the client as backend failures', () => {
     const transcript = await talk(proxy.port, ['USER alice\r\n', 'PASS s3cret\r\n'], /internal server error\r\n/);
     expect(transcript).toMatch(/^\+OK POP3 ready\r\n\+OK\r\n-ERR internal server error\r\n$/);
     expect(backend.lines).toEqual([]);
-    const errors = proxy.logs.filter((l) => l.level === 50).map((l) => l.msg);
-    expect(errors).toEqual([expect.stringMatching(/^upstream SSL certificate verify error: \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\) while SSL handshaking to upstream, upstream: 127\.0\.0\.1:\d+$/)]);
+    const errors = proxy.logs.filter((l) => l.level === 50).map((l) => [l.msg, l.upstream]);
+    expect(errors).toEqual([[
+      expect.stringMatching(/^upstream SSL certificate verify error: \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\) while SSL handshaking to upstream$/),
+      expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+    ]]);
   });
 
   it('SMTP with proxy_pass_error_message on, STARTTLS refused: 451, not the backend\'s text', async () => {
@@ -88,7 +91,7 @@ describe('backend TLS failures reach the client as backend failures', () => {
     expect(transcript.endsWith('451 4.3.2 Internal server error\r\n')).toBe(true);
     expect(transcript).not.toContain('TLS not available');
     expect(proxy.logs.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
-      expect.stringMatching(/^upstream refused STARTTLS: "454 4\.7\.0 TLS not available", upstream: /),
+      expect.stringMatching(/^upstream refused STARTTLS: "454 4\.7\.0 TLS not available"$/),
     ]);
   });
 
@@ -99,7 +102,7 @@ describe('backend TLS failures reach the client as backend failures', () => {
     const transcript = await talk(proxy.port, ['a1 LOGIN alice s3cret\r\n'], /internal server error\r\n/);
     expect(transcript).toMatch(/^\* OK IMAP4 ready\r\n\* BAD internal server error\r\n$/);
     expect(proxy.logs.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
-      expect.stringMatching(/^SSL_do_handshake\(\) failed \(SSL: .+\) while SSL handshaking to upstream, upstream: /),
+      expect.stringMatching(/^SSL_do_handshake\(\) failed \(SSL: .+\) while SSL handshaking to upstream$/),
     ]);
   });
 

@@ -134,7 +134,7 @@ describe.each(PROTOCOLS)('%s backend login over TLS', (protocol) => {
     expect(session.firstReply.toString('latin1')).toBe(FIRST_REPLY[protocol]);
     expect(fake.lines.filter((l) => l.tls).map((l) => l.line)).toEqual(OVER_TLS[protocol]);
     expect(warnings).toEqual([
-      [{ upstream: `127.0.0.1:${fake.port}`, bytes: injected.length }, 'upstream sent data after its STARTTLS reply, discarded'],
+      [{ bytes: injected.length }, 'upstream sent data after its STARTTLS reply, discarded'],
     ]);
   });
 
@@ -164,7 +164,7 @@ describe('backend certificate verification (postern_proxy_ssl_verify on)', () =>
   it('refuses a certificate from another CA before sending any credentials', async () => {
     const fake = await backend({ protocol: 'imap', mode: 'starttls' });
     const error = await login('imap', fake.port, proxySsl({ mode: 'starttls', verify: true, trustedCertificate: otherCa.certPath })).catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(/^upstream SSL certificate verify error: \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\) while SSL handshaking to upstream, upstream: 127\.0\.0\.1:\d+$/);
+    expect((error as Error).message).toMatch(/^upstream SSL certificate verify error: \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\) while SSL handshaking to upstream$/);
     expect(fake.lines.filter((l) => l.tls)).toEqual([]);
   });
 
@@ -216,13 +216,13 @@ describe('SNI, client certificate, sessions, failures', () => {
   it('a backend that does not speak TLS fails the handshake: a backend failure naming the reason', async () => {
     const plaintext = await backend({ protocol: 'pop3', mode: 'starttls' });
     const error = await login('pop3', plaintext.port, proxySsl({ mode: 'on' })).catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(/^SSL_do_handshake\(\) failed \(.+\) while SSL handshaking to upstream, upstream: 127\.0\.0\.1:\d+$/);
+    expect((error as Error).message).toMatch(/^SSL_do_handshake\(\) failed \(.+\) while SSL handshaking to upstream$/);
   });
 
   it('a refused connection with implicit TLS reads like the plaintext one', async () => {
     const fake = await backend({ protocol: 'pop3', mode: 'on' });
     await fake.close();
     const error = await login('pop3', fake.port, proxySsl({ mode: 'on' })).catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(/^connect\(\) failed \(ECONNREFUSED\) while in upstream login/);
+    expect((error as Error).message).toBe('recv() failed (111: Connection refused) while reading response from upstream');
   });
 });
