@@ -29,11 +29,14 @@ export function stderrDestination(): Destination {
   return { write: (text) => void stream.write(text) };
 }
 
-/** A log file, appended to asynchronously (pino's sonic-boom), created with its directory. */
+/**
+ * A log file (pino's sonic-boom), created with its directory. Each line is written at once, as
+ * nginx writes its lines: a reader (a test, fail2ban) that saw the reply finds the line there.
+ */
 export function fileDestination(path: string): Destination {
   let file = files.get(path);
   if (file === undefined) {
-    const stream = pino.destination({ dest: path, mkdir: true, sync: false, append: true });
+    const stream = pino.destination({ dest: path, mkdir: true, sync: true, append: true });
     const opened = new Promise<void>((settle) => stream.once('ready', settle).once('error', () => settle()));
     // A file that cannot be written must never end the process.
     stream.on('error', () => undefined);
