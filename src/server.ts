@@ -4,7 +4,6 @@ import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
 import { createLogger, logFilesOpen, toErrorLog, type ErrorLog, type Logger } from './log.js';
 import { accessLog } from './log/access-log.js';
 import { allOf, type SessionEvents } from './log/session-events.js';
-import { addressText } from './log/session-report.js';
 import { processMetrics } from './metrics/proxy-metrics.js';
 import { serverTls } from './net/secure-context.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
@@ -312,7 +311,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     runSession(socket, {
       ...(client === undefined ? {} : { client }),
       server: route.server,
-      listenAddress: addressText(route.listen.host, socket.localPort),
+      listenHost: route.listen.host,
       implicitTls: route.implicitTls,
       tls: route.tls,
       auth: route.auth,

@@ -10,12 +10,28 @@ import type { ErrorLog, Fields, Logger } from './logger.js';
 export class ConnectionLog implements Logger {
   readonly context: ConnectionContext;
 
+  /** `server`: the listening address, or how to get it when a line first needs it (a socket's own address costs a system call). */
   constructor(
     private readonly log: ErrorLog,
     client: string,
-    server?: string,
+    server?: string | (() => string),
   ) {
-    this.context = { number: nextConnectionNumber(), client, server, starttls: false, login: undefined, upstream: undefined, action: undefined };
+    let known = typeof server === 'function' ? undefined : server;
+    const lookUp = typeof server === 'function' ? server : undefined;
+    this.context = {
+      number: nextConnectionNumber(),
+      client,
+      get server() {
+        return (known ??= lookUp?.());
+      },
+      set server(value) {
+        known = value;
+      },
+      starttls: false,
+      login: undefined,
+      upstream: undefined,
+      action: undefined,
+    };
   }
 
   enabled(level: Level): boolean {
@@ -28,10 +44,10 @@ export class ConnectionLog implements Logger {
   }
 
   /** nginx's first line of a mail session, `*N client ADDR:PORT connected to ADDR:PORT`, written without the suffix. */
-  connected(clientAddress: string): void {
+  connected(clientAddress: () => string): void {
     if (!this.log.enabled('info')) return;
     const { number, server } = this.context;
-    this.log.write('info', `*${number} client ${clientAddress} connected to ${server ?? ''}`, undefined, undefined);
+    this.log.write('info', `*${number} client ${clientAddress()} connected to ${server ?? ''}`, undefined, undefined);
   }
 
   debug(objOrMessage: Fields | string, message?: string): void {

@@ -49,8 +49,8 @@ export interface SessionOptions {
   auth: AuthService;
   /** The server's error_log. */
   logger: Logger;
-  /** The listening address as configured (nginx's `server:` in log lines: `0.0.0.0:143` for `listen 143`); default, the socket's own. */
-  listenAddress?: string;
+  /** The listening host as configured (nginx's `server:` in log lines: `0.0.0.0:143` for `listen 143`); default, the socket's own. */
+  listenHost?: string;
   /** The access log and the metrics: told of a session's few countable moments. */
   events?: SessionEvents;
   /** Opens a journal for a new connection (the `postern_journal` extension directive). */
@@ -115,9 +115,10 @@ const readsInput = (snapshot: Snapshot): boolean => snapshot.status === 'active'
 export function runSession(socket: Socket, options: SessionOptions): void {
   const { server } = options;
   const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
-  const log = new ConnectionLog(toErrorLog(options.logger), clientIp, options.listenAddress ?? addressText(socket.localAddress, socket.localPort));
+  // The socket's own addresses are read only when a line (or a metrics label) needs them.
+  const log = new ConnectionLog(toErrorLog(options.logger), clientIp, () => addressText(options.listenHost ?? socket.localAddress, socket.localPort));
   const facts: SessionFacts = { startedAt: Date.now(), tls: undefined, failure: undefined };
-  log.connected(addressText(socket.remoteAddress, socket.remotePort));
+  log.connected(() => addressText(socket.remoteAddress, socket.remotePort));
   options.events?.opened(server.protocol, log.context.server ?? '');
   const { resolver } = protocolFor(server.protocol).settings(server);
   if (resolver === undefined) {

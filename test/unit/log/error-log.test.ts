@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createLogger, reopenLogFiles } from '../../../src/log.js';
 import { ConnectionLog } from '../../../src/log/connection.js';
 import { contextSuffix, type ConnectionContext } from '../../../src/log/context.js';
@@ -89,7 +89,7 @@ describe('levels and several error_logs', () => {
   it('a connection\'s lines carry its number and context; the "connected to" line none but the number', () => {
     const out = captured();
     const log = new ConnectionLog(new ErrorLog([textSink('info', out.destination)]), '192.0.2.1', '127.0.0.1:143');
-    log.connected('192.0.2.1:50000');
+    log.connected(() => '192.0.2.1:50000');
     log.context.login = 'alice';
     log.context.action = 'in http auth state';
     log.write('info', 'client login failed: "Invalid login or password"');
@@ -104,10 +104,15 @@ describe('levels and several error_logs', () => {
 
   it('a connection below every level builds nothing', () => {
     const out = captured();
-    const log = new ConnectionLog(new ErrorLog([textSink('error', out.destination)]), '192.0.2.1', '127.0.0.1:143');
-    log.connected('192.0.2.1:50000');
+    const address = vi.fn(() => '192.0.2.1:50000');
+    const server = vi.fn(() => '127.0.0.1:143');
+    const log = new ConnectionLog(new ErrorLog([textSink('error', out.destination)]), '192.0.2.1', server);
+    log.connected(address);
     log.info('client logged in');
     expect(out.lines).toEqual([]);
+    // Not even the socket's addresses were asked for.
+    expect(address).not.toHaveBeenCalled();
+    expect(server).not.toHaveBeenCalled();
   });
 });
 
