@@ -574,6 +574,8 @@ function startSession(socket: Socket, options: SessionOptions, log: ConnectionLo
   socket.setNoDelay(true);
   socket.on('error', (error) => logSocketError(log, error));
   socket.on('close', () => send({ type: 'client.closed' }));
+  // At debug level a line before the greeting (which the machine writes as it starts), as nginx's own.
+  if (log.enabled('debug')) log.write('debug', `mail session: ${server.protocol}${options.implicitTls ? ', implicit TLS' : ''}`);
   contained(() => actor.start());
   if (closed) return;
 

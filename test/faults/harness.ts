@@ -83,14 +83,14 @@ export interface LogLine {
 /** A line nginx would write at warn or above (a fault of its own, never a client's doing). */
 export const aboveInfo = (line: LogLine): boolean => passes(line.level, 'warn');
 
-/** A logger writing nginx's lines, from debug, into `log` (but the machine's `mail state` steps). */
+/** A logger writing nginx's lines, from debug, into `log` (but the debug lines of the session's start and machine states). */
 export function capturingLogger(log: LogLine[]): ErrorLog {
   return new ErrorLog([
     textSink('debug', {
       write: (text) => {
         const match = /^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)\n$/.exec(text);
         if (match === null) throw new Error(`not an error_log line: ${JSON.stringify(text)}`);
-        if (match[2]!.startsWith('mail state ')) return;
+        if (match[2]!.startsWith('mail state ') || match[2]!.startsWith('mail session: ')) return;
         log.push({ level: match[1] as Level, msg: match[2]!.replace(/, client: .*$/, ''), line: text.trimEnd() });
       },
     }),
