@@ -20,6 +20,7 @@ import { parseSyslogTarget } from './syslog.js';
 import { groupId, runsAsRoot, userId } from './accounts.js';
 import { PROTOCOLS, type AccessLogConfig, type AuthHttpTarget, type ErrorLogConfig, type MailConfig, type ResolverConfig, type ResolverServer, type Where } from './types.js';
 import { parseFlag, parseNumber, parseSize, parseTime } from './values.js';
+import type { SessionCacheSetting } from './directive-values.js';
 import { filePath, prefixPath, type ApplyContext, type Arity, type Context, type DirectiveSpec } from './directive-spec.js';
 
 export type { ApplyContext, Arity, Context, DirectiveSpec, MergeRule, StoreMode } from './directive-spec.js';
@@ -203,14 +204,6 @@ function authHttp(ctx: ApplyContext): unknown {
   }
 }
 
-/**
- * One level's `ssl_session_cache`, as ngx_mail_ssl_session_cache leaves it: the builtin part
- * (`no_builtin` when only `shared` was written) and the shared zone. Merged in merge/resolve.ts.
- */
-export interface SessionCacheSetting {
-  builtin?: 'off' | 'none' | 'no_builtin' | { sessions: number };
-  shared?: { name: string; sizeBytes: number };
-}
 
 /** nginx's OpenSSL default for `builtin` without a size. */
 export const BUILTIN_SESSION_CACHE_DEFAULT = 20480;

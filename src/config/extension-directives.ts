@@ -6,7 +6,8 @@
  */
 import { filePath, type ApplyContext, type Context, type DirectiveSpec } from './directive-spec.js';
 import { ConfigError } from './errors.js';
-import type { PathValue, Setting } from './level.js';
+import type { ValueOf } from './directive-values.js';
+import type { Setting } from './level.js';
 import type { ProxySslConfig, ProxySslMode, SessionStoreUrl, Where } from './types.js';
 import { parseFlag, parseNumber } from './values.js';
 // The context builder lives with its only runtime user; loading it here is nginx's -t check of the files.
@@ -90,8 +91,9 @@ export const extensionDirectives: readonly DirectiveSpec[] = [
  * proxying over TLS is enabled (and, beyond nginx, with the file and line of the directive):
  * a verify without trusted CAs, a certificate without its key, and files that do not load.
  */
-export function resolveProxySsl(setting: (name: string) => Setting | undefined, value: <T>(name: string) => T): ProxySslConfig {
-  const path = (name: string): string | undefined => (setting(name)?.value as PathValue | undefined)?.path;
+export function resolveProxySsl(setting: (name: string) => Setting | undefined, value: ValueOf): ProxySslConfig {
+  const path = (name: 'postern_proxy_ssl_trusted_certificate' | 'postern_proxy_ssl_certificate' | 'postern_proxy_ssl_certificate_key'): string | undefined =>
+    value(name)?.path;
   const where: Partial<Record<string, Where>> = {};
   for (const d of extensionDirectives) {
     const at = setting(d.name)?.where;
@@ -106,7 +108,7 @@ export function resolveProxySsl(setting: (name: string) => Setting | undefined, 
     sessionReuse: value('postern_proxy_ssl_session_reuse'),
     where,
   };
-  const name = value<string | undefined>('postern_proxy_ssl_name');
+  const name = value('postern_proxy_ssl_name');
   if (name !== undefined) config.name = name;
   const trusted = path('postern_proxy_ssl_trusted_certificate');
   if (trusted !== undefined) config.trustedCertificate = trusted;

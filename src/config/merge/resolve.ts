@@ -4,30 +4,12 @@
  * auth_http: presence), so the first error reported is the one `nginx -t` reports.
  */
 import { hostname } from 'node:os';
-import { defaultValue, directiveByName, type SessionCacheSetting } from '../directives.js';
+import { defaultValue, directiveByName } from '../directives.js';
+import type { DirectiveName, DirectiveValues, SessionCacheSetting, ValueOf } from '../directive-values.js';
 import { ConfigError } from '../errors.js';
 import { resolveProxySsl } from '../extension-directives.js';
-import type { Level, PathValue, Setting } from '../level.js';
-import type {
-  AccessLogConfig,
-  AuthHttpTarget,
-  SniCertificate,
-  ResolverConfig,
-  ErrorLogConfig,
-  ImapAuthMethod,
-  Pop3AuthMethod,
-  Protocol,
-  RealIpSource,
-  ServerConfig,
-  SessionCacheConfig,
-  SessionStoreUrl,
-  SieveAuthMethod,
-  SmtpAuthMethod,
-  SslConfig,
-  StartTlsMode,
-  VerifyClient,
-  Where,
-} from '../types.js';
+import type { Level, Setting } from '../level.js';
+import type { Protocol, ServerConfig, SessionCacheConfig, SslConfig, VerifyClient, Where } from '../types.js';
 
 /** The machine's host name, lower-cased as nginx does. */
 export const defaultServerName = (): string => hostname().toLowerCase();
@@ -44,10 +26,12 @@ function effective(server: Level, mail: Level, name: string): Setting | undefine
 /** Lists are copied so that servers never share (and never mutate) one array. */
 const copy = <T>(v: T): T => (Array.isArray(v) ? (v.map((x: unknown) => (Array.isArray(x) ? [...x] : x)) as T) : v);
 
-function value<T>(server: Level, mail: Level, name: string): T {
+/** A directive's merged value; its type comes from `DirectiveValues` (the one place that names it). */
+function value<K extends DirectiveName>(server: Level, mail: Level, name: K): DirectiveValues[K] {
   const setting = effective(server, mail, name);
-  if (setting) return copy(setting.value as T);
-  return defaultValue(directiveByName.get(name)!) as T;
+  // Settings hold what the directive's parser returned, stored untyped in the level's map.
+  if (setting) return copy(setting.value as DirectiveValues[K]);
+  return defaultValue(directiveByName.get(name)!) as DirectiveValues[K];
 }
 
 interface TlsCheck {
@@ -56,8 +40,8 @@ interface TlsCheck {
 }
 
 function tlsMode(server: Level, mail: Level): TlsCheck | undefined {
-  const sslOn = value<boolean>(server, mail, 'ssl');
-  const starttls = value<StartTlsMode>(server, mail, 'starttls');
+  const sslOn = value(server, mail, 'ssl');
+  const starttls = value(server, mail, 'starttls');
   const mode = server.hasListenSsl ? 'listen ... ssl' : sslOn ? 'ssl' : starttls !== 'off' ? 'starttls' : undefined;
   if (!mode) return undefined;
   return { mode, where: server.sslWhere ?? mail.sslWhere ?? server.where };
@@ -67,8 +51,8 @@ function checkCertificates(server: Level, mail: Level): void {
   const check = tlsMode(server, mail);
   if (!check) return;
   const at = (reason: string) => ConfigError.at(reason, check.where);
-  const certificates = effective(server, mail, 'ssl_certificate')?.value as PathValue[] | undefined;
-  const keys = effective(server, mail, 'ssl_certificate_key')?.value as PathValue[] | undefined;
+  const certificates = value(server, mail, 'ssl_certificate');
+  const keys = value(server, mail, 'ssl_certificate_key');
   if (!certificates) throw at(`no "ssl_certificate" is defined for the "${check.mode}" directive`);
   if (!keys) throw at(`no "ssl_certificate_key" is defined for the "${check.mode}" directive`);
   if (keys.length < certificates.length) {
@@ -108,29 +92,30 @@ const SSL_WHERE = [
 ];
 
 function sslConfig(server: Level, mail: Level): SslConfig {
-  const get = <T>(name: string): T => value<T>(server, mail, name);
-  const path = (name: string): string | undefined => get<PathValue | undefined>(name)?.path;
+  const get: ValueOf = (name) => value(server, mail, name);
+  const path = (name: 'ssl_password_file' | 'ssl_dhparam' | 'ssl_client_certificate' | 'ssl_trusted_certificate' | 'ssl_crl'): string | undefined =>
+    get(name)?.path;
   const certificates = effective(server, mail, 'ssl_certificate');
   const ssl: SslConfig = {
-    certificates: ((certificates?.value as PathValue[] | undefined) ?? []).map((p) => p.path),
-    certificateKeys: (get<PathValue[] | undefined>('ssl_certificate_key') ?? []).map((p) => p.path),
+    certificates: (get('ssl_certificate') ?? []).map((p) => p.path),
+    certificateKeys: (get('ssl_certificate_key') ?? []).map((p) => p.path),
     protocols: get('ssl_protocols'),
     ciphers: get('ssl_ciphers'),
     preferServerCiphers: get('ssl_prefer_server_ciphers'),
     sessionCache: sessionCache(server, mail),
     sessionTimeoutMs: get('ssl_session_timeout'),
     sessionTickets: get('ssl_session_tickets'),
-    sessionTicketKeys: (get<PathValue[] | undefined>('ssl_session_ticket_key') ?? []).map((p) => p.path),
+    sessionTicketKeys: (get('ssl_session_ticket_key') ?? []).map((p) => p.path),
     ecdhCurve: get('ssl_ecdh_curve'),
     verifyClient: get('ssl_verify_client'),
     verifyDepth: get('ssl_verify_depth'),
-    confCommands: get<Array<[string, string]> | undefined>('ssl_conf_command') ?? [],
-    sniCertificates: get<SniCertificate[] | undefined>('postern_ssl_sni_certificate') ?? [],
+    confCommands: get('ssl_conf_command') ?? [],
+    sniCertificates: get('postern_ssl_sni_certificate') ?? [],
     where: {},
   };
   const optional = { passwordFile: 'ssl_password_file', dhparam: 'ssl_dhparam', clientCertificate: 'ssl_client_certificate',
     trustedCertificate: 'ssl_trusted_certificate', crl: 'ssl_crl' } as const;
-  for (const [field, name] of Object.entries(optional) as Array<[keyof typeof optional, string]>) {
+  for (const [field, name] of Object.entries(optional) as Array<[keyof typeof optional, (typeof optional)[keyof typeof optional]]>) {
     const file = path(name);
     if (file !== undefined) ssl[field] = file;
   }
@@ -143,9 +128,9 @@ function sslConfig(server: Level, mail: Level): SslConfig {
 }
 
 function build(server: Level, mail: Level): ServerConfig {
-  const get = <T>(name: string): T => value<T>(server, mail, name);
-  const serverName = get<string | undefined>('server_name');
-  const errorLogs = get<ErrorLogConfig[] | undefined>('error_log');
+  const get: ValueOf = (name) => value(server, mail, name);
+  const serverName = get('server_name');
+  const errorLogs = get('error_log');
   const config: ServerConfig = {
     where: server.where,
     listens: [...server.listens],
@@ -153,22 +138,22 @@ function build(server: Level, mail: Level): ServerConfig {
     serverName: serverName === undefined || serverName === '' ? defaultServerName() : serverName,
     timeoutMs: get('timeout'),
     maxErrors: get('max_errors'),
-    authHttp: get<AuthHttpTarget>('auth_http'),
-    authHttpHeaders: get<Array<[string, string]> | undefined>('auth_http_header') ?? [],
+    authHttp: get('auth_http'),
+    authHttpHeaders: get('auth_http_header') ?? [],
     authHttpTimeoutMs: get('auth_http_timeout'),
     proxyBufferSize: get('proxy_buffer'),
     proxyTimeoutMs: get('proxy_timeout'),
     proxyPassErrorMessage: get('proxy_pass_error_message'),
-    pop3Auth: get<Pop3AuthMethod[]>('pop3_auth'),
+    pop3Auth: get('pop3_auth'),
     pop3Capabilities: get('pop3_capabilities'),
-    imapAuth: get<ImapAuthMethod[]>('imap_auth'),
+    imapAuth: get('imap_auth'),
     imapCapabilities: get('imap_capabilities'),
     imapClientBuffer: get('imap_client_buffer'),
-    smtpAuth: get<SmtpAuthMethod[]>('smtp_auth'),
+    smtpAuth: get('smtp_auth'),
     smtpCapabilities: get('smtp_capabilities'),
     smtpClientBuffer: get('smtp_client_buffer'),
     smtpGreetingDelayMs: get('smtp_greeting_delay'),
-    sieveAuth: get<SieveAuthMethod[]>('postern_sieve_auth'),
+    sieveAuth: get('postern_sieve_auth'),
     sieveCapabilities: get('postern_sieve_capabilities'),
     sieveClientBuffer: get('postern_sieve_client_buffer'),
     xclient: get('xclient'),
@@ -179,19 +164,19 @@ function build(server: Level, mail: Level): ServerConfig {
     ssl: sslConfig(server, mail),
     authHttpPassClientCert: get('auth_http_pass_client_cert'),
     proxySsl: resolveProxySsl((name) => effective(server, mail, name), get),
-    realIpFrom: get<RealIpSource[] | undefined>('set_real_ip_from') ?? [],
+    realIpFrom: get('set_real_ip_from') ?? [],
     proxyProtocol: get('proxy_protocol'),
     proxyForward: get('postern_proxy_forward'),
   };
-  const resolver = get<ResolverConfig | null | undefined>('resolver');
+  const resolver = get('resolver');
   if (resolver) config.resolver = resolver;
-  const limitConnPerIp = get<number | null>('postern_limit_conn_per_ip');
+  const limitConnPerIp = get('postern_limit_conn_per_ip');
   if (limitConnPerIp !== null) config.limitConnPerIp = limitConnPerIp;
-  const sessionStore = get<SessionStoreUrl | null>('postern_ssl_session_store');
+  const sessionStore = get('postern_ssl_session_store');
   if (sessionStore !== null) config.sessionStore = sessionStore;
-  const accessLog = get<AccessLogConfig | null | undefined>('postern_access_log');
+  const accessLog = get('postern_access_log');
   if (accessLog) config.accessLog = accessLog;
-  const journal = get<PathValue | null | undefined>('postern_journal');
+  const journal = get('postern_journal');
   if (journal) config.journalDir = journal.path;
   if (errorLogs) config.errorLogs = errorLogs;
   return config;
