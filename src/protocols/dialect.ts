@@ -85,3 +85,17 @@ export function saslChallengeText(step: SaslChallenge, salt: string): string {
       return base64(salt);
   }
 }
+
+/**
+ * The SASL mechanisms the `*_auth` methods enable, in nginx's fixed order (PLAIN, LOGIN,
+ * CRAM-MD5, EXTERNAL), for protocols that name LOGIN on its own (IMAP, SMTP, ManageSieve).
+ */
+export function mechanismsOf(authMethods: readonly string[]): string[] {
+  const order: Array<[method: string, mechanism: string]> = [
+    ['plain', 'PLAIN'],
+    ['login', 'LOGIN'],
+    ['cram-md5', 'CRAM-MD5'],
+    ['external', 'EXTERNAL'],
+  ];
+  return order.filter(([method]) => authMethods.includes(method)).map(([, mechanism]) => mechanism);
+}

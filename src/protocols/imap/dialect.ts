@@ -1,16 +1,9 @@
-import { CRLF, saslChallengeText, type CapabilityView, type Dialect } from '../dialect.js';
+import { CRLF, mechanismsOf, saslChallengeText, type CapabilityView, type Dialect } from '../dialect.js';
 
 /** `tag` as received, or `*` when no valid tag was parsed. */
 const tagged = (tag: string | undefined): string => (tag === undefined ? '*' : tag);
 
-function authCapabilities(authMethods: readonly string[]): string[] {
-  const items: string[] = [];
-  if (authMethods.includes('plain')) items.push('AUTH=PLAIN');
-  if (authMethods.includes('login')) items.push('AUTH=LOGIN');
-  if (authMethods.includes('cram-md5')) items.push('AUTH=CRAM-MD5');
-  if (authMethods.includes('external')) items.push('AUTH=EXTERNAL');
-  return items;
-}
+const authCapabilities = (authMethods: readonly string[]): string[] => mechanismsOf(authMethods).map((mechanism) => `AUTH=${mechanism}`);
 
 function capabilityItems(view: CapabilityView): string[] {
   if (view.tls || view.starttls === 'off') return [...view.capabilities, ...authCapabilities(view.authMethods)];

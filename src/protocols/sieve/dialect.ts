@@ -17,7 +17,7 @@
  *
  * ManageSieve has no tags: `tag` is NOOP's echo tag, or undefined.
  */
-import { CRLF, saslChallengeText, type CapabilityView, type Dialect } from '../dialect.js';
+import { CRLF, mechanismsOf, saslChallengeText, type CapabilityView, type Dialect } from '../dialect.js';
 
 /** Quoted strings longer than this are sent as literals (RFC 5804 §4 lets servers choose). */
 const MAX_QUOTED = 1024;
@@ -32,17 +32,6 @@ export function sieveString(text: string): string {
   return `"${text.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`;
 }
 
-/** SASL mechanisms in the same fixed order as IMAP's AUTH= list, only those in `postern_sieve_auth`. */
-function saslMechanisms(authMethods: readonly string[]): string[] {
-  const order: Array<[method: string, mechanism: string]> = [
-    ['plain', 'PLAIN'],
-    ['login', 'LOGIN'],
-    ['cram-md5', 'CRAM-MD5'],
-    ['external', 'EXTERNAL'],
-  ];
-  return order.filter(([method]) => authMethods.includes(method)).map(([, mechanism]) => mechanism);
-}
-
 /** What the server says it is; the backend's own IMPLEMENTATION is what the client sees after login. */
 export const IMPLEMENTATION = 'Postern';
 
@@ -51,7 +40,7 @@ export function capabilityLines(view: CapabilityView): string {
   const lines = [`"IMPLEMENTATION" ${sieveString(IMPLEMENTATION)}`, `"SIEVE" ${sieveString(view.capabilities.join(' '))}`];
   if (view.capabilities.includes('enotify')) lines.push('"NOTIFY" "mailto"');
   const tlsRequiredForAuth = view.starttls === 'only' && !view.tls;
-  lines.push(`"SASL" ${sieveString(tlsRequiredForAuth ? '' : saslMechanisms(view.authMethods).join(' '))}`);
+  lines.push(`"SASL" ${sieveString(tlsRequiredForAuth ? '' : mechanismsOf(view.authMethods).join(' '))}`);
   if (view.starttls !== 'off' && !view.tls) lines.push('"STARTTLS"');
   lines.push('"VERSION" "1.0"');
   return lines.map((line) => line + CRLF).join('');

@@ -1,21 +1,10 @@
-import { CRLF, saslChallengeText, type CapabilityView, type Dialect } from '../dialect.js';
-
-/** SMTP AUTH mechanisms in nginx's fixed order, only those listed in `smtp_auth`. */
-function authMechanisms(authMethods: readonly string[]): string[] {
-  const order: Array<[method: string, mechanism: string]> = [
-    ['plain', 'PLAIN'],
-    ['login', 'LOGIN'],
-    ['cram-md5', 'CRAM-MD5'],
-    ['external', 'EXTERNAL'],
-  ];
-  return order.filter(([method]) => authMethods.includes(method)).map(([, mechanism]) => mechanism);
-}
+import { CRLF, mechanismsOf, saslChallengeText, type CapabilityView, type Dialect } from '../dialect.js';
 
 /** The multi-line EHLO reply: name, `smtp_capabilities`, AUTH (not before TLS with `starttls only`), STARTTLS. */
 function ehlo(view: CapabilityView, serverName: string): string {
   const items = [serverName, ...view.capabilities];
   const tlsRequired = view.starttls === 'only' && !view.tls;
-  const mechanisms = authMechanisms(view.authMethods);
+  const mechanisms = mechanismsOf(view.authMethods);
   if (!tlsRequired && mechanisms.length > 0) items.push(`AUTH ${mechanisms.join(' ')}`);
   if (view.starttls !== 'off' && !view.tls) items.push('STARTTLS');
   return items.map((item, i) => `250${i === items.length - 1 ? ' ' : '-'}${item}${CRLF}`).join('');
