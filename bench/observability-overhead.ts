@@ -12,7 +12,8 @@ import type { AuthOutcome } from '../machines/types.js';
 import { createLogger } from '../src/log.js';
 import { Secret } from '../src/secret.js';
 import { startProxy } from '../src/server.js';
-import { fakeBackend, LineClient, serverConfig } from '../test/integration/fixtures.js';
+import { fakeBackend, serverConfig } from '../test/integration/fixtures.js';
+import { compareSessionCost, type SessionCost } from './session-rounds.js';
 
 export interface ObservabilityOverhead {
   sessions: number;
@@ -21,8 +22,8 @@ export interface ObservabilityOverhead {
   errorLogLines: number;
   accessLogLines: number;
   /** Medians over the rounds, µs per session: wall clock, and CPU of this process (client, proxy and backend). */
-  defaults: { wall: number; cpu: number };
-  observed: { wall: number; cpu: number };
+  defaults: SessionCost;
+  observed: SessionCost;
 }
 
 export async function measureObservabilityOverhead(sessions: number, rounds: number): Promise<ObservabilityOverhead> {
@@ -47,38 +48,7 @@ export async function measureObservabilityOverhead(sessions: number, rounds: num
     { logger: createLogger([{ target: errorLog, level: 'info' }]), authFor: () => auth },
   );
 
-  async function session(port: number): Promise<void> {
-    const client = await LineClient.connect(port);
-    await client.line();
-    client.send('USER someone\r\nPASS Pa55-w0rd\r\n');
-    await client.lines(2);
-    client.send('QUIT\r\n');
-    await client.lines(2);
-    client.close();
-  }
-
-  interface Round {
-    wall: number;
-    cpu: number;
-  }
-
-  async function loop(port: number): Promise<Round> {
-    const cpu = process.cpuUsage();
-    const started = process.hrtime.bigint();
-    for (let i = 0; i < sessions; i++) await session(port);
-    const used = process.cpuUsage(cpu);
-    return { wall: Number(process.hrtime.bigint() - started) / 1e3 / sessions, cpu: (used.user + used.system) / sessions };
-  }
-
-  await loop(defaults.listeners[0]!.port);
-  await loop(observed.listeners[0]!.port);
-  const without: Round[] = [];
-  const withAll: Round[] = [];
-  for (let r = 0; r < rounds; r++) {
-    without.push(await loop(defaults.listeners[0]!.port));
-    withAll.push(await loop(observed.listeners[0]!.port));
-  }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const cost = await compareSessionCost(defaults.listeners[0]!.port, observed.listeners[0]!.port, sessions, rounds);
   await defaults.close();
   await observed.close();
   await backend.close();
@@ -87,6 +57,5 @@ export async function measureObservabilityOverhead(sessions: number, rounds: num
   const count = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').length;
   const result = { errorLogLines: count(errorLog), accessLogLines: count(accessLog) };
   rmSync(dir, { recursive: true, force: true });
-  const pickBoth = (rs: Round[]) => ({ wall: median(rs.map((r) => r.wall)), cpu: median(rs.map((r) => r.cpu)) });
-  return { sessions, rounds, ...result, defaults: pickBoth(without), observed: pickBoth(withAll) };
+  return { sessions, rounds, ...result, defaults: cost.base, observed: cost.variant };
 }
