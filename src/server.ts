@@ -96,14 +96,14 @@ function applySocketOptions(socket: net.Socket, listen: ListenConfig): void {
 }
 
 function tlsEndpointFor(server: ServerConfig, sessions: SessionServices, redisStores: RedisSessionStores): TlsEndpoint {
-  const { options, sni } = serverTls(server);
+  const { options, sni, ticketKeys } = serverTls(server);
   return new TlsEndpoint({
     context: options,
     sni,
     protocol: server.protocol,
     handshakeTimeoutMs: server.timeoutMs,
     requestCert: server.ssl.verifyClient !== 'off',
-    sessions: endpointSessions(server, sessions, (url) => redisStores.for(url)),
+    sessions: endpointSessions(server, sessions, (url) => redisStores.for(url), ticketKeys),
   });
 }
 

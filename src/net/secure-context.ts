@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { ConfigError, describeErrno } from '../config/errors.js';
 import type { ServerConfig, SslConfig, Where } from '../config/types.js';
 import { sessionIdContext } from './session-id-context.js';
-import { loadTicketKeyFiles } from './ticket-keys.js';
+import { loadTicketKeyFiles, type TicketKey } from './ticket-keys.js';
 import { NODE_TLS_VERSIONS, tlsVersions, type NodeTlsVersion, type TlsVersions } from './tls.js';
 
 /** nginx's NGX_SSL_PASSWORD_BUFFER_SIZE: a longer line in ssl_password_file is an error. */
@@ -21,6 +21,8 @@ const PASSWORD_LINE_MAX = 4096;
 export interface SecureContextPlan {
   options: tls.SecureContextOptions;
   warnings: string[];
+  /** The `ssl_session_ticket_key` files' keys, read once here (the session cache serves them). */
+  ticketKeys: TicketKey[];
 }
 
 interface PemBlock {
@@ -42,6 +44,7 @@ export interface ServerTls {
   options: tls.SecureContextOptions;
   sni: Array<{ pattern: string; options: tls.SecureContextOptions }>;
   warnings: string[];
+  ticketKeys: TicketKey[];
 }
 
 /**
@@ -60,7 +63,7 @@ export function serverTls(server: ServerConfig): ServerTls {
   }
   const sni = sniContextOptions(ssl, plan.options);
   for (const entry of sni) tls.createSecureContext(entry.options);
-  return { options: plan.options, sni, warnings: plan.warnings };
+  return { options: plan.options, sni, warnings: plan.warnings, ticketKeys: plan.ticketKeys };
 }
 
 /** What `postern -t` checks for a server that uses TLS (see serverTls); returns the warnings. */
@@ -112,7 +115,7 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
   const ownDhparam = ssl.dhparam === undefined ? undefined : loadDhparam(ssl.dhparam, at('ssl_dhparam'));
   checkCurves(ssl.ecdhCurve, at('ssl_ecdh_curve'));
   checkTicketKeys(ssl, fallback);
-  loadTicketKeyFiles(ssl.sessionTicketKeys, at('ssl_session_ticket_key'));
+  const ticketKeys = loadTicketKeyFiles(ssl.sessionTicketKeys, at('ssl_session_ticket_key'));
 
   // ssl_conf_command last, over everything above, as OpenSSL applies it after nginx's own settings.
   const commands = confCommands(ssl, at('ssl_conf_command'));
@@ -173,7 +176,7 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
     caPems.map((pem) => Buffer.from(pem)),
     ssl.verifyClient,
   );
-  return { options, warnings };
+  return { options, warnings, ticketKeys };
 }
 
 /**

@@ -209,13 +209,15 @@ export const serverIdOf = (server: ServerConfig): string => `${server.where.file
  * A server{}'s session settings for its TLS endpoint: `off` and `none` store nothing (Node's
  * cache mode already answers like `none`; see docs/nginx-migration.md for `off`), `builtin` gets
  * a store of its own, `shared:` the named one, `postern_ssl_session_store` the one `externalStore`
- * gives (unless `off`). Ticket key files are read here (errors at the
- * directive's line); without them the server gets its random key.
+ * gives (unless `off`). Ticket keys: those serverTls read from the files (read here only when
+ * not given, errors at the directive's line); without files the server gets its random key.
  */
 export function endpointSessions(
   server: ServerConfig,
   services: SessionServices,
   externalStore?: (url: SessionStoreUrl) => SessionStore,
+  /** The ticket key files' keys when the caller read them already (serverTls): not read twice. */
+  loadedTicketKeys?: readonly TicketKey[],
 ): EndpointSessions {
   const { ssl } = server;
   const cache = ssl.sessionCache;
@@ -226,7 +228,7 @@ export function endpointSessions(
   const stores = [builtin, shared, external].filter((s): s is SessionStore => s !== undefined);
   const store = cache.off ? null : (stores.reduceRight<SessionStore | null>((next, s) => (next === null ? s : new TieredSessionStore(s, next)), null));
   const where = ssl.where['ssl_session_ticket_key'] ?? server.where;
-  const ticketKeys =
-    ssl.sessionTicketKeys.length > 0 ? loadTicketKeyFiles(ssl.sessionTicketKeys, where) : [services.randomTicketKey(serverIdOf(server))];
+  const fileKeys = ssl.sessionTicketKeys.length === 0 ? [] : (loadedTicketKeys ?? loadTicketKeyFiles(ssl.sessionTicketKeys, where));
+  const ticketKeys = fileKeys.length > 0 ? [...fileKeys] : [services.randomTicketKey(serverIdOf(server))];
   return { store, timeoutMs: ssl.sessionTimeoutMs, ticketKeys };
 }
