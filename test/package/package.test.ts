@@ -115,11 +115,10 @@ describe('npm start', () => {
   it('does not rebuild a current build (prestart); a changed source is rebuilt', async () => {
     const built = path.join(source, 'dist/src/cli/main.js');
     const before = statSync(built).mtimeMs;
-    const started = Date.now();
     const current = await run('npm', ['run', '--silent', 'prestart'], { cwd: source, timeoutMs: 120_000 });
     expect(current.code, current.stderr).toBe(0);
+    // Untouched output is the proof (a wall-clock bound would only measure the machine's load).
     expect(statSync(built).mtimeMs).toBe(before);
-    expect(Date.now() - started).toBeLessThan(5_000);
     const later = new Date(Date.now() + 2_000);
     utimesSync(path.join(source, 'src/version.ts'), later, later);
     const stale = await run('npm', ['run', '--silent', 'prestart'], { cwd: source, timeoutMs: 120_000 });
