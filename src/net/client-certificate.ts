@@ -59,6 +59,8 @@ function verifyResult(socket: TLSSocket, chain: readonly DetailedPeerCertificate
   }
   const leaf = chain[0]!.fingerprint256;
   if (!reachesAnchor(chain)) {
+    // A full handshake whose verified chain Node does not show: nothing to count the depth on.
+    if (!socket.isSessionReused()) warnChainHidden();
     // A resumed session: OpenSSL keeps the client's certificate but not the intermediates it sent,
     // so the depth verdict is the one its full handshake had (nginx keeps it in the session).
     return depthRefusals(ssl).get(leaf) ?? { verify: 'SUCCESS' };
@@ -66,6 +68,22 @@ function verifyResult(socket: TLSSocket, chain: readonly DetailedPeerCertificate
   const verdict = depthVerdict(chain, ssl);
   rememberDepthVerdict(ssl, leaf, verdict);
   return verdict ?? { verify: 'SUCCESS' };
+}
+
+let chainHiddenWarned = false;
+
+/**
+ * Node.js issue #65579 (a regression that reached 24.21.0; fixed upstream): a TLS server is not
+ * shown the chain a client sent, so `ssl_verify_depth` cannot be applied. Said once per process,
+ * as a process warning (stderr), so that an operator on such a Node.js learns it.
+ */
+function warnChainHidden(): void {
+  if (chainHiddenWarned) return;
+  chainHiddenWarned = true;
+  process.emitWarning(
+    `Node.js ${process.version} does not show the server the client's certificate chain (Node.js issue #65579): ssl_verify_depth is not applied`,
+    { code: 'POSTERN_CLIENT_CHAIN_HIDDEN' },
+  );
 }
 
 const reachesAnchor = (chain: readonly DetailedPeerCertificate[]): boolean => {

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import tls, { type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TlsInfo } from '../../../machines/types.js';
 import type { SslConfig, VerifyClient } from '../../../src/config/types.js';
 import { rfc2253, tlsInfo } from '../../../src/net/client-certificate.js';
@@ -209,5 +210,36 @@ describe('rfc2253', () => {
     ['', ''],
   ])('%j → %j', (node, nginx) => {
     expect(rfc2253(node)).toBe(nginx);
+  });
+});
+
+describe('a Node.js that hides the client chain from the server (Node.js issue #65579)', () => {
+  /** What such a Node.js shows of a full handshake: the verified leaf, without any issuer. */
+  const hidingSocket = (pem: string, reused: boolean) => {
+    const cert = new X509Certificate(pem);
+    const leaf = { raw: cert.raw, fingerprint256: cert.fingerprint256, subject: {}, issuer: {} };
+    return {
+      authorized: true,
+      getProtocol: () => 'TLSv1.3',
+      getCipher: () => ({ name: 'TLS_AES_128_GCM_SHA256' }),
+      getPeerCertificate: () => leaf,
+      isSessionReused: () => reused,
+    } as unknown as TLSSocket;
+  };
+
+  it('says once per process that ssl_verify_depth is not applied; a resumed session says nothing', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const pem = readFileSync(certs.depth1.cert, 'latin1');
+      const settings = ssl({ verifyClient: 'on', verifyDepth: 0 });
+      expect(tlsInfo(hidingSocket(pem, true), settings, false).clientCert?.verify).toBe('SUCCESS');
+      expect(warn).not.toHaveBeenCalled();
+      tlsInfo(hidingSocket(pem, false), settings, false);
+      tlsInfo(hidingSocket(pem, false), settings, false);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/does not show the server the client's certificate chain .*ssl_verify_depth is not applied/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
