@@ -106,15 +106,22 @@ function mutated(segment: fc.Arbitrary<string>): fc.Arbitrary<string> {
   );
 }
 
+// ---------------------------------------------------------------- POP3 and SMTP AUTH
+
+/** `AUTH` PLAIN and LOGIN (with and without an initial response) and CRAM-MD5: the same words in POP3 and SMTP. */
+const authExchanges = (user: fc.Arbitrary<string>, password: fc.Arbitrary<string>): Array<fc.Arbitrary<string>> => [
+  concat(verbOf('AUTH'), text(' '), verbOf('PLAIN'), eol, saslLine(plainMessage(user, password)), eol),
+  concat(verbOf('AUTH'), text(' '), verbOf('PLAIN'), text(' '), saslLine(plainMessage(user, password)), eol),
+  concat(verbOf('AUTH'), text(' '), verbOf('LOGIN'), eol, saslLine(user), eol, saslLine(password), eol),
+  concat(verbOf('AUTH'), text(' '), verbOf('LOGIN'), text(' '), saslLine(user), eol, saslLine(password), eol),
+  concat(verbOf('AUTH'), text(' '), verbOf('CRAM-MD5'), eol, saslLine(cramMessage(user)), eol),
+];
+
 // ---------------------------------------------------------------- POP3
 
 const pop3Sasl = (user: fc.Arbitrary<string>, password: fc.Arbitrary<string>): fc.Arbitrary<string> =>
   fc.oneof(
-    concat(verbOf('AUTH'), text(' '), verbOf('PLAIN'), eol, saslLine(plainMessage(user, password)), eol),
-    concat(verbOf('AUTH'), text(' '), verbOf('PLAIN'), text(' '), saslLine(plainMessage(user, password)), eol),
-    concat(verbOf('AUTH'), text(' '), verbOf('LOGIN'), eol, saslLine(user), eol, saslLine(password), eol),
-    concat(verbOf('AUTH'), text(' '), verbOf('LOGIN'), text(' '), saslLine(user), eol, saslLine(password), eol),
-    concat(verbOf('AUTH'), text(' '), verbOf('CRAM-MD5'), eol, saslLine(cramMessage(user)), eol),
+    ...authExchanges(user, password),
     concat(verbOf('AUTH'), text(' '), verbOf('EXTERNAL'), fc.constantFrom(' =', ''), eol, saslLine(user), eol),
     concat(verbOf('AUTH'), text(' '), fc.constantFrom('XOAUTH2', 'DIGEST-MD5', 'PLAIN PLAIN', 'CRAM-MD5 x', ''), eol),
   );
@@ -215,11 +222,7 @@ export function imapSegment(user: fc.Arbitrary<string> = credential, password: f
 
 const smtpAuth = (user: fc.Arbitrary<string>, password: fc.Arbitrary<string>): fc.Arbitrary<string> =>
   fc.oneof(
-    concat(verbOf('AUTH'), text(' '), verbOf('PLAIN'), eol, saslLine(plainMessage(user, password)), eol),
-    concat(verbOf('AUTH'), text(' '), verbOf('PLAIN'), text(' '), saslLine(plainMessage(user, password)), eol),
-    concat(verbOf('AUTH'), text(' '), verbOf('LOGIN'), eol, saslLine(user), eol, saslLine(password), eol),
-    concat(verbOf('AUTH'), text(' '), verbOf('LOGIN'), text(' '), saslLine(user), eol, saslLine(password), eol),
-    concat(verbOf('AUTH'), text(' '), verbOf('CRAM-MD5'), eol, saslLine(cramMessage(user)), eol),
+    ...authExchanges(user, password),
     concat(verbOf('AUTH'), text(' '), fc.constantFrom('EXTERNAL', 'EXTERNAL =', 'XOAUTH2', 'PLAIN a b', 'CRAM-MD5 x', ''), eol, fc.option(concat(saslLine(user), eol), { nil: '' })),
   );
 
