@@ -6,6 +6,8 @@ import { accessLog } from './log/access-log.js';
 import { allOf, type SessionEvents } from './log/session-events.js';
 import { processMetrics } from './metrics/proxy-metrics.js';
 import { serverTls } from './net/secure-context.js';
+import { buildServerContexts } from './net/tls-contexts.js';
+import { tlsFiles, type TlsFiles } from './net/tls-files.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
 import { endpointSessions, localSessionServices, type SessionServices } from './net/session-cache.js';
 import { runSession, type AuthService, type ConnectionMachine, type SessionInspector } from './session/session.js';
@@ -95,16 +97,18 @@ function applySocketOptions(socket: net.Socket, listen: ListenConfig): void {
   if (keepalive?.enabled) socket.setKeepAlive(true, (keepalive.idle ?? 0) * 1000);
 }
 
-function tlsEndpointFor(server: ServerConfig, sessions: SessionServices, redisStores: RedisSessionStores): TlsEndpoint {
-  const { options, sni, ticketKeys } = serverTls(server);
-  return new TlsEndpoint({
-    context: options,
-    sni,
+/** The server's TLS endpoint: its files read through the load's `files`, its contexts built once. */
+function tlsEndpointFor(server: ServerConfig, sessions: SessionServices, redisStores: RedisSessionStores, files: TlsFiles): { endpoint: TlsEndpoint; warnings: string[] } {
+  const plan = serverTls(server, files);
+  const ownSessions = endpointSessions(server, sessions, (url) => redisStores.for(url), plan.ticketKeys);
+  const endpoint = new TlsEndpoint({
+    contexts: buildServerContexts(plan, ownSessions.ticketKeys),
     protocol: server.protocol,
     handshakeTimeoutMs: server.timeoutMs,
     requestCert: server.ssl.verifyClient !== 'off',
-    sessions: endpointSessions(server, sessions, (url) => redisStores.for(url), ticketKeys),
+    sessions: ownSessions,
   });
+  return { endpoint, warnings: plan.warnings };
 }
 
 /** What a listening address serves new connections with; replaced as a whole by a reload. */
@@ -224,8 +228,16 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   const routesFor = (next: MailConfig): Map<string, Route> => {
     const out = new Map<string, Route>();
     const socketKeys = sharedSockets(next.servers.flatMap((server) => server.listens));
+    // This load's TLS files: each read once, whichever servers name it.
+    const files = tlsFiles();
     for (const server of next.servers) {
-      const tls = needsTls(server) ? tlsEndpointFor(server, sessions, redisStores) : null;
+      let tls: TlsEndpoint | null = null;
+      if (needsTls(server)) {
+        const made = tlsEndpointFor(server, sessions, redisStores, files);
+        tls = made.endpoint;
+        // What `postern -t` prints (expired certificates...), logged by the process that loads them.
+        for (const warning of made.warnings) logger.warn(warning);
+      }
       const auth = options.authFor?.(server) ?? new AuthHttpClient(server.authHttp, server.authHttpHeaders, server.authHttpTimeoutMs);
       const journal = journalFor(server);
       const perAddress = server.limitConnPerIp === undefined ? null : new PerAddressLimit(server.limitConnPerIp);

@@ -7,7 +7,8 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { authHttpWhere, ConfigError, formatWhere } from '../config/index.js';
 import type { MailConfig } from '../config/types.js';
-import { checkSsl } from '../net/secure-context.js';
+import { checkSsl } from '../net/tls-contexts.js';
+import { tlsFiles } from '../net/tls-files.js';
 import { errnoText } from '../process/errno.js';
 
 /**
@@ -38,9 +39,10 @@ export async function checkAuthHttpHosts(config: MailConfig): Promise<void> {
  */
 export function checkTls(config: MailConfig): string[] {
   const warnings: string[] = [];
+  const files = tlsFiles();
   for (const server of config.servers) {
     const usesTls = server.sslOn || server.starttls !== 'off' || server.listens.some((l) => l.ssl);
-    if (usesTls) warnings.push(...checkSsl(server));
+    if (usesTls) warnings.push(...checkSsl(server, files));
   }
   return warnings;
 }

@@ -12,7 +12,7 @@ import { startProxy, StartupError } from '../server.js';
 import type { InspectorRelay } from '../inspect/server.js';
 import type { LiveSessionInspector } from '../inspect/inspector.js';
 import { say } from './args.js';
-import { checkAuthHttpHosts, checkTls } from './checks.js';
+import { checkAuthHttpHosts } from './checks.js';
 import { loadConfiguration } from './config-file.js';
 import { describeFailure as describe } from './failure.js';
 import type { MainOptions } from './main-options.js';
@@ -122,12 +122,12 @@ export async function runCommand(options: MainOptions, inspectArgs: InspectArgs)
   keepServingOnUncaught(logger);
   const plan: RunPlan = {
     config,
-    // A reload checks what -t checks: syntax, auth_http hosts, then every certificate and key.
+    // A reload checks syntax and auth_http hosts here; the certificates and keys are read, checked
+    // and built once, by the process that serves them (this one, or the new workers as root).
     reloadConfig: async () => {
       const next = await loadConfig();
       for (const notice of next.notices) logger.notice(notice);
       for (const warning of next.warnings ?? []) logger.warn(warning);
-      for (const warning of checkTls(next)) logger.warn(warning);
       return next;
     },
     describeFailure,

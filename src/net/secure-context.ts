@@ -6,12 +6,12 @@
  * function name, then our reason in parentheses) and placed at the directive's FILE:LINE.
  */
 import { createPrivateKey, constants, X509Certificate, type KeyObject } from 'node:crypto';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import tls from 'node:tls';
 import { ConfigError, describeErrno } from '../config/errors.js';
 import type { ServerConfig, SslConfig, Where } from '../config/types.js';
 import { sessionIdContext } from './session-id-context.js';
 import { loadTicketKeyFiles, type TicketKey } from './ticket-keys.js';
+import { tlsFiles, type TlsFiles } from './tls-files.js';
 import { NODE_TLS_VERSIONS, tlsVersions, type NodeTlsVersion, type TlsVersions } from './tls.js';
 
 /** nginx's NGX_SSL_PASSWORD_BUFFER_SIZE: a longer line in ssl_password_file is an error. */
@@ -39,49 +39,48 @@ export function secureContextOptions(ssl: SslConfig): tls.SecureContextOptions {
   return planSecureContext(ssl).options;
 }
 
-/** One server's TLS, checked: its options, its SNI certificates' options, and the warnings. */
-export interface ServerTls {
+/** One `postern_ssl_sni_certificate`: the server's settings with another certificate. */
+export interface SniPlan {
+  pattern: string;
   options: tls.SecureContextOptions;
-  sni: Array<{ pattern: string; options: tls.SecureContextOptions }>;
-  warnings: string[];
-  ticketKeys: TicketKey[];
+  /** The directive, where a context that cannot be built is reported. */
+  where: Where;
 }
 
 /**
- * Everything secureContextOptions checks (ticket key files included), and that Node.js accepts
- * the result, for the server and each of its SNI certificates; files are read once. Start-up
- * and reload serve what this returns, `postern -t` prints its warnings.
+ * One server's TLS, read and checked but not built: the options of its context and of each SNI
+ * certificate's, the warnings and the ticket key files' keys. tls-contexts.ts builds the
+ * contexts, once per load.
  */
-export function serverTls(server: ServerConfig): ServerTls {
-  const ssl = server.ssl;
-  const plan = planSecureContext(ssl, server.where);
-  try {
-    tls.createSecureContext(plan.options);
-  } catch (error) {
-    const where = ssl.certificateWhere ?? server.where;
-    throw ConfigError.at(`cannot use the TLS settings: ${reasonOf(error)}`, where);
-  }
-  const sni = sniContextOptions(ssl, plan.options);
-  for (const entry of sni) tls.createSecureContext(entry.options);
-  return { options: plan.options, sni, warnings: plan.warnings, ticketKeys: plan.ticketKeys };
+export interface ServerTls {
+  options: tls.SecureContextOptions;
+  sni: SniPlan[];
+  warnings: string[];
+  ticketKeys: TicketKey[];
+  /** Where a server context that cannot be built is reported: the certificate, else the server. */
+  where: Where;
 }
 
-/** What `postern -t` checks for a server that uses TLS (see serverTls); returns the warnings. */
-export const checkSsl = (server: ServerConfig): string[] => serverTls(server).warnings;
-
-/** `ssl_session_ticket_key` files exist and hold 48 or 80 bytes (the keys themselves are loaded elsewhere). */
-export function checkTicketKeys(ssl: SslConfig, fallback?: Where): void {
-  const where = whereOf(ssl, 'ssl_session_ticket_key', fallback);
-  for (const file of ssl.sessionTicketKeys) {
-    let size: number;
-    try {
-      closeSync(openSync(file, 'r'));
-      size = statSync(file).size;
-    } catch (error) {
-      throw ConfigError.at(`open() "${file}" failed (${describeErrno(error)})`, where);
-    }
-    if (size !== 48 && size !== 80) throw ConfigError.at(`"${file}" must be 48 or 80 bytes`, where);
-  }
+/**
+ * Everything planSecureContext checks, for the server and each of its SNI certificates, from
+ * files read once through `files` (one reader per load: a file several servers name is read once
+ * too). The SNI certificates share everything but their certificate and key with the server, so
+ * only those are read for them.
+ */
+export function serverTls(server: ServerConfig, files: TlsFiles = tlsFiles()): ServerTls {
+  const ssl = server.ssl;
+  const plan = planWithParts(ssl, server.where, files);
+  const warnings = [...plan.warnings];
+  const sni = ssl.sniCertificates.map((entry): SniPlan => {
+    const own = loadPair(entry.certificate, entry.key, plan.passwords, entry.where, entry.where, files);
+    warnings.push(...validityWarnings(own.certFile, own.certificate));
+    // Like the server's: an `ssl_conf_command Certificate` of the same key type replaces it.
+    const pairs = withCommandPairs([own], plan.commandPairs);
+    // The server's session id context too: a session resumes under any of its names (they all
+    // verify clients alike) and under no other server's.
+    return { pattern: entry.pattern, where: entry.where, options: { ...plan.options, ...certificateOptions(pairs) } };
+  });
+  return { options: plan.options, sni, warnings, ticketKeys: plan.ticketKeys, where: ssl.certificateWhere ?? server.where };
 }
 
 /**
@@ -89,7 +88,19 @@ export function checkTicketKeys(ssl: SslConfig, fallback?: Where): void {
  * certificates, client CAs and CRL, DH parameters, curves, ticket keys, then ssl_conf_command) so
  * the first error is nginx's; `fallback` locates errors of directives left at their defaults.
  */
-export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureContextPlan {
+export function planSecureContext(ssl: SslConfig, fallback?: Where, files: TlsFiles = tlsFiles()): SecureContextPlan {
+  const { options, warnings, ticketKeys } = planWithParts(ssl, fallback, files);
+  return { options, warnings, ticketKeys };
+}
+
+/** The plan, and what the SNI certificates' plans reuse of it. */
+interface PlanParts extends SecureContextPlan {
+  passwords: string[] | undefined;
+  /** `ssl_conf_command Certificate`/`PrivateKey` pairs, which replace a certificate of their key type. */
+  commandPairs: CertificatePair[];
+}
+
+function planWithParts(ssl: SslConfig, fallback: Where | undefined, files: TlsFiles): PlanParts {
   const at = (name: string) => whereOf(ssl, name, fallback);
   const warnings: string[] = [];
 
@@ -99,31 +110,26 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
   }
   checkCipherList(ssl.ciphers, at('ssl_ciphers'));
 
-  const passwords = ssl.passwordFile === undefined ? undefined : readPasswords(ssl.passwordFile, at('ssl_password_file'));
-  const pairs: CertificatePair[] = ssl.certificates.map((file, i) =>
-    loadPair(file, ssl.certificateKeys[i]!, passwords, ssl.certificateWhere ?? at('ssl_certificate_key'), at('ssl_certificate_key')),
+  const passwords = ssl.passwordFile === undefined ? undefined : readPasswords(ssl.passwordFile, at('ssl_password_file'), files);
+  const ownPairs: CertificatePair[] = ssl.certificates.map((file, i) =>
+    loadPair(file, ssl.certificateKeys[i]!, passwords, ssl.certificateWhere ?? at('ssl_certificate_key'), at('ssl_certificate_key'), files),
   );
 
   // Client certificates: nginx loads the CA files and the CRL only when ssl_verify_client is not off.
   const caPems: string[] = [];
   let crl: string | undefined;
   if (ssl.verifyClient !== 'off') {
-    if (ssl.clientCertificate !== undefined) caPems.push(loadCaFile(ssl.clientCertificate, at('ssl_client_certificate')));
-    if (ssl.trustedCertificate !== undefined) caPems.push(loadCaFile(ssl.trustedCertificate, at('ssl_trusted_certificate')));
-    if (ssl.crl !== undefined) crl = loadCrl(ssl.crl, at('ssl_crl'));
+    if (ssl.clientCertificate !== undefined) caPems.push(loadCaFile(ssl.clientCertificate, at('ssl_client_certificate'), files));
+    if (ssl.trustedCertificate !== undefined) caPems.push(loadCaFile(ssl.trustedCertificate, at('ssl_trusted_certificate'), files));
+    if (ssl.crl !== undefined) crl = loadCrl(ssl.crl, at('ssl_crl'), files);
   }
-  const ownDhparam = ssl.dhparam === undefined ? undefined : loadDhparam(ssl.dhparam, at('ssl_dhparam'));
+  const ownDhparam = ssl.dhparam === undefined ? undefined : loadDhparam(ssl.dhparam, at('ssl_dhparam'), files);
   checkCurves(ssl.ecdhCurve, at('ssl_ecdh_curve'));
-  checkTicketKeys(ssl, fallback);
-  const ticketKeys = loadTicketKeyFiles(ssl.sessionTicketKeys, at('ssl_session_ticket_key'));
+  const ticketKeys = loadTicketKeyFiles(ssl.sessionTicketKeys, at('ssl_session_ticket_key'), files);
 
   // ssl_conf_command last, over everything above, as OpenSSL applies it after nginx's own settings.
-  const commands = confCommands(ssl, at('ssl_conf_command'));
-  for (const replacement of commands.pairs) {
-    const same = pairs.findIndex((p) => p.type === replacement.type);
-    if (same < 0) pairs.push(replacement);
-    else pairs[same] = replacement;
-  }
+  const commands = confCommands(ssl, at('ssl_conf_command'), files);
+  const pairs = withCommandPairs(ownPairs, commands.pairs);
   for (const pair of pairs) warnings.push(...validityWarnings(pair.certFile, pair.certificate));
 
   // Protocols: nginx's list, narrowed by MinProtocol/MaxProtocol, as a Node range plus holes.
@@ -151,8 +157,7 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
   }
 
   const options: tls.SecureContextOptions = {
-    cert: pairs.map((p) => p.certPem),
-    key: pairs.map((p) => (p.passphrase === undefined ? { pem: p.keyPem } : { pem: p.keyPem, passphrase: p.passphrase })),
+    ...certificateOptions(pairs),
     ciphers,
     honorCipherOrder: commands.serverPreference ?? ssl.preferServerCiphers,
     minVersion,
@@ -176,20 +181,24 @@ export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureConte
     caPems.map((pem) => Buffer.from(pem)),
     ssl.verifyClient,
   );
-  return { options, warnings, ticketKeys };
+  return { options, warnings, ticketKeys, passwords, commandPairs: commands.pairs };
 }
 
-/**
- * The contexts of `postern_ssl_sni_certificate`: the server's settings with another certificate.
- * They keep the server's session id context, so a session resumes under any of its names (they
- * all verify clients alike) and under no other server's.
- */
-function sniContextOptions(ssl: SslConfig, base: tls.SecureContextOptions): Array<{ pattern: string; options: tls.SecureContextOptions }> {
-  return ssl.sniCertificates.map((entry) => {
-    const own = planSecureContext({ ...ssl, certificates: [entry.certificate], certificateKeys: [entry.key], certificateWhere: entry.where, sniCertificates: [] }).options;
-    return { pattern: entry.pattern, options: { ...own, sessionIdContext: base.sessionIdContext } };
-  });
+/** OpenSSL keeps one certificate per key type: a command's pair replaces the one of its type. */
+function withCommandPairs(own: readonly CertificatePair[], fromCommands: readonly CertificatePair[]): CertificatePair[] {
+  const pairs = [...own];
+  for (const replacement of fromCommands) {
+    const same = pairs.findIndex((p) => p.type === replacement.type);
+    if (same < 0) pairs.push(replacement);
+    else pairs[same] = replacement;
+  }
+  return pairs;
 }
+
+const certificateOptions = (pairs: readonly CertificatePair[]): Pick<tls.SecureContextOptions, 'cert' | 'key'> => ({
+  cert: pairs.map((p) => p.certPem),
+  key: pairs.map((p) => (p.passphrase === undefined ? { pem: p.keyPem } : { pem: p.keyPem, passphrase: p.passphrase })),
+});
 
 /** The part of a cipher string OpenSSL's cipher list takes (TLS 1.3 names are not part of it). */
 const tls12Ciphers = (text: string): string => text.split(':').filter((c) => c !== '' && !c.startsWith('TLS_')).join(':');
@@ -214,7 +223,7 @@ function whereOf(ssl: SslConfig, name: string, fallback?: Where): Where {
 }
 
 /** The OpenSSL reason of a Node error, without its `error:XXXXXXXX:` code prefix. */
-function reasonOf(error: unknown): string {
+export function openSslReason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.replace(/^error:[0-9A-F]+:/, '').replace(/^[^:]*routines::/, '');
 }
@@ -225,13 +234,13 @@ function trial(options: tls.SecureContextOptions): string | null {
     tls.createSecureContext(options);
     return null;
   } catch (error) {
-    return reasonOf(error);
+    return openSslReason(error);
   }
 }
 
 /** File contents, or the text after `data:` (nginx's inline certificates and keys). */
-function readSource(file: string): Buffer {
-  return file.startsWith('data:') ? Buffer.from(file.slice(5)) : readFileSync(file);
+function readSource(file: string, files: TlsFiles): Buffer {
+  return file.startsWith('data:') ? Buffer.from(file.slice(5)) : files.read(file);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,13 +259,13 @@ interface CertificatePair {
   keyWhere: Where;
 }
 
-function loadCertificate(file: string, where: Where): { pem: string; certificate: X509Certificate } {
+function loadCertificate(file: string, where: Where, files: TlsFiles): { pem: string; certificate: X509Certificate } {
   const fail = (reason: string): never => {
     throw ConfigError.at(`cannot load certificate "${file}": ${reason}`, where);
   };
   let text: string;
   try {
-    text = readSource(file).toString('latin1');
+    text = readSource(file, files).toString('latin1');
   } catch (error) {
     return fail(`BIO_new_file() failed (${describeErrno(error)})`);
   }
@@ -267,15 +276,22 @@ function loadCertificate(file: string, where: Where): { pem: string; certificate
     try {
       return new X509Certificate(block.text);
     } catch (error) {
-      return fail(`${i === 0 ? 'PEM_read_bio_X509_AUX' : 'PEM_read_bio_X509'}() failed (${reasonOf(error)})`);
+      return fail(`${i === 0 ? 'PEM_read_bio_X509_AUX' : 'PEM_read_bio_X509'}() failed (${openSslReason(error)})`);
     }
   });
   return { pem: blocks.map((b) => b.text).join('\n') + '\n', certificate: parsed[0]! };
 }
 
-function loadPair(certFile: string, keyFile: string, passwords: string[] | undefined, certWhere: Where, keyWhere: Where): CertificatePair {
-  const { pem: certPem, certificate } = loadCertificate(certFile, certWhere);
-  const { pem: keyPem, key, passphrase } = loadKey(keyFile, passwords, keyWhere);
+function loadPair(
+  certFile: string,
+  keyFile: string,
+  passwords: string[] | undefined,
+  certWhere: Where,
+  keyWhere: Where,
+  files: TlsFiles,
+): CertificatePair {
+  const { pem: certPem, certificate } = loadCertificate(certFile, certWhere, files);
+  const { pem: keyPem, key, passphrase } = loadKey(keyFile, passwords, keyWhere, files);
   return makePair({ certFile, certPem, certificate }, { keyFile, keyPem, key, passphrase }, keyWhere);
 }
 
@@ -296,7 +312,7 @@ function makePair(
   return pair;
 }
 
-function loadKey(file: string, passwords: string[] | undefined, where: Where): { pem: Buffer; key: KeyObject; passphrase?: string } {
+function loadKey(file: string, passwords: string[] | undefined, where: Where, files: TlsFiles): { pem: Buffer; key: KeyObject; passphrase?: string } {
   const fail = (reason: string): never => {
     throw ConfigError.at(`cannot load certificate key "${file}": ${reason}`, where);
   };
@@ -305,7 +321,7 @@ function loadKey(file: string, passwords: string[] | undefined, where: Where): {
   }
   let pem: Buffer;
   try {
-    pem = readSource(file);
+    pem = readSource(file, files);
   } catch (error) {
     return fail(`BIO_new_file() failed (${describeErrno(error)})`);
   }
@@ -324,14 +340,14 @@ function loadKey(file: string, passwords: string[] | undefined, where: Where): {
     if (passwords === undefined) return fail('PEM_read_bio_PrivateKey() failed (the key is encrypted and there is no "ssl_password_file")');
     return fail('PEM_read_bio_PrivateKey() failed (no line of "ssl_password_file" decrypts it)');
   }
-  return fail(`PEM_read_bio_PrivateKey() failed (${reasonOf(lastError)})`);
+  return fail(`PEM_read_bio_PrivateKey() failed (${openSslReason(lastError)})`);
 }
 
 /** ngx_ssl_read_password_file: one passphrase per line (CR LF or LF), empty lines skipped. */
-function readPasswords(file: string, where: Where): string[] {
+function readPasswords(file: string, where: Where, files: TlsFiles): string[] {
   let text: string;
   try {
-    text = readFileSync(file, 'latin1');
+    text = files.read(file).toString('latin1');
   } catch (error) {
     throw ConfigError.at(`open() "${file}" failed (${describeErrno(error)})`, where);
   }
@@ -354,10 +370,10 @@ function validityWarnings(file: string, certificate: X509Certificate): string[] 
 // ---------------------------------------------------------------------------------------------
 // DH parameters, CAs, CRLs
 
-function loadDhparam(file: string, where: Where): string {
+function loadDhparam(file: string, where: Where, files: TlsFiles): string {
   let text: string;
   try {
-    text = readFileSync(file, 'latin1');
+    text = files.read(file).toString('latin1');
   } catch (error) {
     throw ConfigError.at(`BIO_new_file("${file}") failed (${describeErrno(error)})`, where);
   }
@@ -371,13 +387,13 @@ function loadDhparam(file: string, where: Where): string {
   return block.text;
 }
 
-function loadCaFile(file: string, where: Where): string {
+function loadCaFile(file: string, where: Where, files: TlsFiles): string {
   const fail = (reason: string): never => {
     throw ConfigError.at(`SSL_CTX_load_verify_locations("${file}") failed (${reason})`, where);
   };
   let text: string;
   try {
-    text = readFileSync(file, 'latin1');
+    text = files.read(file).toString('latin1');
   } catch (error) {
     return fail(describeErrno(error));
   }
@@ -387,17 +403,17 @@ function loadCaFile(file: string, where: Where): string {
     try {
       new X509Certificate(block.text);
     } catch (error) {
-      fail(reasonOf(error));
+      fail(openSslReason(error));
     }
   }
   return blocks.map((b) => b.text).join('\n') + '\n';
 }
 
 /** X509_LOOKUP_load_file takes certificates and CRLs alike; only the CRLs matter to Node (undefined: none). */
-function loadCrl(file: string, where: Where): string | undefined {
+function loadCrl(file: string, where: Where, files: TlsFiles): string | undefined {
   let text: string;
   try {
-    text = readFileSync(file, 'latin1');
+    text = files.read(file).toString('latin1');
   } catch (error) {
     throw ConfigError.at(`X509_LOOKUP_load_file("${file}") failed (${describeErrno(error)})`, where);
   }
@@ -462,7 +478,7 @@ const OPENSSL_OPTION_FLAGS = new Set([
   'canames', 'ktls', 'ignoreunexpectedeof',
 ]);
 
-function confCommands(ssl: SslConfig, where: Where): ConfCommandEffects {
+function confCommands(ssl: SslConfig, where: Where, files: TlsFiles): ConfCommandEffects {
   const effects: ConfCommandEffects = { optionBits: 0, pairs: [] };
   let pendingCertificate: { file: string; pem: string; certificate: X509Certificate } | undefined;
   for (const [rawName, value] of ssl.confCommands) {
@@ -518,16 +534,16 @@ function confCommands(ssl: SslConfig, where: Where): ConfCommandEffects {
         }
         break;
       case 'DHParameters':
-        effects.dhparam = loadDhparam(value, where);
+        effects.dhparam = loadDhparam(value, where, files);
         break;
       case 'Certificate':
-        pendingCertificate = { file: value, ...loadCertificate(value, where) };
+        pendingCertificate = { file: value, ...loadCertificate(value, where, files) };
         break;
       case 'PrivateKey': {
         if (pendingCertificate === undefined) {
           throw ConfigError.at(`"ssl_conf_command PrivateKey" needs a "ssl_conf_command Certificate" before it`, where);
         }
-        const { pem, key, passphrase } = loadKey(value, undefined, where);
+        const { pem, key, passphrase } = loadKey(value, undefined, where, files);
         const { file: certFile, pem: certPem, certificate } = pendingCertificate;
         effects.pairs.push(makePair({ certFile, certPem, certificate }, { keyFile: value, keyPem: pem, key, passphrase }, where));
         pendingCertificate = undefined;

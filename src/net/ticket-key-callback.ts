@@ -29,14 +29,13 @@ export class TicketKeyCallbackUnavailable extends Error {}
 
 const NO_KEY = Buffer.alloc(16);
 
-/** The native context behind a tls.Server's current secure context (an internal of Node). */
-function nativeContext(server: tls.Server): NativeSecureContext | undefined {
-  return (server as tls.Server & { _sharedCreds?: { context?: NativeSecureContext } })._sharedCreds?.context;
-}
+/** The native context behind a secure context (an internal of Node). */
+const nativeContext = (secureContext: tls.SecureContext): NativeSecureContext | undefined =>
+  (secureContext as tls.SecureContext & { context?: NativeSecureContext }).context;
 
-/** Whether this Node.js offers the callback (checked at start, before any handshake). */
-export function ticketKeyCallbackAvailable(server: tls.Server): boolean {
-  return typeof nativeContext(server)?.enableTicketKeyCallback === 'function';
+/** Whether this Node.js offers the callback on `secureContext`'s native context. */
+export function ticketKeyCallbackAvailable(secureContext: tls.SecureContext): boolean {
+  return typeof nativeContext(secureContext)?.enableTicketKeyCallback === 'function';
 }
 
 /** The decision for one ticket, as nginx's ngx_ssl_ticket_key_callback makes it. */
@@ -52,20 +51,11 @@ export function ticketKeyDecision(keys: readonly TicketKey[], name: Buffer, encr
 }
 
 /**
- * Makes `server`'s current secure context encrypt tickets with keys[0] and decrypt with any of
- * `keys` (AES keys of 16 bytes: loadTicketKeyFiles derives one for 80-byte files). Call again
- * after `server.setSecureContext()`, which replaces the context.
+ * Makes `secureContext` (a server's, or an SNI certificate's) encrypt tickets with keys[0] and
+ * decrypt with any of `keys` (AES keys of 16 bytes: loadTicketKeyFiles derives one for 80-byte files).
  */
-export function useTicketKeys(server: tls.Server, keys: readonly TicketKey[]): void {
-  useTicketKeysOn(nativeContext(server), keys);
-}
-
-/** The same for a context made with `tls.createSecureContext` (the SNI certificates' contexts). */
-export function useTicketKeysOnContext(secureContext: tls.SecureContext, keys: readonly TicketKey[]): void {
-  useTicketKeysOn((secureContext as tls.SecureContext & { context?: NativeSecureContext }).context, keys);
-}
-
-function useTicketKeysOn(context: NativeSecureContext | undefined, keys: readonly TicketKey[]): void {
+export function useTicketKeys(secureContext: tls.SecureContext, keys: readonly TicketKey[]): void {
+  const context = nativeContext(secureContext);
   if (context === undefined || typeof context.enableTicketKeyCallback !== 'function') {
     throw new TicketKeyCallbackUnavailable('this Node.js cannot use several ssl_session_ticket_key files (no ticket key callback)');
   }

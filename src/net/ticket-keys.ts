@@ -13,9 +13,9 @@
  * sharing between workers and hosts work as with nginx; only the ticket cipher is AES-128.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { ConfigError, describeErrno } from '../config/errors.js';
 import type { Where } from '../config/types.js';
+import { tlsFiles, type TlsFiles } from './tls-files.js';
 
 export interface TicketKey {
   name: Buffer;
@@ -50,11 +50,11 @@ export function fromNodeTicketKeys(bytes: Buffer): TicketKey {
  * Reads `ssl_session_ticket_key` files in order, with nginx's errors (`open() "F" failed (...)`,
  * `"F" must be 48 or 80 bytes`) and Postern's refusal of 80-byte keys, at the directive's line.
  */
-export function loadTicketKeyFiles(files: readonly string[], where: Where): TicketKey[] {
+export function loadTicketKeyFiles(files: readonly string[], where: Where, reader: TlsFiles = tlsFiles()): TicketKey[] {
   return files.map((file) => {
     let bytes: Buffer;
     try {
-      bytes = readFileSync(file);
+      bytes = reader.read(file);
     } catch (error) {
       throw ConfigError.at(`open() "${file}" failed (${describeErrno(error)})`, where);
     }

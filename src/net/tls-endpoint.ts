@@ -1,13 +1,12 @@
-import { constants } from 'node:crypto';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Protocol } from '../config/types.js';
 import { peekClientHello } from './client-hello.js';
 import type { EndpointSessions, SessionStore } from './session-cache.js';
 import { sessionFields, TLS1_3_VERSION } from './session-der.js';
-import { useTicketKeys, useTicketKeysOnContext } from './ticket-key-callback.js';
-import { fitsNodeTicketKeys, nodeTicketKeys, type TicketKey } from './ticket-keys.js';
 import { sniCallback } from './sni.js';
+import type { ServerContexts } from './tls-contexts.js';
+import { TlsSetupError } from './tls.js';
 
 /** What a session hears about the handshake it asked for. */
 export interface HandshakeHandlers {
@@ -16,18 +15,40 @@ export interface HandshakeHandlers {
 }
 
 export interface TlsEndpointOptions {
-  /** The server's certificates, protocols, ciphers, CAs... as Node secure-context options. */
-  context: tls.SecureContextOptions;
+  /** The server's contexts, built once for this load (tls-contexts.ts), ticket keys installed. */
+  contexts: ServerContexts;
   /** The mail protocol: its name is the one ALPN id accepted (nginx 1.21.4+). */
   protocol: Protocol;
   /** nginx's `timeout` also bounds the handshake. */
   handshakeTimeoutMs: number;
   /** `ssl_verify_client` other than off: ask for a certificate, never fail the handshake for it. */
   requestCert: boolean;
-  /** `postern_ssl_sni_certificate` (extension): other certificates, chosen by the client's SNI name. */
-  sni?: Array<{ pattern: string; options: tls.SecureContextOptions }>;
   /** Session resumption (absent: Node's defaults, which behave as `ssl_session_cache none`). */
-  sessions?: EndpointSessions;
+  sessions?: Pick<EndpointSessions, 'store' | 'timeoutMs'>;
+}
+
+const BUILT = Symbol('built context');
+
+/**
+ * A tls.Server serving a context built beforehand. Node's builds its own from the options it is
+ * given: its constructor calls setSecureContext(options), which keeps the result as the internal
+ * `_sharedCreds` every accepted socket is wrapped with (Node 20 and 24 alike). This override keeps
+ * the given context there instead, so the one built and checked at load is the one served; the
+ * constructor fails if Node stops calling it (test/unit/net/tls-contexts.test.ts would too).
+ */
+export class BuiltContextServer extends tls.Server {
+  constructor(context: tls.SecureContext, options: tls.TlsOptions) {
+    super({ ...options, [BUILT]: context } as tls.TlsOptions);
+    if ((this as unknown as { _sharedCreds?: tls.SecureContext })._sharedCreds !== context) {
+      throw new TlsSetupError('this Node.js does not let Postern serve the TLS context it built (tls.Server changed)');
+    }
+  }
+
+  override setSecureContext(options: tls.SecureContextOptions): void {
+    const context = (options as { [BUILT]?: tls.SecureContext })[BUILT];
+    if (context === undefined) throw new TlsSetupError('a BuiltContextServer takes a built context only');
+    (this as unknown as { _sharedCreds: tls.SecureContext })._sharedCreds = context;
+  }
 }
 
 /**
@@ -48,28 +69,19 @@ export class TlsEndpoint {
 
   constructor(options: TlsEndpointOptions) {
     const alpnId = options.protocol;
-    const sessions = options.sessions;
-    const keys = sessions?.ticketKeys ?? [];
-    // One 48-byte key fits Node's public `ticketKeys`; several, or an 80-byte file's, need the callback.
-    const publicKeys = keys.length === 1 && fitsNodeTicketKeys(keys[0]!) ? nodeTicketKeys(keys[0]!) : undefined;
-    const viaCallback = keys.length > 0 && publicKeys === undefined;
-    const ticketsOn = ((options.context.secureOptions ?? 0) & constants.SSL_OP_NO_TICKET) === 0;
+    const { contexts, sessions } = options;
     this.store = sessions?.store ?? null;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs;
     // Only then does OpenSSL look a TLS 1.3 session up in the cache by its PSK identity.
-    this.readsPskIdentity = this.store !== null && !ticketsOn && (options.context.maxVersion ?? 'TLSv1.3') === 'TLSv1.3';
-    this.server = tls.createServer({
-      ...options.context,
-      ...(publicKeys === undefined ? {} : { ticketKeys: publicKeys }),
+    this.readsPskIdentity = this.store !== null && !contexts.ticketsOn && contexts.offersTls13;
+    this.server = new BuiltContextServer(contexts.context, {
       requestCert: options.requestCert,
       // nginx completes the handshake and answers a bad certificate inside the mail protocol.
       rejectUnauthorized: false,
       handshakeTimeout: options.handshakeTimeoutMs,
       // A client offering ALPN without our protocol gets a fatal no_application_protocol alert.
       ALPNCallback: ({ protocols }) => (protocols.includes(alpnId) ? alpnId : undefined),
-      ...(options.sni === undefined || options.sni.length === 0
-        ? {}
-        : { SNICallback: sniCallback(options.sni.map((entry) => ({ pattern: entry.pattern, context: sniContext(entry.options, keys, publicKeys) }))) }),
+      ...(contexts.sni.length === 0 ? {} : { SNICallback: sniCallback(contexts.sni) }),
     });
     this.server.on('secureConnection', (socket: TLSSocket) => {
       const handlers = this.take(socket);
@@ -84,8 +96,7 @@ export class TlsEndpoint {
       this.take(socket)?.failed(handshakeFailure(error));
       socket.destroy();
     });
-    if (viaCallback) useTicketKeys(this.server, keys);
-    if (this.store !== null) this.cacheSessions(this.store, sessions!.timeoutMs, ticketsOn);
+    if (this.store !== null) this.cacheSessions(this.store, sessions!.timeoutMs, contexts.ticketsOn);
   }
 
   /**
@@ -171,14 +182,4 @@ const DISCONNECTED = 'Client network socket disconnected before secure TLS conne
 function handshakeFailure(error: NodeJS.ErrnoException): string {
   if (error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return TIMED_OUT;
   return `SSL handshake failed: ${error.message}`;
-}
-
-/**
- * An SNI certificate's context, with the server's ticket keys: OpenSSL handles a ticket in the
- * context the SNI name selected, so every name must encrypt and decrypt with the same keys.
- */
-function sniContext(options: tls.SecureContextOptions, keys: readonly TicketKey[], publicKeys: Buffer | undefined): tls.SecureContext {
-  const context = tls.createSecureContext({ ...options, ...(publicKeys === undefined ? {} : { ticketKeys: publicKeys }) });
-  if (keys.length > 0 && publicKeys === undefined) useTicketKeysOnContext(context, keys);
-  return context;
 }

@@ -12,7 +12,7 @@ export const shutdownGraceMs = (config: MailConfig): number => config.workerShut
 /** What a running Postern (one process, or a master and its workers) needs beyond its configuration. */
 export interface RunPlan {
   config: MailConfig;
-  /** Re-reads the configuration and loads its certificates, as `-t` does; throws the `-t` error. */
+  /** Re-reads the configuration (its certificates are loaded by the serving processes); throws the `-t` error. */
   reloadConfig(): Promise<MailConfig>;
   /** The `-t` wording of a failure (`[emerg] ... in FILE:LINE`). */
   describeFailure(error: unknown): string;

@@ -9,6 +9,7 @@ import { parseConfigText } from '../../src/config/index.js';
 import { ConnectionBudget } from '../../src/net/connection-budget.js';
 import { serverTls } from '../../src/net/secure-context.js';
 import { endpointSessions, localSessionServices } from '../../src/net/session-cache.js';
+import { buildServerContexts } from '../../src/net/tls-contexts.js';
 import { TlsEndpoint } from '../../src/net/tls-endpoint.js';
 import { runSession } from '../../src/session/session.js';
 import {
@@ -79,14 +80,14 @@ async function sessionBehind(protocol: Protocol, transport: 'starttls' | 'implic
   const server = parseConfigText(mailBlock({ authPort: 1, ports: placeholders }), 'faults.conf').servers.find(
     (s) => s.protocol === protocol && s.listens[0]!.ssl === (transport === 'implicit'),
   )!;
-  const { options, sni } = serverTls(server);
+  const plan = serverTls(server);
+  const sessions = endpointSessions(server, localSessionServices(), undefined, plan.ticketKeys);
   const endpoint = new TlsEndpoint({
-    context: options,
-    sni,
+    contexts: buildServerContexts(plan, sessions.ticketKeys),
     protocol,
     handshakeTimeoutMs: server.timeoutMs,
     requestCert: false,
-    sessions: endpointSessions(server, localSessionServices()),
+    sessions,
   });
   const tlsSide = {
     handshake: (socket: net.Socket, handlers: { secure(s: TLSSocket): void; failed(reason: string): void }) =>

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../../src/config/index.js';
-import { checkSsl } from '../../../src/net/secure-context.js';
+import { checkSsl } from '../../../src/net/tls-contexts.js';
 import { requireBinaries } from '../../e2e/harness/require.js';
 import { groups, verifyClientCases, type Case } from './error-cases.js';
 import { errorOf } from './helpers.js';

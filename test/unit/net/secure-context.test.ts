@@ -10,7 +10,8 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/index.js';
 import type { ServerConfig } from '../../../src/config/types.js';
-import { checkSsl, planSecureContext, secureContextOptions } from '../../../src/net/secure-context.js';
+import { planSecureContext, secureContextOptions } from '../../../src/net/secure-context.js';
+import { checkSsl } from '../../../src/net/tls-contexts.js';
 import { generateCa, generateCert, makeTempDir, removeDir, run, type Ca, type CertFiles } from '../../e2e/harness/index.js';
 
 const FILE = '/etc/postern/tls.conf';

@@ -15,6 +15,7 @@ import {
   type SessionStore,
 } from '../../../src/net/session-cache.js';
 import { sessionFields } from '../../../src/net/session-der.js';
+import { buildServerContexts } from '../../../src/net/tls-contexts.js';
 import { TlsEndpoint } from '../../../src/net/tls-endpoint.js';
 import { TEST_CERT, TEST_KEY } from './session-test-cert.js';
 
@@ -142,11 +143,18 @@ async function endpointWithCache(
 ) {
   const store = builtinStore(100);
   const endpoint = new TlsEndpoint({
-    context: { cert: TEST_CERT, key: TEST_KEY, sessionIdContext: 'T', minVersion: 'TLSv1.2', maxVersion: version, secureOptions: constants.SSL_OP_NO_TICKET },
+    contexts: buildServerContexts(
+      {
+        options: { cert: TEST_CERT, key: TEST_KEY, sessionIdContext: 'T', minVersion: 'TLSv1.2', maxVersion: version, secureOptions: constants.SSL_OP_NO_TICKET },
+        sni: [],
+        where: { file: 'test.conf', line: 1 },
+      },
+      [],
+    ),
     protocol: 'imap',
     handshakeTimeoutMs,
     requestCert: false,
-    sessions: { store: wrap(store), timeoutMs: 300_000, ticketKeys: [] },
+    sessions: { store: wrap(store), timeoutMs: 300_000 },
   });
   const secured: TLSSocket[] = [];
   const failures: string[] = [];
