@@ -86,6 +86,7 @@ interface Ports {
   implicit: number;
   starttlsOnly: number;
   backendStarttls: number;
+  maxErrors3: number;
 }
 
 describe('ManageSieve through Postern to Dovecot', () => {
@@ -99,8 +100,8 @@ describe('ManageSieve through Postern to Dovecot', () => {
     dc = await startDovecot({ users: USERS, ssl: true, managesieve: true, messages: [] });
     auth = await startAuthServer({ users: USER_TABLE, backends: { sieve: dc.sievePort! } });
     cert = await generateCert();
-    const [starttlsOn, implicit, starttlsOnly, backendStarttls] = (await freePorts(4)) as [number, number, number, number];
-    p = { starttlsOn, implicit, starttlsOnly, backendStarttls };
+    const [starttlsOn, implicit, starttlsOnly, backendStarttls, maxErrors3] = (await freePorts(5)) as [number, number, number, number, number];
+    p = { starttlsOn, implicit, starttlsOnly, backendStarttls, maxErrors3 };
     const block = `mail {
     ssl_certificate ${cert.certPath};
     ssl_certificate_key ${cert.keyPath};
@@ -110,6 +111,7 @@ describe('ManageSieve through Postern to Dovecot', () => {
     server { listen 127.0.0.1:${implicit} ssl; protocol sieve; }
     server { listen 127.0.0.1:${starttlsOnly}; protocol sieve; starttls only; }
     server { listen 127.0.0.1:${backendStarttls}; protocol sieve; postern_proxy_ssl starttls; }
+    server { listen 127.0.0.1:${maxErrors3}; protocol sieve; max_errors 3; }
 }
 `;
     proxy = await startProxy(parseConfigText(block, 'sieve.conf'), { logger: silentLogger() });
@@ -234,14 +236,31 @@ describe('ManageSieve through Postern to Dovecot', () => {
     expect(logins.some((l) => /, TLS[,:]/.test(l)), logins.join('\n')).toBe(true);
   });
 
-  it('a command longer than postern_sieve_client_buffer is refused and the connection closed', async () => {
-    const client = await connect(p.starttlsOn);
+  /** What `port` says, after its greeting, to `lines` sent at once, up to its close. */
+  const closingWords = async (port: number, lines: string[]): Promise<string> => {
+    const client = await connect(port);
     try {
       await response(client);
-      await client.sendLine(`NOOP {100000+}`);
-      expect(await client.expectClosed()).toBe('NO "Error in MANAGESIEVE command received by server."\r\n');
+      await client.send(lines.map((line) => `${line}\r\n`).join(''));
+      return await client.expectClosed();
     } finally {
       client.close();
     }
+  };
+
+  it('a command longer than the buffer: BYE, then the close (RFC 5804 §1.3), as Dovecot says it', async () => {
+    const tooLong = [`NOOP "${'a'.repeat(20_000)}"`];
+    const direct = await closingWords(dc!.sievePort!, tooLong);
+    expect(direct).toBe('BYE "Input buffer full, aborting"\r\n');
+    expect(await closingWords(p.starttlsOn, tooLong)).toBe(direct);
+    // A literal that cannot fit is refused as soon as its header is read.
+    expect(await closingWords(p.starttlsOn, ['NOOP {100000+}'])).toBe(direct);
+  });
+
+  it('max_errors: the invalid command that reaches it gets BYE instead of NO, as Dovecot (3 invalid commands) answers', async () => {
+    const invalid = ['FOO', 'FOO', 'FOO', 'FOO'];
+    const direct = await closingWords(dc!.sievePort!, invalid);
+    expect(direct).toBe(`${'NO "Error in MANAGESIEVE command received by server."\r\n'.repeat(2)}BYE "Too many invalid MANAGESIEVE commands."\r\n`);
+    expect(await closingWords(p.maxErrors3, invalid)).toBe(direct);
   });
 });

@@ -35,19 +35,29 @@ describe('ManageSieve before authentication', () => {
     expect(h.state).toBe('preauth.plaintext.idle');
   });
 
-  it('max_errors: the last invalid command is answered, then the connection closes', () => {
+  it('max_errors: the invalid command that reaches it gets BYE (RFC 5804 §1.3, Dovecot\'s words), then the connection closes', () => {
     const h = sieve({ maxErrors: 2 });
     h.take();
-    h.send({ type: 'cmd.invalid' });
+    expect(h.send({ type: 'cmd.invalid' })).toEqual([reply(`NO "Error in MANAGESIEVE command received by server."${CRLF}`)]);
     const effects = h.send({ type: 'cmd.invalid' });
-    expect(effects[0]).toEqual(reply(`NO "Error in MANAGESIEVE command received by server."${CRLF}`));
+    expect(effects[0]).toEqual(reply(`BYE "Too many invalid MANAGESIEVE commands."${CRLF}`));
     expect(effects.at(-1)).toEqual({ type: 'close', reason: 'client sent too many invalid commands' });
   });
 
-  it('an invalid line announcing a literal closes at once (its bytes are never read as commands)', () => {
+  it('a command too long for the buffer: BYE, then the close', () => {
     const h = sieve();
     h.take();
-    expect(h.send({ type: 'cmd.invalid', closeAfter: true }).at(-1)).toMatchObject({ type: 'close' });
+    const effects = h.send({ type: 'input.tooLong' });
+    expect(effects[0]).toEqual(reply(`BYE "Input buffer full, aborting"${CRLF}`));
+    expect(effects.at(-1)).toEqual({ type: 'close', reason: 'client sent too long command' });
+  });
+
+  it('an invalid line announcing a literal closes at once with BYE (its bytes are never read as commands)', () => {
+    const h = sieve();
+    h.take();
+    const effects = h.send({ type: 'cmd.invalid', closeAfter: true });
+    expect(effects[0]).toEqual(reply(`BYE "Error in MANAGESIEVE command received by server."${CRLF}`));
+    expect(effects.at(-1)).toMatchObject({ type: 'close' });
   });
 
   it('LOGOUT', () => {

@@ -13,7 +13,12 @@
  *   `OK "TLS negotiation successful."` (§2.2; Dovecot's words, checked on Dovecot 2.3);
  * - NOOP's optional tag comes back as `OK (TAG "tag") "Done"` (§2.14);
  * - SASL challenges are quoted base64 strings (`""` for PLAIN's empty one) (§2.1);
- * - a line the server closes after is `BYE` (§1.3): internal errors, certificate refusals.
+ * - a line the server closes after is `BYE` (§1.3: a server closing the connection says BYE
+ *   first): internal errors, certificate refusals, and, in Dovecot 2.3's words, a command too
+ *   long for the buffer (`BYE "Input buffer full, aborting"`) and the invalid command that
+ *   reaches `max_errors` (`BYE "Too many invalid MANAGESIEVE commands."`, where Dovecot also
+ *   closes). An invalid line ending in a literal header closes too (its literal must not be read
+ *   as commands): `BYE` with the invalid-command text.
  *
  * ManageSieve has no tags: `tag` is NOOP's echo tag, or undefined.
  */
@@ -50,7 +55,8 @@ const ok = (text: string): string => `OK ${sieveString(text)}${CRLF}`;
 const no = (text: string): string => `NO ${sieveString(text)}${CRLF}`;
 const bye = (text: string): string => `BYE ${sieveString(text)}${CRLF}`;
 
-const INVALID = no('Error in MANAGESIEVE command received by server.');
+const INVALID_TEXT = 'Error in MANAGESIEVE command received by server.';
+const INVALID = no(INVALID_TEXT);
 
 export const sieveDialect: Dialect = {
   protocol: 'sieve',
@@ -73,5 +79,9 @@ export const sieveDialect: Dialect = {
     capabilities: (view) => capabilityLines(view) + ok('Capability completed.'),
     /** AUTHENTICATE before TLS under `starttls only` (RFC 5804 §1.3 response code). */
     encryptNeeded: () => `NO (ENCRYPT-NEEDED) ${sieveString('Plaintext authentication disallowed on non-secure (SSL/TLS) connections.')}${CRLF}`,
+    /** The closing lines (see the top of this file). */
+    inputTooLong: () => bye('Input buffer full, aborting'),
+    tooManyInvalid: () => bye('Too many invalid MANAGESIEVE commands.'),
+    invalidClosing: () => bye(INVALID_TEXT),
   },
 };
