@@ -23,18 +23,14 @@ import { matches, Oracle, OracleError, render, type OracleServer } from './oracl
 import { allStateIds, planPaths, type Plan, type PlannedPath } from './plan.js';
 
 /**
- * What the POP3/IMAP/SMTP paths cannot reach, each for a reason; the test fails if anything else is
+ * What the POP3/IMAP/SMTP/ManageSieve paths cannot reach, each for a reason; the test fails if anything else is
  * left uncovered (a new state or transition must be reachable from a real socket, or listed here).
  */
 const NOT_DRIVEN_STATES: Record<string, string> = {};
 const NOT_DRIVEN_TRANSITIONS: Array<[RegExp, string]> = [
   [/^connection\.preauth\.secure\.idle --cmd\.starttls \[starttlsAllowed\]/, 'after TLS STARTTLS is never allowed (guard needs no TLS yet)'],
-  [/^connection\.preauth\.secure\.idle --cmd\.authenticate \[tlsRequiredForAuth\]/, 'after TLS, TLS is never still required'],
+  [/^connection\.preauth\.secure\.idle --cmd\.authenticate \[(?:and\(speaks\(sieve\), )?tlsRequiredForAuth\)?\]/, 'after TLS, TLS is never still required'],
   [/^connection\.relaying --client\.closed/, 'the runtime reports a client hang-up while relaying as relay.ended'],
-  [
-    /\[(?:and\()?speaks\(sieve\)|\[speaksAfterStarttls\]/,
-    'the model drives POP3, IMAP and SMTP; ManageSieve (a Postern extension) is driven in test/machines/sieve.test.ts and end to end in test/e2e/sieve.test.ts',
-  ],
   [
     /--tls\.established \[clientCert(Rejected|Missing)\]/,
     'the model runs without ssl_verify_client; refused client certificates are driven in test/e2e/client-cert.test.ts and test/machines/client-cert.test.ts',
@@ -86,8 +82,47 @@ async function fakeSmtpBackend(reject = false): Promise<Backend> {
   };
 }
 
+/**
+ * A fake ManageSieve backend for Postern's login (src/protocols/sieve/backend-login.ts): its
+ * capabilities and `OK`, then `OK "Logged in."` to `AUTHENTICATE "PLAIN"` with the right
+ * password (`NO "Authentication failed."` otherwise), and `OK "Logout completed."` to LOGOUT
+ * (then it hangs up).
+ */
+async function fakeSieveBackend(): Promise<Backend> {
+  const sockets = new Set<net.Socket>();
+  const good = `"${Buffer.from('\0test@example.com\0secret', 'latin1').toString('base64')}"`;
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.write('"IMPLEMENTATION" "fake sieve"\r\n"SASL" "PLAIN"\r\n"VERSION" "1.0"\r\nOK "fake sieve ready."\r\n');
+    let buffer = '';
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('latin1');
+      for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (/^LOGOUT$/i.test(line)) {
+          socket.end('OK "Logout completed."\r\n');
+          return;
+        }
+        if (/^AUTHENTICATE "PLAIN" /i.test(line)) socket.write(line.endsWith(` ${good}`) ? 'OK "Logged in."\r\n' : 'NO "Authentication failed."\r\n');
+        else socket.write('NO "unexpected"\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 interface Fixtures {
-  backends: { pop3: Backend; imap: Backend; smtp: Backend };
+  backends: { pop3: Backend; imap: Backend; smtp: Backend; sieve: Backend };
   /** An SMTP backend whose greeting is 554 (POP3/IMAP fail with a wrong password instead). */
   smtpRejecting: Backend;
   silent: net.Server;
@@ -124,6 +159,7 @@ class Runner {
       pop3Auth: [...AUTH_METHODS.pop3],
       imapAuth: [...AUTH_METHODS.imap],
       smtpAuth: this.config.protocol === 'smtp' ? ([...this.config.authMethods] as ServerConfig['smtpAuth']) : [...AUTH_METHODS.smtp],
+      sieveAuth: [...AUTH_METHODS.sieve],
       smtpGreetingDelayMs: this.config.greetingDelayMs,
       maxErrors: MAX_ERRORS,
       proxyPassErrorMessage: true,
@@ -151,11 +187,11 @@ class Runner {
       protocol: this.config.protocol,
       starttls: server.starttls,
       implicitTls: this.config.implicitTls,
-      authMethods: server.protocol === 'pop3' ? server.pop3Auth : server.protocol === 'imap' ? server.imapAuth : server.smtpAuth,
-      capabilities: server.protocol === 'pop3' ? server.pop3Capabilities : server.protocol === 'imap' ? server.imapCapabilities : server.smtpCapabilities,
+      authMethods: { pop3: server.pop3Auth, imap: server.imapAuth, smtp: server.smtpAuth, sieve: server.sieveAuth }[this.config.protocol],
+      capabilities: { pop3: server.pop3Capabilities, imap: server.imapCapabilities, smtp: server.smtpCapabilities, sieve: server.sieveCapabilities }[this.config.protocol],
       serverName: server.serverName,
       maxErrors: server.maxErrors,
-      bufferSize: server.protocol === 'pop3' ? 128 : server.protocol === 'imap' ? server.imapClientBuffer : server.smtpClientBuffer,
+      bufferSize: { pop3: 128, imap: server.imapClientBuffer, smtp: server.smtpClientBuffer, sieve: server.sieveClientBuffer }[this.config.protocol],
       greetingDelay: server.protocol === 'smtp' && server.smtpGreetingDelayMs > 0,
     };
     const one = (overrides: Partial<ServerConfig>) =>
@@ -304,7 +340,7 @@ class Runner {
             current.end();
             break;
           case 'backendQuit':
-            current.write(this.config.protocol === 'imap' ? 'z LOGOUT\r\n' : 'QUIT\r\n');
+            current.write({ pop3: 'QUIT\r\n', imap: 'z LOGOUT\r\n', smtp: 'QUIT\r\n', sieve: 'LOGOUT\r\n' }[this.config.protocol]);
             break;
           case 'auth':
           case 'backend':
@@ -357,28 +393,26 @@ describe('model-based: statechart paths driven through real sockets', () => {
     plan = planPaths();
     const silent = net.createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const backends = { pop3: await fakeBackend('pop3'), imap: await fakeBackend('imap'), smtp: await fakeSmtpBackend(), sieve: await fakeSieveBackend() };
+    const smtpRejecting = await fakeSmtpBackend(true);
+    // A port nothing listens on, found after the others are bound (a freed port can be handed out again).
     const dead = net.createServer();
     await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
     const deadPort = (dead.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => dead.close(() => resolve()));
-    fixtures = {
-      backends: { pop3: await fakeBackend('pop3'), imap: await fakeBackend('imap'), smtp: await fakeSmtpBackend() },
-      smtpRejecting: await fakeSmtpBackend(true),
-      silent,
-      silentPort: (silent.address() as net.AddressInfo).port,
-      deadPort,
-    };
+    fixtures = { backends, smtpRejecting, silent, silentPort: (silent.address() as net.AddressInfo).port, deadPort };
   });
   afterAll(async () => {
     for (const runner of runners) await runner.stop();
     await fixtures.backends.pop3.close();
     await fixtures.backends.imap.close();
     await fixtures.backends.smtp.close();
+    await fixtures.backends.sieve.close();
     await fixtures.smtpRejecting.close();
     fixtures.silent.close();
   });
 
-  it('every state node is reachable from a POP3/IMAP/SMTP configuration (or listed with its reason)', () => {
+  it('every state node is reachable from a POP3/IMAP/SMTP/ManageSieve configuration (or listed with its reason)', () => {
     const unreachable = allStateIds().filter((id) => !plan.reachable.has(id) && !plan.statesCovered.has(id));
     expect(unreachable).toEqual(Object.keys(NOT_DRIVEN_STATES));
   });

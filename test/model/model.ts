@@ -21,10 +21,10 @@ export type Path = StatePath<Snapshot, ConnectionEvent>;
 
 export interface ModelConfig {
   name: string;
-  protocol: 'pop3' | 'imap' | 'smtp';
+  protocol: 'pop3' | 'imap' | 'smtp' | 'sieve';
   starttls: 'off' | 'on' | 'only';
   implicitTls: boolean;
-  /** pop3_auth / imap_auth / smtp_auth. */
+  /** pop3_auth / imap_auth / smtp_auth / postern_sieve_auth. */
   authMethods: readonly string[];
   /** SMTP `smtp_greeting_delay`, in ms (0: none). */
   greetingDelayMs: number;
@@ -35,6 +35,8 @@ export const AUTH_METHODS = {
   imap: ['plain', 'login', 'cram-md5', 'external'],
   /** `none` lets MAIL/RCPT reach the auth service. */
   smtp: ['plain', 'login', 'cram-md5', 'external', 'none'],
+  /** ManageSieve (`protocol sieve;`, a Postern extension): `postern_sieve_auth`. */
+  sieve: ['plain', 'login', 'cram-md5', 'external'],
 } as const;
 /** SMTP without `none`: MAIL is answered 530 (auth required). */
 const SMTP_AUTH_WITHOUT_NONE = ['plain', 'login', 'cram-md5', 'external'] as const;
@@ -42,7 +44,7 @@ const SMTP_AUTH_WITHOUT_NONE = ['plain', 'login', 'cram-md5', 'external'] as con
 export const GREETING_DELAY_MS = 80;
 
 export const MODEL_CONFIGS: readonly ModelConfig[] = [
-  ...(['pop3', 'imap', 'smtp'] as const).flatMap((protocol) => [
+  ...(['pop3', 'imap', 'smtp', 'sieve'] as const).flatMap((protocol) => [
     ...(['off', 'on', 'only'] as const).map((starttls) => ({
       name: `${protocol} starttls ${starttls}`,
       protocol,
@@ -67,13 +69,20 @@ export const MAX_ERRORS = 2;
 /** Auth-Wait the scripted auth service asks for, in seconds. */
 export const AUTH_WAIT = 0.05;
 
+const CAPABILITIES: Record<ModelConfig['protocol'], string[]> = {
+  pop3: ['TOP', 'USER', 'UIDL'],
+  imap: ['IMAP4', 'IMAP4rev1', 'UIDPLUS'],
+  smtp: ['PIPELINING', 'SIZE 10240000'],
+  sieve: ['fileinto', 'vacation'],
+};
+
 export function modelInput(config: ModelConfig): ConnectionInput {
   return {
     protocol: config.protocol,
     starttls: config.starttls,
     implicitTls: config.implicitTls,
     authMethods: config.authMethods,
-    capabilities: config.protocol === 'pop3' ? ['TOP', 'USER', 'UIDL'] : config.protocol === 'imap' ? ['IMAP4', 'IMAP4rev1', 'UIDPLUS'] : ['PIPELINING', 'SIZE 10240000'],
+    capabilities: CAPABILITIES[config.protocol],
     maxErrors: MAX_ERRORS,
     timeoutMs: 60_000,
     authHttpTimeoutMs: 60_000,
@@ -127,7 +136,16 @@ const SMTP_LINES = [
   'AUTH LOGIN', 'AUTH CRAM-MD5', `AUTH EXTERNAL ${b64(USER)}`, 'AUTH EXTERNAL', 'AUTH XOAUTH2', 'VRFY someone', 'BOGUS',
   `NOOP ${'x'.repeat(5000)}`,
 ];
-const LINES = { pop3: POP3_LINES, imap: IMAP_LINES, smtp: SMTP_LINES };
+/** ManageSieve (RFC 5804): verbs with quoted or literal strings; SASL responses are strings too. */
+const SIEVE_LINES = [
+  'CAPABILITY', 'NOOP', 'NOOP "t1"', 'LOGOUT', 'STARTTLS', `AUTHENTICATE "PLAIN" "${b64(`\0${USER}\0secret`)}"`,
+  `AUTHENTICATE "PLAIN" {${b64(`\0${USER}\0secret`).length}+}\r\n${b64(`\0${USER}\0secret`)}`, 'AUTHENTICATE "PLAIN"', 'AUTHENTICATE "PLAIN" "="',
+  `AUTHENTICATE "LOGIN" "${b64(USER)}"`, 'AUTHENTICATE "LOGIN"', 'AUTHENTICATE "CRAM-MD5"', `AUTHENTICATE "EXTERNAL" "${b64(USER)}"`,
+  'AUTHENTICATE "EXTERNAL"', 'AUTHENTICATE "XOAUTH2"', 'AUTHENTICATE', 'CAPABILITY "x"', 'BOGUS', 'BOGUS {5+}', `NOOP "${'x'.repeat(5000)}"`,
+  // A user name with NUL would move the PLAIN boundary at the backend: refused before the auth service.
+  `AUTHENTICATE "LOGIN" "${b64('a\0b')}"`,
+];
+const LINES = { pop3: POP3_LINES, imap: IMAP_LINES, smtp: SMTP_LINES, sieve: SIEVE_LINES };
 const SASL_LINES: Record<SaslStep, string[]> = {
   plain: [b64(`\0${USER}\0secret`), '*', b64(`\0${INJECTED}\0secret`)],
   loginUser: [b64(USER), '*'],
@@ -136,6 +154,9 @@ const SASL_LINES: Record<SaslStep, string[]> = {
   'cram-md5': [b64(`${USER} ${DIGEST}`), '*', b64(`crlfuser\r\nQUIT ${DIGEST}`)],
   external: [b64(USER), '*', b64(INJECTED)],
 };
+
+/** A SASL response line as the protocol carries it: ManageSieve quotes it (RFC 5804 §2.1). */
+export const saslLine = (protocol: ModelConfig['protocol'], text: string): string => (protocol === 'sieve' ? `"${text}"` : text);
 
 /** The event Postern's framer and `toMachineEvent` make of one client line. */
 function eventOfLine(protocol: ModelConfig['protocol'], text: string, step: SaslStep | null): ConnectionEvent {
@@ -168,7 +189,7 @@ export function offers(snapshot: Snapshot, config: ModelConfig): Array<{ event: 
   const step = SASL_STEPS.find((s) => snapshot.hasTag(saslTag(s))) ?? null;
   if (snapshot.status !== 'active') return out;
   if (snapshot.hasTag(READS_INPUT)) {
-    const lines = step !== null ? SASL_LINES[step] : LINES[config.protocol];
+    const lines = step !== null ? SASL_LINES[step].map((line) => saslLine(config.protocol, line)) : LINES[config.protocol];
     for (const text of lines) out.push({ event: eventOfLine(config.protocol, text, step), action: { kind: 'line', text } });
     if (config.protocol === 'imap' && step === null) out.push({ event: { type: 'input.literal' }, action: { kind: 'literal', text: 'c1 LOGIN {16}' } });
     out.push({ event: { type: 'client.closed' }, action: { kind: 'close' } });

@@ -4,7 +4,10 @@
  * 1.22.1's mail handlers (src/mail/ngx_mail_{pop3,imap,smtp}_handler.c, ngx_mail_parse.c,
  * ngx_mail_auth_http_module.c) and the transcripts in the behaviour reference (§3–§6, §8.4, §11,
  * §17), plus the differences Postern documents in docs/nginx-migration.md (CR/LF/NUL refused in
- * POP3 credentials; an APOP/CRAM-MD5 digest is never the backend password). It knows nothing of
+ * POP3 credentials; an APOP/CRAM-MD5 digest is never the backend password). ManageSieve, which
+ * nginx lacks, is written from RFC 5804 and Dovecot 2.3's managesieve-login wording (what
+ * docs/extensions.md promises): capability lines then `OK "text"`, `NO`/`BYE` with quoted text,
+ * quoted SASL challenges, BYE wherever the server closes. It knows nothing of
  * states, guards or events: it reads the driver's actions (client lines, TLS, the auth service's
  * answers, the backend's behaviour, timers) and keeps nginx's own session facts (the mail state,
  * TLS, the error count, the IMAP tag, the SMTP MAIL FROM). So a machine that decides wrong
@@ -23,7 +26,7 @@ export class OracleError extends Error {}
 
 /** What the oracle needs to know of the server the driver talks to (its real ServerConfig values). */
 export interface OracleServer {
-  protocol: 'pop3' | 'imap' | 'smtp';
+  protocol: 'pop3' | 'imap' | 'smtp' | 'sieve';
   starttls: 'off' | 'on' | 'only';
   implicitTls: boolean;
   /** pop3_auth / imap_auth / smtp_auth. */
@@ -32,7 +35,7 @@ export interface OracleServer {
   capabilities: readonly string[];
   serverName: string;
   maxErrors: number;
-  /** The command buffer: POP3 128 bytes, else imap_client_buffer / smtp_client_buffer. */
+  /** The command buffer: POP3 128 bytes, else imap_client_buffer / smtp_client_buffer / postern_sieve_client_buffer. */
   bufferSize: number;
   greetingDelay: boolean;
 }
@@ -72,6 +75,41 @@ const decode64 = (text: string): string | null => {
   if (data.length % 4 === 1) return null;
   return Buffer.from(data, 'base64').toString('latin1');
 };
+
+const SIEVE_INVALID = 'Error in MANAGESIEVE command received by server.';
+
+/**
+ * A ManageSieve command line as RFC 5804 §4 writes it: a verb, then strings separated by one
+ * space, each quoted (`\"` and `\\` escapes) or a literal (`{N+}` CRLF N bytes); null when the
+ * line is not that shape (the verb is returned upper-cased, the strings unquoted).
+ */
+function parseSieveLine(text: string): { verb: string; strings: string[] } | null {
+  const verb = /^[A-Za-z]+/.exec(text)?.[0];
+  if (verb === undefined) return null;
+  const upper = verb.toUpperCase();
+  if (!['CAPABILITY', 'NOOP', 'LOGOUT', 'STARTTLS', 'AUTHENTICATE'].includes(upper)) return null;
+  const strings: string[] = [];
+  let rest = text.slice(verb.length);
+  while (rest.length > 0) {
+    const quoted = /^ "((?:[^"\\\r\n\0]|\\["\\])*)"/.exec(rest);
+    if (quoted) {
+      strings.push(quoted[1]!.replace(/\\(["\\])/g, '$1'));
+      rest = rest.slice(quoted[0].length);
+      continue;
+    }
+    const literal = /^ \{(\d+)\+?\}\r\n/.exec(rest);
+    if (literal && rest.length >= literal[0].length + Number(literal[1])) {
+      strings.push(rest.slice(literal[0].length, literal[0].length + Number(literal[1])));
+      rest = rest.slice(literal[0].length + Number(literal[1]));
+      continue;
+    }
+    return null;
+  }
+  return strings.length > 2 ? null : { verb: upper, strings };
+}
+
+/** A ManageSieve SASL response: one quoted string (`"*"` cancels); anything else is not base64. */
+const sieveSaslResponse = (text: string): string => /^"([^"\\]*)"$/.exec(text)?.[1] ?? '!';
 
 export class Oracle {
   readonly segments: Segment[] = [];
@@ -157,7 +195,25 @@ export class Oracle {
         this.send('\r\n');
       } else this.send('+OK POP3 ready\r\n');
     } else if (protocol === 'imap') this.send('* OK IMAP4 ready\r\n');
+    else if (protocol === 'sieve') this.send(`${this.sieveCapabilities()}OK "ManageSieve ready."\r\n`);
     else this.send(`220 ${serverName} ESMTP ready\r\n`);
+  }
+
+  /**
+   * ManageSieve's capability lines (RFC 5804 §1.7), in Dovecot's order: IMPLEMENTATION, SIEVE,
+   * NOTIFY (with enotify), SASL (empty while TLS is still required), STARTTLS (while offered), VERSION.
+   */
+  private sieveCapabilities(): string {
+    const { capabilities, authMethods } = this.server;
+    const mechanisms = [['plain', 'PLAIN'], ['login', 'LOGIN'], ['cram-md5', 'CRAM-MD5'], ['external', 'EXTERNAL']]
+      .filter(([method]) => authMethods.includes(method!))
+      .map(([, name]) => name!);
+    const lines = ['"IMPLEMENTATION" "Postern"', `"SIEVE" "${capabilities.join(' ')}"`];
+    if (capabilities.includes('enotify')) lines.push('"NOTIFY" "mailto"');
+    lines.push(`"SASL" "${this.tlsRequired ? '' : mechanisms.join(' ')}"`);
+    if (this.starttlsAllowed) lines.push('"STARTTLS"');
+    lines.push('"VERSION" "1.0"');
+    return lines.map((line) => `${line}\r\n`).join('');
   }
 
   private invalid(tag?: string): string {
@@ -168,11 +224,20 @@ export class Oracle {
         return `${tag ?? '*'} BAD invalid command\r\n`;
       case 'smtp':
         return '500 5.5.1 Invalid command\r\n';
+      case 'sieve':
+        return `NO "${SIEVE_INVALID}"\r\n`;
     }
   }
 
   private internalError(): void {
-    this.send({ pop3: '-ERR internal server error\r\n', imap: '* BAD internal server error\r\n', smtp: '451 4.3.2 Internal server error\r\n' }[this.server.protocol]);
+    this.send(
+      {
+        pop3: '-ERR internal server error\r\n',
+        imap: '* BAD internal server error\r\n',
+        smtp: '451 4.3.2 Internal server error\r\n',
+        sieve: 'BYE (TRYLATER) "Internal server error."\r\n',
+      }[this.server.protocol],
+    );
     this.close();
   }
 
@@ -230,14 +295,16 @@ export class Oracle {
     return items.map((item, i) => `250${i === items.length - 1 ? ' ' : '-'}${item}\r\n`).join('');
   }
 
-  /** A SASL challenge: `+ ` (POP3, IMAP) or `334 ` (SMTP) and its text. */
+  /** A SASL challenge: `+ ` (POP3, IMAP) or `334 ` (SMTP) and its text; ManageSieve's is a quoted string. */
   private challenge(text: string | 'salt'): void {
-    const prefix = this.server.protocol === 'smtp' ? '334 ' : '+ ';
+    const { protocol } = this.server;
+    const prefix = protocol === 'smtp' ? '334 ' : protocol === 'sieve' ? '"' : '+ ';
+    const suffix = protocol === 'sieve' ? '"\r\n' : '\r\n';
     if (text === 'salt') {
       this.send(prefix);
       this.segments.push({ salt: 'base64' });
-      this.send('\r\n');
-    } else this.send(`${prefix}${text}\r\n`);
+      this.send(suffix);
+    } else this.send(`${prefix}${text}${suffix}`);
   }
 
   // ---- client lines -------------------------------------------------------------------------
@@ -261,12 +328,14 @@ export class Oracle {
     }
     if (phase.kind !== 'command') throw new OracleError(`a client line while ${phase.kind} (nginx does not read then)`);
     // A line (with its CRLF) longer than the buffer: the invalid reply and a close, not counted.
+    // ManageSieve closes with BYE (RFC 5804 §1.3), in Dovecot's words.
     if (text.length + 2 > this.server.bufferSize) {
-      this.send(this.invalid(this.server.protocol === 'imap' ? text.split(' ')[0] : undefined));
+      if (this.server.protocol === 'sieve') this.send('BYE "Input buffer full, aborting"\r\n');
+      else this.send(this.invalid(this.server.protocol === 'imap' ? text.split(' ')[0] : undefined));
       this.close();
       return;
     }
-    if (this.mode.kind === 'sasl') return this.onSaslLine(this.mode, text);
+    if (this.mode.kind === 'sasl') return this.onSaslLine(this.mode, this.server.protocol === 'sieve' ? sieveSaslResponse(text) : text);
     switch (this.server.protocol) {
       case 'pop3':
         return this.pop3(text);
@@ -274,6 +343,8 @@ export class Oracle {
         return this.imap(text);
       case 'smtp':
         return this.smtp(text);
+      case 'sieve':
+        return this.sieve(text);
     }
   }
 
@@ -281,8 +352,11 @@ export class Oracle {
   private counted(tag?: string, quit = false): void {
     this.errors += 1;
     this.mode = { kind: 'start' };
-    this.send(this.invalid(tag));
-    if (quit || this.errors >= this.server.maxErrors) this.close();
+    const closing = quit || this.errors >= this.server.maxErrors;
+    // ManageSieve says BYE where it closes (RFC 5804 §1.3); Dovecot's words when max_errors is reached.
+    if (closing && this.server.protocol === 'sieve') this.send(quit ? `BYE "${SIEVE_INVALID}"\r\n` : 'BYE "Too many invalid MANAGESIEVE commands."\r\n');
+    else this.send(this.invalid(tag));
+    if (closing) this.close();
   }
 
   /** A handler-level refusal: the invalid reply, back to the start, not counted. */
@@ -293,6 +367,7 @@ export class Oracle {
 
   /** Postern's hardening (docs/nginx-migration.md): POP3 credentials with CR, LF or NUL are refused before the auth service. */
   private unsafe(login: string, password: string): boolean {
+    if (this.server.protocol === 'sieve') return login.includes('\0');
     return this.server.protocol === 'pop3' && /[\r\n\0]/.test(login + password);
   }
 
@@ -431,6 +506,40 @@ export class Oracle {
     }
   }
 
+  /**
+   * ManageSieve before login (RFC 5804 §2): a verb (letters) and up to two strings, quoted or
+   * literal (`{N+}` CRLF bytes); anything else is an invalid command, counted. An unknown verb
+   * whose line announces a literal closes the connection (its bytes must never be read as commands).
+   */
+  private sieve(text: string): void {
+    const parsed = parseSieveLine(text);
+    if (parsed === null) return this.counted(undefined, /\{\d+\+?\}$/.test(text));
+    const { verb, strings } = parsed;
+    switch (verb) {
+      case 'CAPABILITY':
+        if (strings.length > 0) return this.counted();
+        return this.send(`${this.sieveCapabilities()}OK "Capability completed."\r\n`);
+      case 'NOOP':
+        if (strings.length > 1) return this.counted();
+        return this.send(strings.length === 0 ? 'OK "NOOP Completed"\r\n' : `OK (TAG "${strings[0]}") "Done"\r\n`);
+      case 'LOGOUT':
+        if (strings.length > 0) return this.counted();
+        this.send('OK "Logout completed."\r\n');
+        return this.close();
+      case 'STARTTLS':
+        if (strings.length > 0) return this.counted();
+        if (!this.starttlsAllowed) return this.refused();
+        return this.startTls('OK "Begin TLS negotiation now."\r\n');
+      case 'AUTHENTICATE':
+        if (strings.length === 0) return this.counted();
+        // RFC 5804 §1.3: the response code says why.
+        if (this.tlsRequired) return this.send('NO (ENCRYPT-NEEDED) "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."\r\n');
+        return this.saslStart(strings);
+      default:
+        return this.counted(undefined, /\{\d+\+?\}$/.test(text));
+    }
+  }
+
   /** `AUTH`/`AUTHENTICATE <mechanism> [initial]` (ngx_mail_auth_parse and the protocol's auth handler). */
   private saslStart(args: string[]): void {
     const tag = this.server.protocol === 'imap' ? this.tag : undefined;
@@ -538,8 +647,10 @@ export class Oracle {
     }
     if (phase.kind !== 'upgrading') throw new OracleError('a TLS handshake without STARTTLS');
     // No new greeting after STARTTLS: the server waits for the next command (nginx 1.22.1, src/mail/).
+    // ManageSieve speaks first again: its capabilities as they are over TLS (RFC 5804 §2.2).
     this.tls = true;
     this.phase = { kind: 'command' };
+    if (this.server.protocol === 'sieve') this.send(`${this.sieveCapabilities()}OK "TLS negotiation successful."\r\n`);
   }
 
   // ---- the auth service, the backend, timers ------------------------------------------------
@@ -563,7 +674,9 @@ export class Oracle {
             ? `-ERR ${outcome.text}\r\n`
             : protocol === 'imap'
               ? `${this.tag} NO ${outcome.text}\r\n`
-              : `${outcome.errorCode ?? '535 5.7.0'} ${outcome.text}\r\n`;
+              : protocol === 'sieve'
+                ? `NO "${outcome.text}"\r\n`
+                : `${outcome.errorCode ?? '535 5.7.0'} ${outcome.text}\r\n`;
         this.credentials = null;
         if ((outcome.waitSeconds ?? 0) > 0) {
           this.phase = { kind: 'authFailed', reply };
@@ -589,16 +702,22 @@ export class Oracle {
       // proxy_pass_error_message on: the backend's refusal verbatim, then the close. The driver
       // makes POP3/IMAP refuse a wrong password and SMTP greet with 554.
       this.send(
-        protocol === 'pop3' ? '-ERR unknown command PASS\r\n' : protocol === 'imap' ? `${this.tag} NO bad login\r\n` : '554 5.3.2 fake smtp server refuses service\r\n',
+        {
+          pop3: '-ERR unknown command PASS\r\n',
+          imap: `${this.tag} NO bad login\r\n`,
+          smtp: '554 5.3.2 fake smtp server refuses service\r\n',
+          sieve: 'NO "Authentication failed."\r\n',
+        }[protocol],
       );
       return this.close();
     }
     if (protocol !== 'smtp' && (phase.user !== BACKEND_USER || phase.password !== BACKEND_PASSWORD)) {
       throw new OracleError(`the backend would refuse ${JSON.stringify(phase.user)} / ${JSON.stringify(phase.password)}, yet the path has it accept`);
     }
-    // POP3/IMAP: the backend's reply to the login; SMTP: 235 from the proxy, or the backend's RCPT reply.
+    // POP3/IMAP/ManageSieve: the backend's reply to the login; SMTP: 235 from the proxy, or the backend's RCPT reply.
     if (protocol === 'pop3') this.send('+OK pass ok\r\n');
     else if (protocol === 'imap') this.send(`${this.tag} OK login ok\r\n`);
+    else if (protocol === 'sieve') this.send('OK "Logged in."\r\n');
     else this.send(phase.method === 'none' ? '250 2.1.0 Ok\r\n' : '235 2.0.0 OK\r\n');
     this.phase = { kind: 'relaying' };
   }
@@ -607,7 +726,7 @@ export class Oracle {
   private onBackendQuit(): void {
     if (this.phase.kind !== 'relaying') throw new OracleError(`a relayed LOGOUT/QUIT while ${this.phase.kind}`);
     const { protocol } = this.server;
-    this.send(protocol === 'pop3' ? '+OK quit ok\r\n' : protocol === 'imap' ? '* BYE\r\nz OK logout ok\r\n' : '221 2.0.0 bye\r\n');
+    this.send({ pop3: '+OK quit ok\r\n', imap: '* BYE\r\nz OK logout ok\r\n', smtp: '221 2.0.0 bye\r\n', sieve: 'OK "Logout completed."\r\n' }[protocol]);
     this.close();
   }
 
