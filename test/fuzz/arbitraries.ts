@@ -257,16 +257,70 @@ export function smtpSegment(user: fc.Arbitrary<string> = credential, password: f
   );
 }
 
+// ---------------------------------------------------------------- ManageSieve
+
+/** A ManageSieve string carrying `value` (RFC 5804 §4), sometimes malformed or lying about its length. */
+const sieveString = (value: fc.Arbitrary<string>): fc.Arbitrary<string> =>
+  fc.oneof(
+    { weight: 5, arbitrary: value.map(quote) },
+    { weight: 3, arbitrary: fc.tuple(value, literalEnd).map(([v, end]) => `{${v.length}+}${end}${v}`) },
+    { weight: 1, arbitrary: fc.tuple(value, literalEnd).map(([v, end]) => `{${v.length}}${end}${v}`) },
+    { weight: 1, arbitrary: fc.tuple(value, literalEnd, fc.integer({ min: -2, max: 2 })).map(([v, end, skew]) => `{${Math.max(0, v.length + skew)}+}${end}${v}`) },
+    { weight: 1, arbitrary: fc.tuple(value, fc.constantFrom('{99999999999+}', '{+}', '{-1}', '{4294967296}')).map(([v, header]) => `${header}\r\n${v}`) },
+    { weight: 1, arbitrary: value.map((v) => `"${v}`) },
+    { weight: 1, arbitrary: value },
+  );
+
+/** A SASL mechanism as ManageSieve names it: a string (quoted or literal). */
+const sieveMechanism = (...names: string[]): fc.Arbitrary<string> => sieveString(verbOf(...names));
+
+const sieveAuthenticate = (user: fc.Arbitrary<string>, password: fc.Arbitrary<string>): fc.Arbitrary<string> => {
+  const response = (decoded: fc.Arbitrary<string>) => sieveString(saslLine(decoded));
+  const command = (mechanism: fc.Arbitrary<string>) => concat(verbOf('AUTHENTICATE'), text(' '), mechanism);
+  return fc.oneof(
+    concat(command(sieveMechanism('PLAIN')), text(' '), response(plainMessage(user, password)), eol),
+    concat(command(sieveMechanism('PLAIN')), eol, response(plainMessage(user, password)), eol),
+    concat(command(sieveMechanism('LOGIN')), eol, response(user), eol, response(password), eol),
+    concat(command(sieveMechanism('LOGIN')), text(' '), response(user), eol, response(password), eol),
+    concat(command(sieveMechanism('CRAM-MD5')), eol, response(cramMessage(user)), eol),
+    concat(command(sieveMechanism('EXTERNAL')), fc.oneof(text(''), response(user).map((r) => ` ${r}`)), eol),
+    // Cancelled exchanges, unknown mechanisms, too many arguments, none.
+    concat(command(sieveMechanism('PLAIN', 'LOGIN')), eol, text('"*"'), eol),
+    concat(command(sieveMechanism('XOAUTH2', 'DIGEST-MD5', 'PLAIN PLAIN', '')), eol),
+    concat(verbOf('AUTHENTICATE'), fc.array(sieveString(word).map((s) => ` ${s}`), { maxLength: 4 }).map((a) => a.join('')), eol),
+  );
+};
+
+export function sieveSegment(user: fc.Arbitrary<string> = credential, password: fc.Arbitrary<string> = credential): fc.Arbitrary<string> {
+  return mutated(
+    fc.oneof(
+      { weight: 6, arbitrary: sieveAuthenticate(user, password) },
+      {
+        weight: 3,
+        arbitrary: concat(
+          verbOf('CAPABILITY', 'NOOP', 'STARTTLS', 'HAVESPACE', 'PUTSCRIPT', 'LISTSCRIPTS', 'SETACTIVE', 'GETSCRIPT', 'UNAUTHENTICATE', 'CAPA', 'NOOPX'),
+          fc.array(fc.oneof(sieveString(word), word).map((a) => ` ${a}`), { maxLength: 3 }).map((a) => a.join('')),
+          eol,
+        ),
+      },
+      { weight: 1, arbitrary: concat(verbOf('NOOP'), text(' '), sieveString(fc.oneof(word, anyBytes(20))), eol) },
+      { weight: 2, arbitrary: noise('NOOP') },
+    ),
+  );
+}
+
 export const segmentFor = (protocol: Protocol): fc.Arbitrary<string> =>
-  protocol === 'pop3' ? pop3Segment() : protocol === 'imap' ? imapSegment() : smtpSegment();
+  ({ pop3: pop3Segment, imap: imapSegment, smtp: smtpSegment, sieve: sieveSegment })[protocol]();
 
 /** What ends a session of the protocol, sent after the generated input. */
-export const QUIT: Record<Protocol, string> = { pop3: 'QUIT', imap: 'zz LOGOUT', smtp: 'QUIT' };
+export const QUIT: Record<Protocol, string> = { pop3: 'QUIT', imap: 'zz LOGOUT', smtp: 'QUIT', sieve: 'LOGOUT' };
 
 export const STARTTLS: Record<Protocol, { command: string; ok: RegExp }> = {
   pop3: { command: 'STLS', ok: /^\+OK/ },
   imap: { command: 's1 STARTTLS', ok: /^s1 OK/ },
   smtp: { command: 'STARTTLS', ok: /^220 / },
+  // The greeting has several lines: its reply is the OK after them.
+  sieve: { command: 'STARTTLS', ok: /(?:^|\r\n)OK "Begin TLS/ },
 };
 
 // ---------------------------------------------------------------- valid logins (auth_http and backend fuzzing)
@@ -296,6 +350,17 @@ export function loginFor(protocol: Protocol, index: number): fc.Arbitrary<string
         concat(tag, text(' AUTHENTICATE PLAIN\r\n'), plain, text('\r\n')),
         concat(tag, text(' AUTHENTICATE LOGIN\r\n'), user.map(b64), text('\r\n'), password.map(b64), text('\r\n')),
         concat(tag, text(' AUTHENTICATE CRAM-MD5\r\n'), cram, text('\r\n')),
+      );
+    }
+    case 'sieve': {
+      const quoted = (encoded: fc.Arbitrary<string>) => encoded.map((e) => `"${e}"`);
+      return fc.oneof(
+        concat(text('AUTHENTICATE "PLAIN" '), quoted(plain), text('\r\n')),
+        concat(text('AUTHENTICATE "PLAIN" '), plain.map((p) => `{${p.length}+}\r\n${p}`), text('\r\n')),
+        concat(text('AUTHENTICATE "PLAIN"\r\n'), quoted(plain), text('\r\n')),
+        concat(text('AUTHENTICATE "LOGIN"\r\n'), quoted(user.map(b64)), text('\r\n'), quoted(password.map(b64)), text('\r\n')),
+        concat(text('authenticate "login" '), quoted(user.map(b64)), text('\r\n'), quoted(password.map(b64)), text('\r\n')),
+        concat(text('AUTHENTICATE "CRAM-MD5"\r\n'), quoted(cram), text('\r\n')),
       );
     }
     case 'smtp': {
@@ -455,6 +520,20 @@ const replyTexts: Record<Protocol, string[]> = {
     'zz OK\r\n',
     '* OK\r\n',
     '{TAG} OK\r\n',
+  ],
+  sieve: [
+    'OK\r\n',
+    'OK "Logged in."\r\n',
+    '"IMPLEMENTATION" "x"\r\n"SASL" "PLAIN"\r\nOK "ready"\r\n',
+    'NO "Authentication failed."\r\n',
+    'NO (TRYLATER) "busy"\r\n',
+    'BYE "bye"\r\n',
+    '""\r\n',
+    '{5}\r\nOK ab\r\n',
+    'OK {3}\r\na\nb\r\n',
+    '"SASL" {9999}\r\n',
+    'OKAY\r\n',
+    '* OK\r\n',
   ],
   smtp: ['220 hi\r\n', '250 ok\r\n', '250-a\r\n250 b\r\n', '250-a\r\n', '235 ok\r\n', '535 5.7.8 no\r\n', '421 bye\r\n', '220-a\r\n220 b\r\n', '2\r\n', '250\r\n', '250 \r\n', '354 go\r\n'],
 };

@@ -15,7 +15,7 @@ import type { Parameters as FcParameters } from 'fast-check';
 export type ProfileName = 'bounded' | 'long';
 
 /** The protocols the fuzzer drives (ManageSieve not yet: it has no generators or fake backend here). */
-export type FuzzedProtocol = 'pop3' | 'imap' | 'smtp';
+export type FuzzedProtocol = 'pop3' | 'imap' | 'smtp' | 'sieve';
 
 export const PROFILE: ProfileName = process.env.POSTERN_FUZZ_PROFILE === 'long' ? 'long' : 'bounded';
 

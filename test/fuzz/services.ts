@@ -142,6 +142,8 @@ export class ScriptedAuth implements AuthService {
       if (/[\r\n\0]/.test(request.user)) this.faults.push(`POP3 login with CR, LF or NUL reached the auth service: ${JSON.stringify(request.user)}`);
       if (request.method === 'plain' && request.password.hasCrLfOrNul) this.faults.push('POP3 password with CR, LF or NUL reached the auth service');
     }
+    // ManageSieve's backend login is SASL PLAIN: a NUL in the user would move its boundary.
+    if (protocol === 'sieve' && request.user.includes('\0')) this.faults.push(`ManageSieve login with NUL reached the auth service: ${JSON.stringify(request.user)}`);
     if (protocol === 'smtp' && this.options.proxySmtpAuth && request.user.includes('\0')) {
       this.faults.push(`SMTP login with NUL reached the auth service under proxy_smtp_auth: ${JSON.stringify(request.user)}`);
     }
@@ -363,6 +365,13 @@ export class FakeBackend {
             socket.end();
           } else send(`${tag} OK done\r\n`);
           return;
+        case 'sieve':
+          if (/^LOGOUT$/i.test(unit)) {
+            send('OK "Logout completed."\r\n');
+            socket.end();
+          } else if (/^AUTHENTICATE /i.test(unit)) send('OK "Logged in."\r\n');
+          else send('OK "done"\r\n');
+          return;
         case 'smtp': {
           const verb = unit.slice(0, unit.indexOf(' ') < 0 ? undefined : unit.indexOf(' ')).toUpperCase();
           if (verb === 'EHLO') send('250-fuzz.backend\r\n250 PIPELINING\r\n');
@@ -379,6 +388,7 @@ export class FakeBackend {
     const greet = () => {
       if (protocol === 'pop3') send('+OK fuzz backend ready\r\n');
       else if (protocol === 'imap') send('* OK fuzz backend ready\r\n');
+      else if (protocol === 'sieve') send('"IMPLEMENTATION" "fuzz backend"\r\n"SASL" "PLAIN"\r\n"VERSION" "1.0"\r\nOK "fuzz backend ready"\r\n');
       else send('220 fuzz.backend ESMTP\r\n');
     };
 
@@ -480,6 +490,16 @@ export class FakeBackend {
         const afterUser = head === null ? -1 : head[0].length + Number(head[1]);
         const second = afterUser < 0 ? null : /^ \{(\d+)\}\n/.exec(unit.slice(afterUser));
         if (second === null || unit.length - afterUser - second[0].length !== Number(second[1])) fault('LOGIN is not two literals of their announced lengths');
+        done();
+        this.logins++;
+        return;
+      }
+      case 'sieve': {
+        // AUTHENTICATE "PLAIN" with the PLAIN message as a quoted base64 string.
+        const plain = /^AUTHENTICATE "PLAIN" "([A-Za-z0-9+/]*={0,2})"$/.exec(unit);
+        if (plain === null) fault('first line is not AUTHENTICATE "PLAIN" "<base64>"');
+        // The password may hold any byte; the user, between the first two NULs, none.
+        else if (checks.credentials && !/^\0[^\0]*\0/.test(Buffer.from(plain[1]!, 'base64').toString('latin1'))) fault('the PLAIN message is not NUL user NUL password');
         done();
         this.logins++;
         return;

@@ -12,6 +12,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/index.js';
+import { sieveOutputProblem } from '../../src/conformance/sieve-grammar.js';
 import type { MailConfig } from '../../src/config/types.js';
 import type { FuzzedProtocol as Protocol } from './profile.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
@@ -52,7 +53,14 @@ const METHODS: Record<Protocol, string[]> = {
   pop3: ['plain', 'apop', 'cram-md5', 'external'],
   imap: ['plain', 'login', 'cram-md5', 'external'],
   smtp: ['plain', 'login', 'cram-md5', 'external', 'none'],
+  sieve: ['plain', 'login', 'cram-md5', 'external'],
 };
+
+/** The protocol's own directives: nginx's `<protocol>_*`, and ManageSieve's `postern_sieve_*` extensions. */
+const directive = (protocol: Protocol, name: 'auth' | 'client_buffer' | 'capabilities'): string =>
+  protocol === 'sieve' ? `postern_sieve_${name}` : `${protocol}_${name}`;
+
+const CAPABILITIES: Record<Protocol, string> = { pop3: 'TOP USER "SASL X"', imap: 'IMAP4rev1 ID "X Y"', smtp: 'PIPELINING 8BITMIME "SIZE 10"', sieve: 'fileinto enotify vacation' };
 
 interface Settings {
   methods: string[];
@@ -105,18 +113,18 @@ function configFor(protocol: Protocol, s: Settings, timeouts: Timeouts, authPort
     'listen 127.0.0.1:1;',
     s.tlsListener ? 'listen 127.0.0.1:2 ssl;' : '',
     `protocol ${protocol};`,
-    `${protocol}_auth ${s.methods.join(' ')};`,
+    `${directive(protocol, 'auth')} ${s.methods.join(' ')};`,
     `starttls ${s.starttls};`,
     tls ? `ssl_certificate ${cert.certificate}; ssl_certificate_key ${cert.key};` : '',
     s.maxErrors === null ? '' : `max_errors ${s.maxErrors};`,
-    s.clientBuffer === null || protocol === 'pop3' ? '' : `${protocol}_client_buffer ${s.clientBuffer};`,
+    s.clientBuffer === null || protocol === 'pop3' ? '' : `${directive(protocol, 'client_buffer')} ${s.clientBuffer};`,
     s.proxyBuffer === null ? '' : `proxy_buffer ${s.proxyBuffer};`,
     s.passError ? 'proxy_pass_error_message on;' : '',
     protocol === 'smtp' && !s.xclient ? 'xclient off;' : '',
     protocol === 'smtp' && s.proxySmtpAuth ? 'proxy_smtp_auth on;' : '',
     protocol === 'smtp' && s.greetingDelay ? 'smtp_greeting_delay 10ms;' : '',
     s.limitPerIp === null ? '' : `postern_limit_conn_per_ip ${s.limitPerIp};`,
-    s.capabilities ? `${protocol}_capabilities ${protocol === 'pop3' ? 'TOP USER "SASL X"' : protocol === 'imap' ? 'IMAP4rev1 ID "X Y"' : 'PIPELINING 8BITMIME "SIZE 10"'};` : '',
+    s.capabilities ? `${directive(protocol, 'capabilities')} ${CAPABILITIES[protocol]};` : '',
   ];
   const text = `${s.workerConnections === null ? '' : `events { worker_connections ${s.workerConnections}; }`}
   mail {
@@ -182,6 +190,8 @@ function segmentsSent(plan: Plan, outcome: ConnectionOutcome): number {
 /** Complete CRLF lines of the protocol's reply forms (nginx's, and the fake backends' once relayed). */
 export function grammarProblem(protocol: Protocol, output: string): string | null {
   if (output === '') return null;
+  // ManageSieve's strings may be literals holding CR LF: read by its own grammar (RFC 5804 §4).
+  if (protocol === 'sieve') return sieveOutputProblem(output);
   if (!output.endsWith('\r\n')) return `does not end with CRLF: ...${JSON.stringify(output.slice(-80))}`;
   let multiline = false;
   for (const line of output.slice(0, -2).split('\r\n')) {
