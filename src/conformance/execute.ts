@@ -9,7 +9,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { flatten } from './generators/common.js';
-import { isPositive, replyComplete } from './grammar.js';
+import { isPositive, replyComplete, saslChallenge, saslResponse, speaksAfterStarttls } from './grammar.js';
 import type { ClientLine, Context, Execution, Protocol, ReceivedLine, Script } from './types.js';
 import { Wire } from './wire.js';
 
@@ -38,12 +38,11 @@ export async function readReply(wire: Wire, protocol: Protocol, sent: string | n
 /** The text to send for a line (dynamic lines are computed from the previous reply). */
 export function resolveLine(l: ClientLine, previous: ReceivedLine[], protocol: Protocol): string {
   if (!l.dynamic) return l.text;
-  const last = previous[previous.length - 1]?.text ?? '';
-  const m = protocol === 'smtp' ? /^334 (\S+)/.exec(last) : /^\+ (\S+)/.exec(last);
-  if (!m) return l.text;
-  const challenge = Buffer.from(m[1]!, 'base64').toString('latin1');
+  const encoded = saslChallenge(protocol, previous[previous.length - 1]?.text ?? '');
+  if (encoded === null) return l.text;
+  const challenge = Buffer.from(encoded, 'base64').toString('latin1');
   const digest = createHmac('md5', Buffer.from(l.dynamic.password, 'latin1')).update(challenge, 'latin1').digest('hex');
-  return Buffer.from(`${l.dynamic.user} ${digest}`, 'latin1').toString('base64');
+  return saslResponse(protocol, Buffer.from(`${l.dynamic.user} ${digest}`, 'latin1').toString('base64'));
 }
 
 export function display(l: ClientLine, sent: string): string {
@@ -190,6 +189,17 @@ export async function execute(ctx: Context, script: Script, opts: ExecuteOptions
         } catch (error) {
           note('tls-failed', `TLS handshake failed: ${(error as Error).message}`);
           break;
+        }
+        // ManageSieve speaks first after the handshake (RFC 5804 §2.2): that response completes STARTTLS's.
+        if (speaksAfterStarttls(ctx.protocol)) {
+          const exchange = exec.exchanges[exec.exchanges.length - 1]!;
+          const r = await readReply(wire, ctx.protocol, null, replyDeadline());
+          exchange.reply = [...exchange.reply, ...r.lines];
+          exchange.complete = r.complete;
+          if (!r.complete) {
+            note(r.status === 'eof' ? 'closed' : 'timeout', 'no complete response after the STARTTLS handshake');
+            break;
+          }
         }
         if (injected.length > 0) {
           await wire.settle(ctx.quietMs * 3);

@@ -3,8 +3,8 @@
  * executions (what came back) and the report.
  */
 
-/** The protocols the suite has a grammar for (ManageSieve is not one of them). */
-export const CONFORMANCE_PROTOCOLS = ['pop3', 'imap', 'smtp'] as const;
+/** The protocols the suite has a grammar for (ManageSieve: RFC 5804, for `protocol sieve;` servers). */
+export const CONFORMANCE_PROTOCOLS = ['pop3', 'imap', 'smtp', 'sieve'] as const;
 export type Protocol = (typeof CONFORMANCE_PROTOCOLS)[number];
 export const isConformanceProtocol = (name: string): name is Protocol => (CONFORMANCE_PROTOCOLS as readonly string[]).includes(name);
 export type TlsMode = 'none' | 'starttls' | 'implicit';

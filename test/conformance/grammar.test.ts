@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { greetingProblems, imapHasTag, isPositive, pop3MultiLine, replyComplete, replyProblems } from '../../src/conformance/grammar.js';
 import { conformanceSeed, formatReport, problemClass, problemClasses, resolveContext, type ConformanceReport } from '../../src/conformance/index.js';
 import { normalizeLine } from '../../src/conformance/normalize.js';
+import { sieveLines, sieveOutputProblem } from '../../src/conformance/sieve-grammar.js';
 import { grammarProblems } from '../../src/conformance/properties/checks.js';
 import type { ClientLine, Exchange, Execution, Protocol, ReceivedLine } from '../../src/conformance/types.js';
 
@@ -243,5 +244,37 @@ describe('generators', () => {
         }
       }
     }
+  });
+});
+
+describe('ManageSieve (RFC 5804): framing and grammar', () => {
+  it('a reply ends with its OK/NO/BYE line; a lone string answering AUTHENTICATE is a challenge', () => {
+    expect(replyComplete('sieve', null, rl('"IMPLEMENTATION" "x"', '"STARTTLS"'))).toBe(false);
+    expect(replyComplete('sieve', null, rl('"IMPLEMENTATION" "x"', 'OK "ready"'))).toBe(true);
+    expect(replyComplete('sieve', 'CAPABILITY', rl('"STARTTLS"'))).toBe(false);
+    expect(replyComplete('sieve', 'AUTHENTICATE "PLAIN"', rl('""'))).toBe(true);
+    expect(replyComplete('sieve', '"dXNlcg=="', rl('"UGFzc3dvcmQ6"'))).toBe(true);
+    expect(isPositive('sieve', rl('OK (TAG "t") "Done"'))).toBe(true);
+    expect(isPositive('sieve', rl('NO "x"'))).toBe(false);
+  });
+
+  it('status lines with response codes and strings, data lines of strings (and atoms)', () => {
+    expect(greetingProblems('sieve', rl('"IMPLEMENTATION" "Postern"', '"SASL" ""', '"VERSION" "1.0"', 'OK "ManageSieve ready."'))).toEqual([]);
+    expect(greetingProblems('sieve', rl('* OK IMAP4 ready'))).toHaveLength(1);
+    expect(replyProblems('sieve', 'NOOP', rl('OK "NOOP Completed"'))).toEqual([]);
+    expect(replyProblems('sieve', 'X', rl('BYE (TRYLATER) "Internal server error."'))).toEqual([]);
+    expect(replyProblems('sieve', 'AUTHENTICATE "PLAIN"', rl('NO (ENCRYPT-NEEDED) "Plaintext authentication disallowed."'))).toEqual([]);
+    expect(replyProblems('sieve', 'LISTSCRIPTS', rl('"s1" ACTIVE', '"s2"', 'OK "Listscripts completed."'))).toEqual([]);
+    expect(replyProblems('sieve', 'X', rl('NO Error in command'))).toHaveLength(1);
+    expect(replyProblems('sieve', 'X', rl('NO "a"b"'))).toHaveLength(1);
+    expect(replyProblems('sieve', 'CAPABILITY', rl('"SASL" "PLAIN"', '"VERSION" "1.0"'))).toHaveLength(1);
+    expect(replyProblems('sieve', 'X', rl('-ERR no'))).toHaveLength(1);
+  });
+
+  it('server output with literals: their bytes (CR LF included) stay in the line that announces them', () => {
+    expect(sieveLines('OK (TAG {4}\r\na\r\nb) "Done"\r\nNO "x"\r\nOK')).toEqual({ lines: ['OK (TAG {4}\r\na\r\nb) "Done"', 'NO "x"'], rest: 'OK' });
+    expect(sieveOutputProblem('{3}\r\nabc\r\nOK\r\n')).toBeNull();
+    expect(sieveOutputProblem('OK "unterminated\r\n')).toMatch(/is not a ManageSieve response line/);
+    expect(sieveOutputProblem('OK "a"')).toMatch(/does not end with CRLF/);
   });
 });

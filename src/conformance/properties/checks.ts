@@ -2,7 +2,7 @@
  * Checks on one execution, shared by the properties: reply accounting (property 1), grammar
  * (property 2) and the comparable transcript (property 5).
  */
-import { announcesClose, firstToken, greetingProblems, imapHasTag, isNegative, replyLineProblems, replyProblems } from '../grammar.js';
+import { announcesClose, firstToken, greetingProblems, imapHasTag, isNegative, refusesUnknownVerbEarly, replyLineProblems, replyProblems } from '../grammar.js';
 import { knownQuirk, type QuirkHit } from '../quirks.js';
 import { normalizeLine } from '../normalize.js';
 import type { Context, Exchange, Execution, Protocol, ReceivedLine, Script } from '../types.js';
@@ -60,9 +60,11 @@ export function replyAccounting(ctx: Context, script: Script, exec: Execution, f
       out.push(`incomplete reply to ${disp(ex)}: ${replyText(ex.reply)}${exec.serverClosed ? ' (then the connection closed)' : ''}`);
     }
     const first = ex.reply[0]!;
-    // A line longer than the server's buffer may be refused before its end arrives; an IMAP
-    // reply tagged for this line is attributed by its tag.
-    if (ex.sentSeq >= 0 && first.seq < ex.sentSeq && script.commands[ex.command]?.kind !== 'overlong' && !taggedFor(p, ex.sent, ex.reply)) {
+    // A line longer than the server's buffer may be refused before its end arrives (and, in
+    // ManageSieve, an unknown verb); an IMAP reply tagged for this line is attributed by its tag.
+    const kind = script.commands[ex.command]?.kind;
+    const mayBeEarly = kind === 'overlong' || (kind === 'bad' && refusesUnknownVerbEarly(p));
+    if (ex.sentSeq >= 0 && first.seq < ex.sentSeq && !mayBeEarly && !taggedFor(p, ex.sent, ex.reply)) {
       out.push(`${show(first.text)} arrived before ${disp(ex)} was completely sent: it answers an earlier line (a second reply) or nothing`);
     }
     if (p === 'imap' && ex.complete) {
