@@ -19,7 +19,7 @@ import { silentLogger } from '../log.js';
 import { startProxy } from '../server.js';
 import { parseCommandArgs, usageError } from './args.js';
 
-const USAGE = `Usage: postern conformance --target HOST:PORT --protocol pop3|imap|smtp --tls none|starttls|implicit
+const USAGE = `Usage: postern conformance --target HOST:PORT --protocol pop3|imap|smtp|sieve --tls none|starttls|implicit
                  [--starttls-mode on|off|only] [--users FILE] [--runs N] [--seed S] [--path P]
                  [--property ID|N]... [--strict] [--budget-ms MS]
        postern conformance [--runs N] [--seed S] [--property ID|N]... [--strict] [--budget-ms MS]
@@ -30,7 +30,7 @@ included; without --target, against every listener of Postern's embedded default
 
 Options:
       --target HOST:PORT      the proxy to test
-      --protocol P            pop3, imap or smtp
+      --protocol P            pop3, imap, smtp or sieve (ManageSieve)
       --tls MODE              none, starttls or implicit (default none)
       --starttls-mode MODE    on, off or only: the proxy's starttls setting
       --users FILE            user:password lines (# comments), or a JSON array of {user, password}
@@ -72,7 +72,7 @@ interface ConformanceArgs {
 }
 
 /** The protocols the conformance suite knows how to drive. */
-const CONFORMANCE_PROTOCOLS = ['pop3', 'imap', 'smtp'] as const;
+const CONFORMANCE_PROTOCOLS = ['pop3', 'imap', 'smtp', 'sieve'] as const;
 
 const say = (line: string) => process.stderr.write(`postern: ${line}\n`);
 
@@ -118,7 +118,7 @@ function overall(reports: ConformanceReport[], seed: number): string {
 const verdict = (reports: ConformanceReport[]): number => (reports.every((r) => r.failed === 0 && r.incomplete === 0) ? 0 : 1);
 
 /**
- * `postern conformance --target HOST:PORT --protocol pop3|imap|smtp --tls none|starttls|implicit
+ * `postern conformance --target HOST:PORT --protocol pop3|imap|smtp|sieve --tls none|starttls|implicit
  * [--starttls-mode on|off|only] [--users FILE] [--runs N] [--seed S] [--path P] [--property ID]...
  * [--strict] [--budget-ms MS]`: exit 1 when a property fails or is incomplete (stopped by its
  * time budget). Without `--target` (`npm run conformance`): every listener of the embedded
@@ -162,7 +162,7 @@ async function runConformanceCommand(args: ConformanceArgs): Promise<number> {
     const mode = args['starttls-mode'];
     if (!match) return (say(`invalid --target "${args.target}" (HOST:PORT)`), 2);
     const protocol = CONFORMANCE_PROTOCOLS.find((known) => known === args.protocol);
-    if (protocol === undefined) return (say('--protocol must be pop3, imap or smtp'), 2);
+    if (protocol === undefined) return (say('--protocol must be pop3, imap, smtp or sieve'), 2);
     if (tls !== 'none' && tls !== 'starttls' && tls !== 'implicit') return (say('--tls must be none, starttls or implicit'), 2);
     if (mode !== undefined && mode !== 'on' && mode !== 'off' && mode !== 'only') return (say('--starttls-mode must be on, off or only'), 2);
     let users: Credentials[] = [];

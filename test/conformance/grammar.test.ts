@@ -233,7 +233,7 @@ describe('generators', () => {
     const { PROPERTIES } = await import('../../src/conformance/properties/index.js');
     const { dialectGen } = await import('../../src/conformance/generators/index.js');
     const { resolveContext } = await import('../../src/conformance/index.js');
-    for (const protocol of ['pop3', 'imap', 'smtp'] as const) {
+    for (const protocol of ['pop3', 'imap', 'smtp', 'sieve'] as const) {
       const ctx = resolveContext({ target: { host: '127.0.0.1', port: 1 }, protocol, tls: 'starttls', starttlsMode: 'only', users: [{ user: 'alice', password: 'secret' }] });
       for (const def of PROPERTIES) {
         for (const value of fc.sample(def.arbitrary(ctx, dialectGen(protocol)), { numRuns: 30, seed: 1 })) {
