@@ -88,8 +88,8 @@ export function serverTls(server: ServerConfig, files: TlsFiles = tlsFiles()): S
  * certificates, client CAs and CRL, DH parameters, curves, ticket keys, then ssl_conf_command) so
  * the first error is nginx's; `fallback` locates errors of directives left at their defaults.
  */
-export function planSecureContext(ssl: SslConfig, fallback?: Where, files: TlsFiles = tlsFiles()): SecureContextPlan {
-  const { options, warnings, ticketKeys } = planWithParts(ssl, fallback, files);
+export function planSecureContext(ssl: SslConfig, fallback?: Where): SecureContextPlan {
+  const { options, warnings, ticketKeys } = planWithParts(ssl, fallback, tlsFiles());
   return { options, warnings, ticketKeys };
 }
 
