@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { ClientCertificate, TlsInfo } from '../../machines/types.js';
 import type { SslConfig } from '../config/types.js';
 import { X509_VERIFY_ERRORS } from './x509-verify-errors.js';
@@ -14,6 +14,28 @@ const ISSUER_UNKNOWN = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
 ]);
 
+/** The client's chain as it stood when the handshake ended, per socket, until `tlsInfo` takes it. */
+const chainsAtHandshakeEnd = new WeakMap<TLSSocket, DetailedPeerCertificate>();
+
+/**
+ * Keep, for every socket of `server`, the client's chain as OpenSSL holds it when the handshake
+ * ends, before Node's own code sees the socket. Node.js 24.21.0 (Node.js issue #65579) reads the
+ * client's certificate with `getPeerX509Certificate()` in the `tls.Server`'s own `secure`
+ * listener, and that call empties OpenSSL's list of the certificates the client sent: every
+ * later `getPeerCertificate(true)` is the leaf alone (Node 20 does the same to a caller of
+ * `getPeerX509Certificate()`). A listener placed before Node's reads the chain intact. The
+ * `keylog` event is the one place a `tls.Server` hands out each socket during its handshake, so
+ * it is used only to place that listener; the key lines themselves are ignored.
+ */
+export function keepClientChains(server: TlsServer): void {
+  const placed = new WeakSet<TLSSocket>();
+  server.on('keylog', (_line: Buffer, socket: TLSSocket) => {
+    if (placed.has(socket)) return;
+    placed.add(socket);
+    socket.prependOnceListener('secure', () => chainsAtHandshakeEnd.set(socket, socket.getPeerCertificate(true)));
+  });
+}
+
 /**
  * What the machine and the auth request learn from a finished handshake: the protocol and
  * cipher (`Auth-SSL-Protocol`, `Auth-SSL-Cipher`) and, unless `ssl_verify_client` is off, the
@@ -23,7 +45,7 @@ const ISSUER_UNKNOWN = new Set([
 export function tlsInfo(socket: TLSSocket, ssl: SslConfig, passClientCert: boolean): TlsInfo {
   const info: TlsInfo = { protocol: socket.getProtocol() ?? 'unknown', cipher: socket.getCipher().name };
   if (ssl.verifyClient === 'off') return info;
-  // Not getPeerX509Certificate(): on Node 20 it leaves later getPeerCertificate(true) without the chain.
+  // Not getPeerX509Certificate(): it empties the chain for a later getPeerCertificate(true).
   const chain = peerChain(socket);
   if (chain.length === 0) return { ...info, clientCert: { verify: 'NONE' } };
   const cert = new X509Certificate(chain[0]!.raw);
@@ -59,7 +81,8 @@ function verifyResult(socket: TLSSocket, chain: readonly DetailedPeerCertificate
   }
   const leaf = chain[0]!.fingerprint256;
   if (!reachesAnchor(chain)) {
-    // A full handshake whose verified chain Node does not show: nothing to count the depth on.
+    // A full handshake whose chain was not kept (a server without keepClientChains) and that
+    // Node no longer shows: nothing to count the depth on.
     if (!socket.isSessionReused()) warnChainHidden();
     // A resumed session: OpenSSL keeps the client's certificate but not the intermediates it sent,
     // so the depth verdict is the one its full handshake had (nginx keeps it in the session).
@@ -73,9 +96,10 @@ function verifyResult(socket: TLSSocket, chain: readonly DetailedPeerCertificate
 let chainHiddenWarned = false;
 
 /**
- * Node.js issue #65579 (a regression that reached 24.21.0; fixed upstream): a TLS server is not
- * shown the chain a client sent, so `ssl_verify_depth` cannot be applied. Said once per process,
- * as a process warning (stderr), so that an operator on such a Node.js learns it.
+ * A full handshake whose chain neither `keepClientChains` kept nor Node shows (Node.js issue
+ * #65579): `ssl_verify_depth` cannot be applied. Said once per process, as a process warning
+ * (stderr), so that an operator learns it; Postern's own servers keep the chain, so this is
+ * only a guard against a Node.js that changes when it empties the chain.
  */
 function warnChainHidden(): void {
   if (chainHiddenWarned) return;
@@ -123,9 +147,11 @@ function opensslText(socket: TLSSocket): string | undefined {
 
 /** The client's certificate and its issuers, leaf first, up to the self-signed trust anchor when verified. */
 function peerChain(socket: TLSSocket): DetailedPeerCertificate[] {
+  const kept = chainsAtHandshakeEnd.get(socket);
+  chainsAtHandshakeEnd.delete(socket);
   const chain: DetailedPeerCertificate[] = [];
   const seen = new Set<string>();
-  for (let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); cert?.raw !== undefined; cert = cert.issuerCertificate) {
+  for (let cert: DetailedPeerCertificate | undefined = kept ?? socket.getPeerCertificate(true); cert?.raw !== undefined; cert = cert.issuerCertificate) {
     if (seen.has(cert.fingerprint256)) break;
     seen.add(cert.fingerprint256);
     chain.push(cert);

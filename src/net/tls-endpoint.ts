@@ -1,6 +1,7 @@
 import tls, { type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Protocol } from '../config/types.js';
+import { keepClientChains } from './client-certificate.js';
 import { peekClientHello } from './client-hello.js';
 import type { EndpointSessions, SessionStore } from './session-cache.js';
 import { sessionFields, TLS1_3_VERSION } from './session-der.js';
@@ -96,6 +97,7 @@ export class TlsEndpoint {
       this.take(socket)?.failed(handshakeFailure(error));
       socket.destroy();
     });
+    if (options.requestCert) keepClientChains(this.server);
     if (this.store !== null) this.cacheSessions(this.store, sessions!.timeoutMs, contexts.ticketsOn);
   }
 

@@ -12,7 +12,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TlsInfo } from '../../../machines/types.js';
 import type { SslConfig, VerifyClient } from '../../../src/config/types.js';
-import { rfc2253, tlsInfo } from '../../../src/net/client-certificate.js';
+import { keepClientChains, rfc2253, tlsInfo } from '../../../src/net/client-certificate.js';
 import { serverConfig, testCertificate } from '../../integration/fixtures.js';
 import { makeClientCerts, type ClientCerts, type Pair } from './client-cert-fixtures.js';
 
@@ -46,6 +46,28 @@ interface Handshake {
   /** Intermediates the client sends after its certificate. */
   chain?: string;
   pass?: boolean;
+  /**
+   * Read the client's certificate with `getPeerX509Certificate()` in a `secure` listener placed
+   * before the server's own, as Node.js 24.21.0's `tls.Server` does (Node.js issue #65579): that
+   * empties OpenSSL's list of the certificates the client sent, on every Node.js.
+   */
+  chainEmptied?: boolean;
+  /** Set up the server as the runtime does (`keepClientChains`); default true. */
+  keepChains?: boolean;
+}
+
+/** A `tls.Server` that asks for certificates, set up as `TlsEndpoint` sets up its own. */
+function prepare(tlsServer: tls.Server, h: Handshake): void {
+  if (h.chainEmptied) {
+    const emptied = new WeakSet<TLSSocket>();
+    tlsServer.on('keylog', (_line: Buffer, socket: TLSSocket) => {
+      if (emptied.has(socket)) return;
+      emptied.add(socket);
+      socket.prependOnceListener('secure', () => socket.getPeerX509Certificate());
+    });
+  }
+  // After the emptying listener: keepClientChains places its own before it, as before Node's.
+  if (h.verifyClient !== 'off' && h.keepChains !== false) keepClientChains(tlsServer);
 }
 
 /** One handshake against a server configured like the runtime's; returns what `tlsInfo` says. */
@@ -61,6 +83,7 @@ async function handshake(h: Handshake): Promise<TlsInfo> {
     ...(h.verifyClient === 'off' ? {} : { ca: caFiles.map((f) => readFileSync(f)) }),
     ...(h.crl === undefined ? {} : { crl: readFileSync(h.crl) }),
   });
+  prepare(tlsServer, h);
   const result = new Promise<TlsInfo>((resolve) =>
     tlsServer.once('secureConnection', (socket: TLSSocket) => {
       resolve(tlsInfo(socket, config, h.pass ?? false));
@@ -158,6 +181,7 @@ async function resumed(h: Handshake & { maxVersion: 'TLSv1.2' | 'TLSv1.3' }): Pr
     ca: [readFileSync(certs.root.cert)],
     maxVersion: h.maxVersion,
   });
+  prepare(tlsServer, h);
   const seen: Array<{ reused: boolean; info: TlsInfo }> = [];
   tlsServer.on('secureConnection', (socket: TLSSocket) => {
     seen.push({ reused: socket.isSessionReused(), info: tlsInfo(socket, config, false) });
@@ -213,9 +237,17 @@ describe('rfc2253', () => {
   });
 });
 
-describe('a Node.js that hides the client chain from the server (Node.js issue #65579)', () => {
-  /** What such a Node.js shows of a full handshake: the verified leaf, without any issuer. */
-  const hidingSocket = (pem: string, reused: boolean) => {
+describe('the client chain read before Node.js empties it (Node.js issue #65579)', () => {
+  it.each([
+    [1, 'FAILED:unable to get local issuer certificate'],
+    [2, 'SUCCESS'],
+  ] as const)('emptied by a getPeerX509Certificate() before the server sees the socket, depth %i, two intermediates: %s', async (verifyDepth, verify) => {
+    const info = await handshake({ verifyClient: 'on', verifyDepth, client: certs.depth2, chain: certs.chain2, chainEmptied: true });
+    expect(info.clientCert?.verify).toBe(verify);
+  });
+
+  /** What such a Node.js shows of a resumed handshake: the verified leaf, without any issuer. */
+  const resumedSocket = (pem: string) => {
     const cert = new X509Certificate(pem);
     const leaf = { raw: cert.raw, fingerprint256: cert.fingerprint256, subject: {}, issuer: {} };
     return {
@@ -223,19 +255,20 @@ describe('a Node.js that hides the client chain from the server (Node.js issue #
       getProtocol: () => 'TLSv1.3',
       getCipher: () => ({ name: 'TLS_AES_128_GCM_SHA256' }),
       getPeerCertificate: () => leaf,
-      isSessionReused: () => reused,
+      isSessionReused: () => true,
     } as unknown as TLSSocket;
   };
 
-  it('says once per process that ssl_verify_depth is not applied; a resumed session says nothing', () => {
+  it('a server that does not keep the chain cannot count it: the depth is not applied and a process warning says so, once', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
-      const pem = readFileSync(certs.depth1.cert, 'latin1');
       const settings = ssl({ verifyClient: 'on', verifyDepth: 0 });
-      expect(tlsInfo(hidingSocket(pem, true), settings, false).clientCert?.verify).toBe('SUCCESS');
+      // A resumed session has no chain to show on any Node.js: its full handshake's verdict, silently.
+      expect(tlsInfo(resumedSocket(readFileSync(certs.depth1.cert, 'latin1')), settings, false).clientCert?.verify).toBe('SUCCESS');
       expect(warn).not.toHaveBeenCalled();
-      tlsInfo(hidingSocket(pem, false), settings, false);
-      tlsInfo(hidingSocket(pem, false), settings, false);
+      const lost = { verifyClient: 'on', verifyDepth: 1, client: certs.depth2, chain: certs.chain2, chainEmptied: true, keepChains: false } as const;
+      expect((await handshake(lost)).clientCert?.verify).toBe('SUCCESS');
+      expect((await handshake(lost)).clientCert?.verify).toBe('SUCCESS');
       expect(warn).toHaveBeenCalledTimes(1);
       expect(String(warn.mock.calls[0]![0])).toMatch(/does not show the server the client's certificate chain .*ssl_verify_depth is not applied/);
     } finally {
