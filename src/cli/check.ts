@@ -1,3 +1,4 @@
+import { resolveListenHosts } from '../config/listen-hosts.js';
 import { say } from './args.js';
 import { checkAuthHttpHosts, checkLogFiles, checkTls } from './checks.js';
 import { configPath, loadConfiguration } from './config-file.js';
@@ -14,10 +15,11 @@ export async function checkCommand(options: MainOptions, { quiet, dump }: { quie
   const file = configPath(options);
   const files = new Map<string, string>();
   try {
-    const config = loadConfiguration(options, (name, text) => {
+    const read = loadConfiguration(options, (name, text) => {
       if (!files.has(name)) files.set(name, text);
     });
-    await checkAuthHttpHosts(config);
+    await checkAuthHttpHosts(read);
+    const config = await resolveListenHosts(read);
     for (const notice of config.notices) if (!quiet) say(`[notice] ${notice}`);
     for (const warning of config.warnings ?? []) say(`[warn] ${warning}`);
     for (const warning of checkTls(config)) say(`[warn] ${warning}`);

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { resolveListenHosts } from '../config/listen-hosts.js';
 import type { MailConfig } from '../config/types.js';
 import { createLogger, logFilesOpen } from '../log.js';
 import { startMaster } from '../process/master.js';
@@ -95,9 +96,9 @@ export async function runCommand(options: MainOptions, inspectArgs: InspectArgs)
       embeddedBanner = embeddedDefaultBanner();
     } else {
       loadConfig = async () => {
-        const next = loadConfiguration(options);
-        await checkAuthHttpHosts(next);
-        return next;
+        const read = loadConfiguration(options);
+        await checkAuthHttpHosts(read);
+        return resolveListenHosts(read);
       };
       config = await loadConfig();
     }

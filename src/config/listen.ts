@@ -2,6 +2,7 @@
  * The `listen` directive of the mail module: address, parameters, protocol auto-detection by
  * port, and the mail-wide duplicate check. Error texts follow nginx's ngx_mail_core_listen.
  */
+import { isIP } from 'node:net';
 import { AddressError, parseListenAddress } from './addresses.js';
 import type { ApplyContext } from './directive-spec.js';
 import type { ListenConfig, Protocol } from './types.js';
@@ -111,8 +112,11 @@ export function applyListen(ctx: ApplyContext): void {
     }
   }
 
-  if (state.listenKeys.has(parsed.key)) ctx.fail(`duplicate "${parsed.key}" address and port pair`);
-  state.listenKeys.add(parsed.key);
+  // A host name is checked once resolved, by its addresses (listen-hosts.ts), as nginx checks it.
+  if (isIP(parsed.host) !== 0) {
+    if (state.listenKeys.has(parsed.key)) ctx.fail(`duplicate "${parsed.key}" address and port pair`);
+    state.listenKeys.add(parsed.key);
+  }
   level.listens.push(listen);
 }
 

@@ -1,9 +1,10 @@
 /**
  * nginx's command-line habits beside the reference nginx 1.22.1: `-t` fails where nginx -t fails
  * (mail inside http, an auth_http host that does not resolve, an error_log that cannot be
- * opened, `-g` errors "in command line"), `-T` prints what nginx -T prints, `-p` and `-e`, and a
- * wildcard `listen` beside an address on the same port serves both as nginx does (one socket,
- * dispatched by the local address).
+ * opened, a `listen` host that does not resolve or resolves to an address listened on already,
+ * `-g` errors "in command line"), `-T` prints what nginx -T prints, `-p` and `-e`, and a wildcard
+ * `listen` beside an address (or a host name) on the same port serves both as nginx does (one
+ * socket, dispatched by the local address).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfiguration } from '../../../src/cli/config-file.js';
 import { parseConfigText } from '../../../src/config/index.js';
+import { resolveListenHosts } from '../../../src/config/listen-hosts.js';
 import { silentLogger } from '../../../src/log.js';
 import { startProxy } from '../../../src/server.js';
 import { startNginx } from '../../e2e/harness/nginx.js';
@@ -51,6 +53,11 @@ describe('-t fails where nginx -t fails, with its words', () => {
   it.each([
     ['mail { } inside http { }', () => write(`http {\n  ${MAIL()}}\n`)],
     ['an auth_http host that does not resolve', () => write(MAIL('mail-auth.invalid:8080/auth'))],
+    ['a listen host that does not resolve', () => write(`mail {\n  auth_http 127.0.0.1:9/auth;\n  server { listen mail-listen.invalid:18143; protocol imap; }\n}\n`)],
+    [
+      'a listen host name that resolves to an address listened on already',
+      () => write(`mail {\n  auth_http 127.0.0.1:9/auth;\n  server { listen 127.0.0.1:18143; protocol imap; }\n  server { listen localhost:18143; protocol pop3; }\n}\n`),
+    ],
     ['an error_log in a directory that does not exist', () => write(MAIL(), `load_module ${MODULE}; pid ${dir}/nginx.pid; error_log ${dir}/no-such-dir/error.log; events { } `)],
   ])('%s', async (_name, make) => {
     const file = make();
@@ -58,6 +65,12 @@ describe('-t fails where nginx -t fails, with its words', () => {
     const ours = await posternTest(['-c', file]);
     expect(theirs.code).toBe(1);
     expect(ours).toEqual(theirs);
+  });
+
+  it('a listen host that resolves passes', async () => {
+    const file = write(`mail {\n  auth_http 127.0.0.1:9/auth;\n  server { listen localhost:18143; protocol imap; }\n}\n`);
+    expect((await posternTest(['-c', file])).code).toBe(0);
+    expect((await nginxTest(['-c', file])).code).toBe(0);
   });
 
   it('an auth_http host that resolves passes', async () => {
@@ -149,6 +162,22 @@ describe('listen 127.0.0.1:PORT beside listen PORT', () => {
     const [ours, theirs] = (await freePorts(2)) as [number, number];
     const proxy = await startProxy(parseConfigText(block(ours), join(dir, 'wildcard.conf')), { logger: silentLogger() });
     const nginx = await startNginx({ mailBlock: block(theirs) });
+    try {
+      expect(proxy.listeners.map((l) => `${l.listen.text} ${l.port}`)).toEqual([`127.0.0.1:${ours} ${ours}`, `${ours} ${ours}`]);
+      const seen = [];
+      for (const [host, port] of [['127.0.0.1', ours], ['127.0.0.2', ours], ['127.0.0.1', theirs], ['127.0.0.2', theirs]] as const) seen.push(await greeting(host, port));
+      expect(seen).toEqual(['* OK IMAP4 ready', '+OK POP3 ready', '* OK IMAP4 ready', '+OK POP3 ready']);
+    } finally {
+      await proxy.close();
+      await nginx.close();
+    }
+  });
+
+  it('listen localhost:PORT is resolved (/etc/hosts: 127.0.0.1) and served through the wildcard in the same way', async () => {
+    const named = (port: number) => `mail {\n  auth_http 127.0.0.1:9/auth;\n  server { listen localhost:${port}; protocol imap; }\n  server { listen ${port}; protocol pop3; }\n}\n`;
+    const [ours, theirs] = (await freePorts(2)) as [number, number];
+    const proxy = await startProxy(await resolveListenHosts(parseConfigText(named(ours), join(dir, 'named.conf'))), { logger: silentLogger() });
+    const nginx = await startNginx({ mailBlock: named(theirs) });
     try {
       expect(proxy.listeners.map((l) => `${l.listen.text} ${l.port}`)).toEqual([`127.0.0.1:${ours} ${ours}`, `${ours} ${ours}`]);
       const seen = [];
