@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { AuthHttpClient } from './auth/client.js';
+import { listenKey } from './config/listen-hosts.js';
 import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
 import { createLogger, logFilesOpen, toErrorLog, type ErrorLog, type Logger } from './log.js';
 import { accessLog } from './log/access-log.js';
@@ -74,7 +75,7 @@ const needsTls = (server: ServerConfig): boolean =>
 function listenOnce(listener: net.Server, listen: ListenConfig): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) =>
-      reject(new StartupError(`bind() to ${listen.text} failed ${errnoText(error)}`));
+      reject(new StartupError(`bind() to ${listenKey(listen.host, listen.port)} failed ${errnoText(error)}`));
     listener.once('error', onError);
     listener.listen(
       {

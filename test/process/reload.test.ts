@@ -5,13 +5,15 @@
  * before it switches). `postern -s reload` and SIGHUP, with a relayed session, a TLS session and
  * a session mid-login open across two reloads, a client loop connecting all along, a certificate
  * swapped, an address added then removed, bad configurations refused while the old one keeps
- * serving, and TLS tickets: random keys outlive a reload, key files are read again.
+ * serving (a wildcard added beside an address that has its own socket too, as nginx 1.22.1
+ * refuses it), and TLS tickets: random keys outlive a reload, key files are read again.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, type CertFiles } from '../e2e/harness/index.js';
+import { freePorts, removeDir, type CertFiles } from '../e2e/harness/index.js';
+import { nginxConf, startNginx } from '../e2e/harness/nginx.js';
 import { LineClient } from '../integration/fixtures.js';
 import {
   certificateFingerprint,
@@ -50,7 +52,7 @@ describe.each([
   let conf: string;
   let pidFile: string;
 
-  const config = (extra: { listenAdded?: boolean; directive?: string; certificate?: string } = {}) => `pid ${pidFile};
+  const config = (extra: { listenAdded?: boolean; directive?: string; certificate?: string; wildcard?: boolean } = {}) => `pid ${pidFile};
 mail {
     auth_http 127.0.0.1:${backends.auth.port}/auth;
     ssl_certificate ${extra.certificate ?? path.join(dir, 'live.crt')};
@@ -65,6 +67,7 @@ mail {
         listen 127.0.0.1:${tlsPort} ssl;
         protocol pop3;
     }
+    ${extra.wildcard ? `server { listen ${plainPort}; protocol imap; }` : ''}
 }
 `;
   const useCertificate = (cert: CertFiles) => bench.useCertificate(cert);
@@ -159,6 +162,38 @@ mail {
       fresh.close();
       expect(await stillRelays(relayed)).toMatch(/^-ERR unknown command STAT/);
     }
+    relayed.close();
+    writeConfig(conf, config());
+  });
+
+  it('refuses, as nginx 1.22.1 does, a reload that adds a wildcard on the port of an address with a socket of its own, and keeps serving', async () => {
+    // The new wildcard would serve 127.0.0.1 too, but Linux refuses to bind it while the old
+    // configuration's 127.0.0.1 socket listens; nginx tries five times, then keeps its old cycle.
+    const nginxBlock = (wildcard: boolean) => `mail {\n  auth_http 127.0.0.1:9/auth;\n  server { listen 127.0.0.1:${nginxPort}; protocol pop3; }\n  ${wildcard ? `server { listen ${nginxPort}; protocol imap; }` : ''}\n}\n`;
+    const [nginxPort] = (await freePorts(1)) as [number];
+    const nginx = await startNginx({ mailBlock: nginxBlock(false), masterProcess: true });
+    try {
+      const mark = nginx.errorLogMark();
+      writeFileSync(nginx.configPath, nginxConf(nginx.prefix, { mailBlock: nginxBlock(true), masterProcess: true }));
+      nginx.signal('SIGHUP');
+      await nginx.waitForLog(/still could not bind/, 10_000);
+      expect(nginx.errorLog().slice(mark)).toContain(`bind() to 0.0.0.0:${nginxPort} failed (98: Address already in use)`);
+      const client = await LineClient.connect(nginxPort);
+      await expectLine(client, /^\+OK/);
+      client.close();
+    } finally {
+      await nginx.close();
+    }
+
+    const relayed = await relayedPop3(plainPort);
+    writeConfig(conf, config({ wildcard: true }));
+    const mark = postern.logs().length;
+    process.kill(postern.pid, 'SIGHUP');
+    const refusal = await postern.waitForLog(/reload refused/, mark);
+    expect(refusal).toContain(`bind() to 0.0.0.0:${plainPort} failed (98: Address already in use)`);
+    const fresh = await relayedPop3(plainPort);
+    fresh.close();
+    expect(await stillRelays(relayed)).toMatch(/^-ERR unknown command STAT/);
     relayed.close();
     writeConfig(conf, config());
   });

@@ -192,7 +192,7 @@ describe('listen 127.0.0.1:PORT beside listen PORT', () => {
   it('with bind, the address needs a socket of its own, which Linux refuses beside the wildcard: both fail to start', async () => {
     const [port] = (await freePorts(1)) as [number];
     const text = `mail {\n  auth_http 127.0.0.1:9/auth;\n  server { listen 127.0.0.1:${port} bind; protocol imap; }\n  server { listen ${port}; protocol pop3; }\n}\n`;
-    await expect(startProxy(parseConfigText(text, join(dir, 'bind.conf')), { logger: silentLogger() })).rejects.toThrow(`bind() to ${port} failed (98: Address already in use)`);
+    await expect(startProxy(parseConfigText(text, join(dir, 'bind.conf')), { logger: silentLogger() })).rejects.toThrow(`bind() to 0.0.0.0:${port} failed (98: Address already in use)`);
     const file = write(text);
     const theirs = await run(NGINX, ['-p', `${dir}/`, '-e', `${dir}/startup.log`, '-c', file, '-g', 'daemon off; master_process off;'], { timeoutMs: 15_000 });
     expect(theirs.code).toBe(1);
