@@ -15,6 +15,7 @@ import { ADDRCONFIG } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
+import { checkWorkerConnections } from './listen.js';
 import type { ListenConfig, MailConfig } from './types.js';
 
 /** The addresses of a host name, in the resolver's order; rejects when it has none. */
@@ -45,7 +46,10 @@ export async function resolveListenHosts(config: MailConfig, resolve: ResolveHos
     }
     servers.push({ ...server, listens });
   }
-  return { ...config, servers };
+  const resolved = { ...config, servers };
+  // Checked again: a name may have several addresses, each a listening socket.
+  checkWorkerConnections(resolved);
+  return resolved;
 }
 
 async function addressesOf(listen: ListenConfig, resolve: ResolveHost): Promise<string[]> {

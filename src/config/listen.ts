@@ -5,7 +5,8 @@
 import { isIP } from 'node:net';
 import { AddressError, parseListenAddress } from './addresses.js';
 import type { ApplyContext } from './directive-spec.js';
-import type { ListenConfig, Protocol } from './types.js';
+import { ConfigError } from './errors.js';
+import type { ListenConfig, MailConfig, Protocol } from './types.js';
 import { parseNumber, parseSize, parseTime } from './values.js';
 
 /**
@@ -138,4 +139,12 @@ export function listeningSockets(servers: ReadonlyArray<{ listens: readonly List
     sockets += listens.some(isWildcard) ? listens.filter((l) => l.bind || isWildcard(l)).length : listens.length;
   }
   return sockets;
+}
+
+/** ngx_event_init_conf: one connection for each listening socket, plus one (nginx's channel to the master). */
+export function checkWorkerConnections(config: Pick<MailConfig, 'servers' | 'workerConnections' | 'file'>): void {
+  const sockets = listeningSockets(config.servers);
+  if (config.workerConnections < sockets + 1) {
+    throw new ConfigError(`${config.workerConnections} worker_connections are not enough for ${sockets} listening sockets`, config.file, 0);
+  }
 }

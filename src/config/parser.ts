@@ -23,7 +23,7 @@ import { COMMAND_LINE, ConfigError, describeErrno, formatWhere } from './errors.
 import { expandGlob, hasGlob } from './glob.js';
 import { newLevel, type Level, type ParseState } from './level.js';
 import { Lexer } from './lexer.js';
-import { listeningSockets } from './listen.js';
+import { checkWorkerConnections } from './listen.js';
 import { resolveServers } from './merge/resolve.js';
 import type { MailConfig, ServerConfig, Where } from './types.js';
 
@@ -107,7 +107,7 @@ export class ConfigParser {
     if (main('worker_shutdown_timeout') !== undefined) config.workerShutdownTimeoutMs = main('worker_shutdown_timeout') as number;
     const user = (main('user') as MailConfig['user']) ?? this.defaultUser(file);
     if (user !== undefined) config.user = user;
-    this.checkWorkerConnections(config);
+    checkWorkerConnections(config);
     this.keepClearOfNginx(config);
     return config;
   }
@@ -145,14 +145,6 @@ export class ConfigParser {
     const account = nginxDefaultAccount();
     if (typeof account === 'string') throw new ConfigError(account, file, 0);
     return account;
-  }
-
-  /** ngx_event_init_conf: one connection for each listening socket, plus one (nginx's channel to the master). */
-  private checkWorkerConnections(config: MailConfig): void {
-    const sockets = listeningSockets(config.servers);
-    if (config.workerConnections < sockets + 1) {
-      throw new ConfigError(`${config.workerConnections} worker_connections are not enough for ${sockets} listening sockets`, config.file, 0);
-    }
   }
 
   /** `ngx_conf_parse`: statements until `}` (in a block) or end of file (in a file). */

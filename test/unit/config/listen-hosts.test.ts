@@ -61,6 +61,12 @@ describe('resolveListenHosts', () => {
     );
   });
 
+  it('worker_connections is checked again against the listening sockets the addresses make', async () => {
+    const text = `events { worker_connections 2; }\n${mail('', 'server { listen mail.test:143; protocol imap; }')}`;
+    const config = parse(text);
+    await expect(resolveListenHosts(config, resolver)).rejects.toThrow('2 worker_connections are not enough for 2 listening sockets');
+  });
+
   it('another port of the same name is no duplicate', async () => {
     expect((await listensOf('server { listen one.test:143; listen one.test:144; protocol imap; }'))[0]!.map((l) => l.text)).toEqual(['127.0.0.1:143', '127.0.0.1:144']);
   });
