@@ -1,7 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import dgram from 'node:dgram';
 import { hostname } from 'node:os';
-import { pino } from 'pino';
+import sonicBoom from 'sonic-boom';
 import type { SyslogTarget } from '../config/types.js';
 import { errnoText } from '../process/errno.js';
 import { levelNumber, type Level } from './levels.js';
@@ -12,7 +12,12 @@ export interface Destination {
   write(text: string, level: Level): void;
 }
 
-type FileStream = ReturnType<typeof pino.destination>;
+/**
+ * sonic-boom, the file stream pino writes with, used directly: pino itself (~7 MB of resident
+ * memory once loaded) is only needed for `postern_log_format json`.
+ */
+const { SonicBoom } = sonicBoom;
+type FileStream = InstanceType<typeof SonicBoom>;
 
 interface OpenFile {
   stream: FileStream;
@@ -25,18 +30,33 @@ let stderr: FileStream | undefined;
 
 /** stderr, written synchronously (it may be a terminal or a pipe the parent reads). */
 export function stderrDestination(): Destination {
-  const stream = (stderr ??= pino.destination({ fd: 2, sync: true }));
+  const stream = (stderr ??= stderrStream());
   return { write: (text) => void stream.write(text) };
 }
 
+/** fd 2 as pino.destination made it: a reader gone (EPIPE) ends the writing, not the process. */
+function stderrStream(): FileStream {
+  const stream = new SonicBoom({ fd: 2, sync: true });
+  const brokenPipe = (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') {
+      stream.write = () => true;
+      return;
+    }
+    stream.removeListener('error', brokenPipe);
+    stream.emit('error', error);
+  };
+  stream.on('error', brokenPipe);
+  return stream;
+}
+
 /**
- * A log file (pino's sonic-boom), created with its directory. Each line is written at once, as
+ * A log file (sonic-boom), created with its directory. Each line is written at once, as
  * nginx writes its lines: a reader (a test, fail2ban) that saw the reply finds the line there.
  */
 export function fileDestination(path: string): Destination {
   let file = files.get(path);
   if (file === undefined) {
-    const stream = pino.destination({ dest: path, mkdir: true, sync: true, append: true });
+    const stream = new SonicBoom({ dest: path, mkdir: true, sync: true, append: true });
     const opened = new Promise<void>((settle) => stream.once('ready', settle).once('error', () => settle()));
     // A file that cannot be written must never end the process.
     stream.on('error', () => undefined);

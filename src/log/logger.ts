@@ -1,4 +1,5 @@
-import { pino, type Logger as PinoLogger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger as PinoLogger } from 'pino';
 import { contextFields, contextSuffix, type ConnectionContext } from './context.js';
 import type { Destination } from './destinations.js';
 import { passes, type Level } from './levels.js';
@@ -59,6 +60,8 @@ const PINO_LEVEL: Record<Level, 'debug' | 'info' | 'warn' | 'error' | 'fatal'> =
  * `action`, `starttls` for a session's lines).
  */
 export function jsonSink(level: Level, destination: Destination): Sink {
+  // Loaded here, with the first JSON log: a process that writes nginx's text never loads pino.
+  const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
   const json = pino(
     { level: 'debug', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
     { write: (line: string) => destination.write(line, level) },

@@ -1,5 +1,13 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SessionEnd, SessionEvents } from '../log/session-events.js';
+
+let loaded: typeof import('prom-client') | undefined;
+/**
+ * prom-client, loaded with the first registry: a process without `postern_metrics_listen` never
+ * loads it (~12 MB of resident memory once loaded).
+ */
+export const promClient = (): typeof import('prom-client') => (loaded ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client'));
 
 /** Seconds buckets for the auth_http request and the backend login (local services: mostly milliseconds). */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -9,23 +17,34 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
  * increments per session, none per byte (relay bytes are added once, when a session ends).
  */
 export class ProxyMetrics implements SessionEvents {
-  readonly registry = new Registry();
-  readonly #active = new Gauge({ name: 'postern_connections_active', help: 'Client connections open now.', labelNames: ['protocol'], registers: [this.registry] });
-  readonly #connections = new Counter({
-    name: 'postern_connections_total',
-    help: 'Client connections accepted, by protocol and listening address.',
-    labelNames: ['protocol', 'server'],
-    registers: [this.registry],
-  });
-  readonly #sessions = new Counter({ name: 'postern_sessions_total', help: 'Client connections ended, by how they ended.', labelNames: ['protocol', 'outcome'], registers: [this.registry] });
-  readonly #auth = new Counter({ name: 'postern_auth_requests_total', help: 'auth_http answers: ok (a backend, or Auth-Wait to ask again), fail, error.', labelNames: ['result'], registers: [this.registry] });
-  readonly #authDuration = new Histogram({ name: 'postern_auth_request_duration_seconds', help: 'Time from an auth_http request to its answer.', buckets: DURATION_BUCKETS, registers: [this.registry] });
-  readonly #backendDuration = new Histogram({ name: 'postern_backend_login_duration_seconds', help: 'Time from connecting to the backend to its login reply.', buckets: DURATION_BUCKETS, registers: [this.registry] });
-  readonly #handshakes = new Counter({ name: 'postern_tls_handshakes_total', help: 'Client TLS handshakes completed, by protocol version and resumption.', labelNames: ['version', 'resumed'], registers: [this.registry] });
-  readonly #handshakeErrors = new Counter({ name: 'postern_tls_handshake_errors_total', help: 'Client TLS handshakes that failed.', registers: [this.registry] });
-  readonly #relayBytes = new Counter({ name: 'postern_relay_bytes_total', help: 'Bytes relayed after the login, counted when a session ends.', labelNames: ['direction'], registers: [this.registry] });
+  readonly registry: Registry;
+  readonly #active: Gauge;
+  readonly #connections: Counter;
+  readonly #sessions: Counter;
+  readonly #auth: Counter;
+  readonly #authDuration: Histogram;
+  readonly #backendDuration: Histogram;
+  readonly #handshakes: Counter;
+  readonly #handshakeErrors: Counter;
+  readonly #relayBytes: Counter;
 
   constructor() {
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = promClient();
+    const registers = [(this.registry = new Registry())];
+    this.#active = new Gauge({ name: 'postern_connections_active', help: 'Client connections open now.', labelNames: ['protocol'], registers });
+    this.#connections = new Counter({
+      name: 'postern_connections_total',
+      help: 'Client connections accepted, by protocol and listening address.',
+      labelNames: ['protocol', 'server'],
+      registers,
+    });
+    this.#sessions = new Counter({ name: 'postern_sessions_total', help: 'Client connections ended, by how they ended.', labelNames: ['protocol', 'outcome'], registers });
+    this.#auth = new Counter({ name: 'postern_auth_requests_total', help: 'auth_http answers: ok (a backend, or Auth-Wait to ask again), fail, error.', labelNames: ['result'], registers });
+    this.#authDuration = new Histogram({ name: 'postern_auth_request_duration_seconds', help: 'Time from an auth_http request to its answer.', buckets: DURATION_BUCKETS, registers });
+    this.#backendDuration = new Histogram({ name: 'postern_backend_login_duration_seconds', help: 'Time from connecting to the backend to its login reply.', buckets: DURATION_BUCKETS, registers });
+    this.#handshakes = new Counter({ name: 'postern_tls_handshakes_total', help: 'Client TLS handshakes completed, by protocol version and resumption.', labelNames: ['version', 'resumed'], registers });
+    this.#handshakeErrors = new Counter({ name: 'postern_tls_handshake_errors_total', help: 'Client TLS handshakes that failed.', registers });
+    this.#relayBytes = new Counter({ name: 'postern_relay_bytes_total', help: 'Bytes relayed after the login, counted when a session ends.', labelNames: ['direction'], registers });
     // Node's process metrics, event-loop lag included.
     collectDefaultMetrics({ register: this.registry });
     // Series a dashboard expects before the first session: at zero.

@@ -1,9 +1,9 @@
 import type { Worker } from 'node:cluster';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { MailConfig } from '../config/types.js';
 import type { ErrorLog } from '../log.js';
 import { startMetricsEndpoint, type MetricsEndpoint } from './endpoint.js';
-import { processMetrics } from './proxy-metrics.js';
+import { processMetrics, promClient } from './proxy-metrics.js';
 
 export type WorkerMetrics = Array<MetricObjectWithValues<MetricValue<string>>>;
 
@@ -60,7 +60,7 @@ export async function serveWorkerMetrics(
     const endpoint = await startMetricsEndpoint(config.metricsListen, {
       metrics: async () => {
         const answers = (await Promise.all(workers().map(collect))).filter((m): m is WorkerMetrics => m !== undefined);
-        const registry = AggregatorRegistry.aggregate(answers);
+        const registry = promClient().AggregatorRegistry.aggregate(answers);
         return { contentType: registry.contentType, text: await registry.metrics() };
       },
       healthy,

@@ -4,7 +4,8 @@
  * the installed `postern` as an operator runs it, on the Node.js this suite runs on (.ci/run runs
  * the suite on the machine's Node.js and on Node.js 24). Then what each command loads, through
  * a loader hook (module-trace.mjs): `-t` and a running proxy load neither the conformance suite
- * (fast-check), nor the demo, nor the inspector, nor the certificate maker.
+ * (fast-check), nor the demo, nor the inspector, nor the certificate maker, nor pino (JSON logs
+ * only) or prom-client (`postern_metrics_listen` only).
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,7 +21,7 @@ const tools = requireBinaries(['systemd-analyze', 'logrotate']);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TRACE_HOOK = path.join(ROOT, 'test/package/module-trace.mjs');
 /** What must never be loaded by `-t` or by serving a configuration file. */
-const ON_DEMAND_ONLY = [/\/node_modules\/fast-check\//, /\/node_modules\/ioredis\//, /\/node_modules\/selfsigned\//, /\/node_modules\/@statelyai\/inspect\//, /\/node_modules\/ws\//, /\/dist\/src\/conformance\//, /\/dist\/src\/demo\//, /\/dist\/src\/inspect\/(server|inspector)\.js$/, /\/dist\/src\/embedded\/(start|certificate)\.js$/];
+const ON_DEMAND_ONLY = [/\/node_modules\/pino\//, /\/node_modules\/prom-client\//, /\/node_modules\/fast-check\//, /\/node_modules\/ioredis\//, /\/node_modules\/selfsigned\//, /\/node_modules\/@statelyai\/inspect\//, /\/node_modules\/ws\//, /\/dist\/src\/conformance\//, /\/dist\/src\/demo\//, /\/dist\/src\/inspect\/(server|inspector)\.js$/, /\/dist\/src\/embedded\/(start|certificate)\.js$/];
 
 let dir: string;
 let source: string;
