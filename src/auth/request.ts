@@ -38,18 +38,36 @@ function percentEscape(bytes: Buffer, escape: (byte: number) => boolean): Buffer
   return out;
 }
 
+/** Bytes nginx escapes in `Auth-User`/`Auth-Pass`: 0x00-0x20 and `%` (as latin1 characters). */
+const CREDENTIAL_BYTES = /[\u0000-\u0020%]/g;
+/** Control bytes in a verbatim value. */
+const CONTROL_BYTES = /[\u0000-\u001f\u007f]/g;
+const WIDE = /[^\u0000-\u00ff]/;
+const percent = (char: string): string => {
+  const byte = char.charCodeAt(0);
+  return `%${HEX[byte >> 4]}${HEX[byte & 0x0f]}`;
+};
+
+/**
+ * `value` escaped as a latin1 string (one character per byte of the request). The usual value
+ * (every character a byte) is escaped as a string; one with a character above U+00FF goes
+ * through its bytes (bytesOf), so both give the same bytes.
+ */
+function escapedText(value: string, pattern: RegExp, escape: (byte: number) => boolean): string {
+  if (!WIDE.test(value)) return value.replace(pattern, percent);
+  return percentEscape(bytesOf(value), escape).toString('latin1');
+}
+
+const isCredentialByte = (byte: number): boolean => byte <= 0x20 || byte === 0x25;
+const isControlByte = (byte: number): boolean => byte < 0x20 || byte === 0x7f;
+
 /**
  * nginx's escaping of `Auth-User`/`Auth-Pass` (`NGX_ESCAPE_MAIL_AUTH`): bytes 0x00-0x20 and `%`
  * become `%XX`; every other byte, 0x7F and 0x80-0xFF included, goes raw. A credential therefore
- * can neither end a header nor add one.
+ * can neither end a header nor add one. A latin1 string, one character per byte.
  */
-export function escapeCredential(value: string): Buffer {
-  return percentEscape(bytesOf(value), (byte) => byte <= 0x20 || byte === 0x25);
-}
-
-/** The same escaping as a latin1 string (for tests and logs of non-secret values). */
 export function escapeHeaderValue(value: string): string {
-  return escapeCredential(value).toString('latin1');
+  return escapedText(value, CREDENTIAL_BYTES, isCredentialByte);
 }
 
 /**
@@ -58,34 +76,29 @@ export function escapeHeaderValue(value: string): string {
  * anyway (CVE-2026-28753 was exactly such a value): a control byte is sent as `%XX`, so CR/LF
  * can never reach the request as a line break. Printable text goes out byte for byte.
  */
-function verbatim(value: string): Buffer {
-  return percentEscape(bytesOf(value), (byte) => byte < 0x20 || byte === 0x7f);
+function verbatim(value: string): string {
+  return escapedText(value, CONTROL_BYTES, isControlByte);
 }
 
 /**
  * The auth request exactly as nginx sends it (ngx_mail_auth_http_create_request): HTTP/1.0 GET,
- * headers in nginx's order, the `auth_http_header` lines last, then the empty line.
+ * headers in nginx's order, the `auth_http_header` lines last, then the empty line. Built as one
+ * latin1 string (every value already escaped to one character per byte) and encoded once.
  */
 export function buildAuthRequest(
   target: AuthHttpTarget,
   request: AuthRequest,
   extraHeaders: ReadonlyArray<readonly [string, string]>,
 ): Buffer {
-  const parts: Buffer[] = [];
-  const text = (value: string) => parts.push(Buffer.from(value, 'latin1'));
-  const header = (name: string, value: Buffer) => {
-    text(`${name}: `);
-    parts.push(value);
-    text('\r\n');
+  let text = `GET ${verbatim(target.uri === '' ? '/' : target.uri)} HTTP/1.0\r\n`;
+  const header = (name: string, value: string) => {
+    text += `${name}: ${value}\r\n`;
   };
 
-  text('GET ');
-  parts.push(verbatim(target.uri === '' ? '/' : target.uri));
-  text(' HTTP/1.0\r\n');
   header('Host', verbatim(target.hostHeader));
   header('Auth-Method', verbatim(request.method));
-  header('Auth-User', escapeCredential(request.user));
-  header('Auth-Pass', escapeCredential(request.password.reveal()));
+  header('Auth-User', escapeHeaderValue(request.user));
+  header('Auth-Pass', escapeHeaderValue(request.password.reveal()));
   if ((request.method === 'apop' || request.method === 'cram-md5') && request.salt) {
     // nginx keeps the salt with its CRLF and copies it as is; ours comes without one.
     header('Auth-Salt', verbatim(request.salt.replace(/\r?\n$/, '')));
@@ -107,7 +120,7 @@ export function buildAuthRequest(
     header('Auth-SMTP-To', verbatim(request.smtp?.to ?? ''));
   }
   if (request.tls) {
-    text('Auth-SSL: on\r\n');
+    text += 'Auth-SSL: on\r\n';
     if (request.tls.protocol) header('Auth-SSL-Protocol', verbatim(request.tls.protocol));
     if (request.tls.cipher) header('Auth-SSL-Cipher', verbatim(request.tls.cipher));
     // Only with ssl_verify_client other than off; each line only when it has a value.
@@ -119,15 +132,10 @@ export function buildAuthRequest(
       if (cert.serial) header('Auth-SSL-Serial', verbatim(cert.serial));
       if (cert.fingerprint) header('Auth-SSL-Fingerprint', verbatim(cert.fingerprint));
       // The PEM's line ends and spaces are escaped like a credential (`%0A`, `%20`).
-      if (cert.pem) header('Auth-SSL-Cert', escapeCredential(cert.pem));
+      if (cert.pem) header('Auth-SSL-Cert', escapeHeaderValue(cert.pem));
     }
   }
-  for (const [name, value] of extraHeaders) {
-    parts.push(verbatim(name));
-    text(': ');
-    parts.push(verbatim(value));
-    text('\r\n');
-  }
-  text('\r\n');
-  return Buffer.concat(parts);
+  for (const [name, value] of extraHeaders) header(verbatim(name), verbatim(value));
+  text += '\r\n';
+  return Buffer.from(text, 'latin1');
 }

@@ -61,6 +61,14 @@ describe('buildAuthRequest: the bytes nginx sends', () => {
     expect(text.split('\r\n').length).toBe(10);
   });
 
+  it('a value with a character above U+00FF is still escaped byte by byte, like any other', () => {
+    // é is one raw byte (0xE9), U+010A its UTF-8 bytes, space and % escaped; a header with a CR/LF is escaped too.
+    const text = build({ user: '\u00e9\u010a %', password: new Secret('\u010a\r\nX-Injected: 1') }, [['X-Name', '\u010a\r\nX: 1']]);
+    expect(text).toContain('\r\nAuth-User: \u00e9\u00c4\u008a%20%25\r\n');
+    expect(text).toContain('\r\nAuth-Pass: \u00c4\u008a%0D%0AX-Injected:%201\r\n');
+    expect(text).toContain('\r\nX-Name: \u00c4\u008a%0D%0AX: 1\r\n');
+  });
+
   it('APOP and CRAM-MD5 carry Auth-Salt after Auth-Pass', () => {
     const salt = '<2003289005.1795908617@mx.test>';
     expect(build({ method: 'apop', password: new Secret('00000000000000000000000000000000'), salt })).toBe(
