@@ -25,6 +25,12 @@ export interface EndpointSessions {
 
 /** What a TLS endpoint needs from a session cache; every call may cross a process boundary. */
 export interface SessionStore {
+  /**
+   * The answer at once, when this process holds it (builtin and single-process `shared:`
+   * stores): the session, or null when there is none. Undefined when only `get` can tell (the
+   * primary's store, Redis): the handshake then waits for it.
+   */
+  lookupNow?(id: Buffer): Buffer | null | undefined;
   get(id: Buffer): Promise<Buffer | undefined>;
   set(id: Buffer, session: Buffer, timeoutMs: number): Promise<void>;
   delete(id: Buffer): Promise<void>;
@@ -108,6 +114,10 @@ export class MemorySessionStore implements SessionStore {
     if (entry !== undefined) this.remove(key, entry);
   }
 
+  lookupNow(id: Buffer): Buffer | null {
+    return this.getSync(id) ?? null;
+  }
+
   get(id: Buffer): Promise<Buffer | undefined> {
     return Promise.resolve(this.getSync(id));
   }
@@ -164,6 +174,14 @@ export class TieredSessionStore implements SessionStore {
     private readonly first: SessionStore,
     private readonly second: SessionStore,
   ) {}
+
+  /** At once when the first tier has it, or both tiers can answer at once. */
+  lookupNow(id: Buffer): Buffer | null | undefined {
+    const first = this.first.lookupNow?.(id);
+    if (first !== undefined && first !== null) return first;
+    const second = this.second.lookupNow?.(id);
+    return first === null ? second : undefined;
+  }
 
   async get(id: Buffer): Promise<Buffer | undefined> {
     return (await this.first.get(id)) ?? (await this.second.get(id));

@@ -158,6 +158,9 @@ export class TlsEndpoint {
       const key = id.toString('hex');
       const lookup = this.pskBySessionId.get(key) ?? id;
       this.pskBySessionId.delete(key);
+      // A store in this process answers within this callback: no promise, no extra tick.
+      const now = store.lookupNow?.(lookup);
+      if (now !== undefined) return answer(null, now);
       store.get(lookup).then(
         (session) => answer(null, session ?? null),
         () => answer(null, null),

@@ -93,6 +93,32 @@ describe('MemorySessionStore', () => {
     expect(await both.get(id(2))).toBeUndefined();
     expect(shared.getSync(id(2))).toBeUndefined();
   });
+
+  it('lookupNow: stores of this process answer at once; behind a tier that cannot, the answer is left to get', async () => {
+    const c = clock();
+    const builtin = builtinStore(4, c.now);
+    builtin.setSync(id(1), session(1), 1000);
+    expect(builtin.lookupNow(id(1))?.[0]).toBe(1);
+    expect(builtin.lookupNow(id(2))).toBeNull();
+    c.advance(1000);
+    expect(builtin.lookupNow(id(1))).toBeNull();
+
+    const shared = sharedStore(1024 * 1024);
+    shared.setSync(id(3), session(3), 60_000);
+    const local = new TieredSessionStore(builtinStore(4), shared);
+    expect(local.lookupNow(id(3))?.[0]).toBe(3);
+    expect(local.lookupNow(id(4))).toBeNull();
+
+    // Another process's store (no lookupNow): a miss in the local tier cannot be answered at once.
+    const remoteHeld = sharedStore(1024 * 1024);
+    remoteHeld.setSync(id(5), session(5), 60_000);
+    const remote: SessionStore = { get: async (key) => remoteHeld.getSync(key), set: async () => undefined, delete: async () => undefined };
+    const withRemote = new TieredSessionStore(shared, remote);
+    expect(withRemote.lookupNow(id(3))?.[0]).toBe(3);
+    expect(withRemote.lookupNow(id(5))).toBeUndefined();
+    expect((await withRemote.get(id(5)))?.[0]).toBe(5);
+    expect(new TieredSessionStore(remote, shared).lookupNow(id(3))).toBeUndefined();
+  });
 });
 
 
@@ -227,6 +253,20 @@ describe('TlsEndpoint with a session cache', () => {
         socket.on('end', () => resolve(text));
       });
       expect(received).toBe('* OK\r\n');
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('a store that can only answer later (no lookupNow) still resumes TLS 1.2 sessions by id', async () => {
+    const e = await endpointWithCache('TLSv1.2', (store) => ({
+      get: async (key) => (await new Promise((resolve) => setTimeout(resolve, 5)), store.getSync(key)),
+      set: async (key, value, ms) => store.setSync(key, value, ms),
+      delete: async (key) => store.deleteSync(key),
+    }));
+    try {
+      const first = await client(e.port, 'TLSv1.2');
+      expect((await client(e.port, 'TLSv1.2', first.session)).reused).toBe(true);
     } finally {
       await e.close();
     }
