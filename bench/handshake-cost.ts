@@ -1,0 +1,115 @@
+/**
+ * Postern's CPU per TLS handshake (or per full IMAP session) alone, no nginx: a quick A/B for
+ * changes on the handshake path, optionally under `node --cpu-prof` with the top frames printed.
+ *
+ *   npx tsx bench/handshake-cost.ts [--mode sessid12] [--rounds 3] [--seconds 3] [--procs 4]
+ *                                   [--cpu-prof] [--no-build]
+ *
+ * Modes are bench/loadgen.c's (full13, full12, sessid12, ticket12, ticket13, imap). One Postern
+ * (dist/, bench/postern-launch.mjs) with an implicit-TLS IMAP server (RSA-2048, tickets on), one
+ * with `ssl_session_cache shared:...` and tickets off (sessid12 goes there) and a STARTTLS IMAP
+ * server in front of the harness's auth_http server and a one-user Dovecot (imap mode only).
+ * After an untimed warm-up, rounds of `--seconds` each print the proxy's and the generator's CPU
+ * per operation (utime+stime, /proc). Loopback only; every run is bounded in time.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePorts, generateCert, makeTempDir, removeDir, spawnDaemon, startAuthServer, startDovecot } from '../test/e2e/harness/index.js';
+import { buildLoadgen, drive, type LoadMode } from './lib/loadgen.js';
+import { median, sleep } from './lib/stats.js';
+import { summarizeProfile } from './profile-summary.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const { values: opt } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'sessid12' },
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '3' },
+    procs: { type: 'string', default: '4' },
+    'cpu-prof': { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const MODE = opt.mode as LoadMode;
+const MODES: LoadMode[] = ['full13', 'full12', 'sessid12', 'ticket12', 'ticket13', 'imap'];
+if (!MODES.includes(MODE)) throw new Error(`--mode: one of ${MODES.join(', ')}`);
+const SECONDS = Math.min(60, Number(opt.seconds));
+const PROCS = Math.min(64, Number(opt.procs));
+
+if (!opt['no-build']) spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+buildLoadgen();
+
+const tmp = await makeTempDir('hs-cost');
+const cleanup: Array<() => Promise<unknown>> = [() => removeDir(tmp)];
+try {
+  const cert = await generateCert({ type: 'rsa', dir: path.join(tmp, 'tls'), name: 'rsa', cn: 'bench.test' });
+  let authPort = 9; // nothing listens there: the handshake modes never log in
+  if (MODE === 'imap') {
+    const dc = await startDovecot({ users: [{ user: 'user', password: 'benchpass' }], extraConfig: 'service imap-login {\n  service_count = 0\n}\nservice imap {\n  service_count = 0\n  client_limit = 50\n}\nprotocol imap {\n  mail_max_userip_connections = 10000\n}' });
+    cleanup.push(() => dc.close());
+    const auth = await startAuthServer({ users: { user: 'benchpass' }, backends: { imap: dc.imapPort } });
+    cleanup.push(() => auth.close());
+    authPort = auth.port;
+  }
+  const [imaps, cached, imap] = await freePorts(3);
+  const conf = path.join(tmp, 'postern.conf');
+  writeFileSync(
+    conf,
+    `events { worker_connections 4096; }
+mail {
+    server_name bench.test;
+    auth_http 127.0.0.1:${authPort}/auth;
+    ssl_certificate ${cert.certPath};
+    ssl_certificate_key ${cert.keyPath};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    server { listen 127.0.0.1:${imaps} ssl; protocol imap; }
+    server { listen 127.0.0.1:${cached} ssl; protocol imap; ssl_session_cache shared:BENCH:4m; ssl_session_tickets off; }
+    server { listen 127.0.0.1:${imap}; protocol imap; starttls on; }
+}
+`,
+  );
+  const profDir = path.join(HERE, 'results', 'profiles');
+  if (opt['cpu-prof']) mkdirSync(profDir, { recursive: true });
+  const flags = opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+  const daemon = spawnDaemon(process.execPath, [...flags, path.join(HERE, 'postern-launch.mjs'), conf], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
+  const pid = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`postern did not start:\n${daemon.output()}`)), 20_000);
+    daemon.child.on('message', (m: { type: string; pid: number }) => {
+      if (m.type === 'ready') {
+        clearTimeout(timer);
+        resolve(m.pid);
+      }
+    });
+  });
+  const port = MODE === 'imap' ? imap! : MODE === 'sessid12' ? cached! : imaps!;
+  const login = { user: 'user', pass: 'benchpass' };
+  await drive(pid, MODE, port, PROCS, 2, 100_000, login); // warm-up
+  const proxy: number[] = [];
+  const gen: number[] = [];
+  for (let r = 0; r < Number(opt.rounds); r++) {
+    const d = await drive(pid, MODE, port, PROCS, SECONDS, 100_000, login);
+    proxy.push(d.proxyUsPerOp);
+    gen.push(d.genUsPerOp);
+    log(`${MODE} round ${r + 1}: ${d.rate.toFixed(0)}/s, proxy ${d.proxyUsPerOp.toFixed(0)} µs/op (${d.proxyPct.toFixed(0)}% of a core), generator ${d.genUsPerOp.toFixed(0)} µs/op (${d.genPct.toFixed(0)}%), machine ${d.machinePct.toFixed(0)}% busy, resumed ${d.ops ? ((100 * d.resumed) / d.ops).toFixed(0) : 0}%, errors ${d.errors}${d.firstError ? ` (${d.firstError})` : ''}`);
+    await sleep(200);
+  }
+  process.stdout.write(`${MODE}: proxy CPU per op, median ${median(proxy).toFixed(0)} µs (rounds ${proxy.map((x) => x.toFixed(0)).join(', ')}); generator ${median(gen).toFixed(0)} µs\n`);
+  daemon.child.send({ type: 'shutdown' });
+  await daemon.exited;
+  if (opt['cpu-prof']) {
+    const newest = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+    if (newest) {
+      process.stdout.write(`profile ${path.relative(ROOT, path.join(profDir, newest))}, top frames by self time:\n`);
+      for (const fr of summarizeProfile(path.join(profDir, newest), 30)) process.stdout.write(`  ${fr.selfPct.toFixed(1).padStart(5)}%  ${fr.name}  ${fr.where}\n`);
+    }
+  }
+} finally {
+  for (const c of cleanup.reverse()) await c().catch(() => undefined);
+}
