@@ -972,7 +972,7 @@ export function renderTable(r: Any): string {
   for (const row of rows) out += `${line(row)}\n`;
   if (r.targets?.length) {
     out += `\nTargets:\n`;
-    for (const t of r.targets as TargetCheck[]) out += `  ${t.met ? 'MET   ' : 'MISSED'}  ${t.name}: ${t.value} (goal ${t.goal})\n`;
+    for (const t of r.targets as TargetCheck[]) out += `  ${t.met === null ? 'INFO  ' : t.met ? 'MET   ' : 'MISSED'}  ${t.name}: ${t.value} (goal ${t.goal})\n`;
   }
   for (const n of r.notes ?? []) out += `\nNote: ${n}\n`;
   if (r.profile) {
