@@ -252,8 +252,21 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     return out;
   };
 
+  /** Per route table: the sockets that serve other addresses besides their own (a wildcard that specific addresses share). */
+  const sharedIn = new WeakMap<Map<string, Route>, Set<string>>();
+  const sharedSocketsOf = (table: Map<string, Route>): Set<string> => {
+    let shared = sharedIn.get(table);
+    if (shared === undefined) {
+      shared = new Set([...table].filter(([key, route]) => route.socketKey !== key).map(([, route]) => route.socketKey));
+      sharedIn.set(table, shared);
+    }
+    return shared;
+  };
+
   /** The route of a connection accepted on `key`'s socket: its local address's when that one shares the socket. */
   const routeOf = (key: string, socket: net.Socket): Route | undefined => {
+    // A socket of one address needs no lookup of the connection's own address (a system call).
+    if (!sharedSocketsOf(routes).has(key) && !sharedSocketsOf(staged).has(key)) return routes.get(key) ?? staged.get(key);
     const local = `${(socket.localAddress ?? '').replace(/^::ffff:/, '')}:${socket.localPort}`;
     for (const table of [routes, staged]) {
       const own = table.get(local);
@@ -261,6 +274,13 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     }
     return routes.get(key) ?? staged.get(key);
   };
+
+  /** One listener for every accepted socket (its `this`), rather than a closure and a `once` wrapper each. */
+  function onAcceptedClose(this: net.Socket): void {
+    budget.release();
+    sockets.delete(this);
+    if (sockets.size === 0) for (const wake of whenIdle.splice(0)) wake();
+  }
 
   const accept = (key: string) => (socket: net.Socket) => {
     const route = routeOf(key, socket);
@@ -279,11 +299,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
     // Behind a PROXY protocol sender the client is known after the header: the limit counts it then.
     if (!route.listen.proxyProtocol && !withinPerAddressLimit(socket, route, peer.ip, () => budget.release())) return;
     sockets.add(socket);
-    socket.once('close', () => {
-      budget.release();
-      sockets.delete(socket);
-      if (sockets.size === 0) for (const wake of whenIdle.splice(0)) wake();
-    });
+    socket.on('close', onAcceptedClose);
     applySocketOptions(socket, route.listen);
     if (route.listen.proxyProtocol) {
       readClientFromProxyHeader(socket, route, peer);

@@ -137,11 +137,12 @@ export class LineClient {
     for (const w of waiters) w();
   }
 
-  static connect(port: number, options: { tls?: boolean } = {}): Promise<LineClient> {
+  static connect(port: number, options: { tls?: boolean; host?: string } = {}): Promise<LineClient> {
+    const host = options.host ?? '127.0.0.1';
     return new Promise((resolve, reject) => {
       const socket = options.tls
-        ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => resolve(new LineClient(socket)))
-        : net.connect({ port, host: '127.0.0.1' }, () => resolve(new LineClient(socket)));
+        ? tls.connect({ port, host, rejectUnauthorized: false }, () => resolve(new LineClient(socket)))
+        : net.connect({ port, host }, () => resolve(new LineClient(socket)));
       socket.once('error', reject);
     });
   }
