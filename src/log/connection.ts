@@ -3,6 +3,41 @@ import type { Level } from './levels.js';
 import type { ErrorLog, Fields, Logger } from './logger.js';
 
 /**
+ * A session's context, its `server` read on first use: the listening address costs a system call
+ * when the socket is a wildcard's. A class, so that a connection holds one object and no closures.
+ */
+class SessionContext implements ConnectionContext {
+  readonly number = nextConnectionNumber();
+  starttls = false;
+  login: string | undefined = undefined;
+  upstream: string | undefined = undefined;
+  action: string | undefined = undefined;
+  #server: string | undefined;
+  #lookUp: (() => string) | undefined;
+
+  constructor(
+    readonly client: string,
+    server: string | (() => string) | undefined,
+  ) {
+    if (typeof server === 'function') this.#lookUp = server;
+    else this.#server = server;
+  }
+
+  get server(): string | undefined {
+    if (this.#server === undefined && this.#lookUp !== undefined) {
+      this.#server = this.#lookUp();
+      this.#lookUp = undefined;
+    }
+    return this.#server;
+  }
+
+  set server(value: string | undefined) {
+    this.#server = value;
+    this.#lookUp = undefined;
+  }
+}
+
+/**
  * One connection's log: nginx's connection number and the context its mail modules append
  * (client, server, login, upstream, `while ...`), which the session updates as it goes; the
  * message texts are the caller's. Cheap to make: a line below the log's level builds nothing.
@@ -16,22 +51,7 @@ export class ConnectionLog implements Logger {
     client: string,
     server?: string | (() => string),
   ) {
-    let known = typeof server === 'function' ? undefined : server;
-    const lookUp = typeof server === 'function' ? server : undefined;
-    this.context = {
-      number: nextConnectionNumber(),
-      client,
-      get server() {
-        return (known ??= lookUp?.());
-      },
-      set server(value) {
-        known = value;
-      },
-      starttls: false,
-      login: undefined,
-      upstream: undefined,
-      action: undefined,
-    };
+    this.context = new SessionContext(client, server);
   }
 
   enabled(level: Level): boolean {
