@@ -1,13 +1,15 @@
 // The floor for bench/conn-cost.ts: what bare Node costs per connection, with no proxy logic.
-//   node --expose-gc bench/floor-launch.mjs <ecdsa-cert> <ecdsa-key>
+//   node --expose-gc bench/floor-launch.mjs <cert> <key> [session-cache]
 // A net.Server that writes a greeting line, and a tls.Server (same ECDSA certificate, TLS 1.2-1.3)
-// that writes it after the handshake; both hold connections until the client closes. Same IPC
+// that writes it after the handshake; both hold connections until the client closes. With
+// `session-cache`, the least a Node server does for TLS session-ID resumption: `newSession` and
+// `resumeSession` over a Map (bench/handshake-cost.ts --floor). Same IPC
 // messages as bench/postern-launch.mjs: -> ready { ports: [plain, tls] }, <- mem, <- shutdown.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 
-const [certPath, keyPath] = process.argv.slice(2);
+const [certPath, keyPath, cache] = process.argv.slice(2);
 const GREETING = '* OK floor ready\r\n';
 const hold = (socket) => {
   socket.on('error', () => undefined);
@@ -19,6 +21,15 @@ const secure = tls.createServer(
   hold,
 );
 secure.on('tlsClientError', () => undefined);
+if (cache === 'session-cache') {
+  const sessions = new Map();
+  secure.on('newSession', (id, session, done) => {
+    if (sessions.size >= 10_000) sessions.delete(sessions.keys().next().value);
+    sessions.set(id.toString('hex'), session);
+    done();
+  });
+  secure.on('resumeSession', (id, answer) => answer(null, sessions.get(id.toString('hex')) ?? null));
+}
 const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', 511, () => resolve(server.address().port)));
 const ports = [await listen(plain), await listen(secure)];
 

@@ -3,14 +3,16 @@
  * changes on the handshake path, optionally under `node --cpu-prof` with the top frames printed.
  *
  *   npx tsx bench/handshake-cost.ts [--mode sessid12] [--rounds 3] [--seconds 3] [--procs 4]
- *                                   [--cpu-prof] [--no-build]
+ *                                   [--cpu-prof] [--floor] [--no-build]
  *
  * Modes are bench/loadgen.c's (full13, full12, sessid12, ticket12, ticket13, imap). One Postern
  * (dist/, bench/postern-launch.mjs) with an implicit-TLS IMAP server (RSA-2048, tickets on), one
  * with `ssl_session_cache shared:...` and tickets off (sessid12 goes there) and a STARTTLS IMAP
  * server in front of the harness's auth_http server and a one-user Dovecot (imap mode only).
  * After an untimed warm-up, rounds of `--seconds` each print the proxy's and the generator's CPU
- * per operation (utime+stime, /proc). Loopback only; every run is bounded in time.
+ * per operation (utime+stime, /proc). `--floor` measures bench/floor-launch.mjs instead: a bare
+ * Node tls.Server with the same certificate that writes a greeting (with a Map as its session
+ * cache), what any Node server pays per handshake. Loopback only; every run is bounded in time.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -33,6 +35,7 @@ const { values: opt } = parseArgs({
     seconds: { type: 'string', default: '3' },
     procs: { type: 'string', default: '4' },
     'cpu-prof': { type: 'boolean', default: false },
+    floor: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
   },
   strict: true,
@@ -40,6 +43,7 @@ const { values: opt } = parseArgs({
 const MODE = opt.mode as LoadMode;
 const MODES: LoadMode[] = ['full13', 'full12', 'sessid12', 'ticket12', 'ticket13', 'imap'];
 if (!MODES.includes(MODE)) throw new Error(`--mode: one of ${MODES.join(', ')}`);
+if (opt.floor && MODE === 'imap') throw new Error('--floor measures handshakes only');
 const SECONDS = Math.min(60, Number(opt.seconds));
 const PROCS = Math.min(64, Number(opt.procs));
 
@@ -78,17 +82,18 @@ mail {
   const profDir = path.join(HERE, 'results', 'profiles');
   if (opt['cpu-prof']) mkdirSync(profDir, { recursive: true });
   const flags = opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
-  const daemon = spawnDaemon(process.execPath, [...flags, path.join(HERE, 'postern-launch.mjs'), conf], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
-  const pid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`postern did not start:\n${daemon.output()}`)), 20_000);
-    daemon.child.on('message', (m: { type: string; pid: number }) => {
+  const launch = opt.floor ? [path.join(HERE, 'floor-launch.mjs'), cert.certPath, cert.keyPath, 'session-cache'] : [path.join(HERE, 'postern-launch.mjs'), conf];
+  const daemon = spawnDaemon(process.execPath, [...flags, ...launch], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
+  const { pid, ports } = await new Promise<{ pid: number; ports: number[] }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${daemon.output()}`)), 20_000);
+    daemon.child.on('message', (m: { type: string; pid: number; ports: number[] }) => {
       if (m.type === 'ready') {
         clearTimeout(timer);
-        resolve(m.pid);
+        resolve(m);
       }
     });
   });
-  const port = MODE === 'imap' ? imap! : MODE === 'sessid12' ? cached! : imaps!;
+  const port = opt.floor ? ports[1]! : MODE === 'imap' ? imap! : MODE === 'sessid12' ? cached! : imaps!;
   const login = { user: 'user', pass: 'benchpass' };
   await drive(pid, MODE, port, PROCS, 2, 100_000, login); // warm-up
   const proxy: number[] = [];
@@ -100,9 +105,9 @@ mail {
     log(`${MODE} round ${r + 1}: ${d.rate.toFixed(0)}/s, proxy ${d.proxyUsPerOp.toFixed(0)} µs/op (${d.proxyPct.toFixed(0)}% of a core), generator ${d.genUsPerOp.toFixed(0)} µs/op (${d.genPct.toFixed(0)}%), machine ${d.machinePct.toFixed(0)}% busy, resumed ${d.ops ? ((100 * d.resumed) / d.ops).toFixed(0) : 0}%, errors ${d.errors}${d.firstError ? ` (${d.firstError})` : ''}`);
     await sleep(200);
   }
-  process.stdout.write(`${MODE}: proxy CPU per op, median ${median(proxy).toFixed(0)} µs (rounds ${proxy.map((x) => x.toFixed(0)).join(', ')}); generator ${median(gen).toFixed(0)} µs\n`);
+  process.stdout.write(`${MODE}${opt.floor ? ' (bare Node floor)' : ''}: proxy CPU per op, median ${median(proxy).toFixed(0)} µs (rounds ${proxy.map((x) => x.toFixed(0)).join(', ')}); generator ${median(gen).toFixed(0)} µs\n`);
   daemon.child.send({ type: 'shutdown' });
-  await daemon.exited;
+  await Promise.race([daemon.exited, sleep(5000).then(() => daemon.stop(2000))]);
   if (opt['cpu-prof']) {
     const newest = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
     if (newest) {
