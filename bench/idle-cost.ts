@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts, generateCert, makeTempDir, removeDir, spawnDaemon, startAuthServer, startDovecot } from '../test/e2e/harness/index.js';
-import { Conn } from './lib/conn.js';
+import { type Conn, openIdleImapSession } from './lib/conn.js';
 import { pool, rssKb, sleep } from './lib/stats.js';
 // @ts-expect-error plain JavaScript module without types
 import { heapDiff, printHeapDiff } from './heap-diff.mjs';
@@ -92,18 +92,7 @@ mail {
       });
       daemon.child.send({ ...m, id });
     });
-  const open = async (): Promise<Conn> => {
-    const c = await Conn.open(opt.tls ? secure! : plain!, { tls: opt.tls, timeoutMs: 30_000 });
-    await c.readLine(30_000);
-    c.write('l LOGIN user benchpass\r\n');
-    await c.tagged('l', 30_000);
-    c.write('s SELECT INBOX\r\n');
-    await c.tagged('s', 30_000);
-    c.write('i IDLE\r\n');
-    const cont = await c.readLine(30_000);
-    if (!cont.startsWith('+')) throw new Error(`IDLE: ${cont}`);
-    return c;
-  };
+  const open = (): Promise<Conn> => openIdleImapSession(opt.tls ? secure! : plain!, { tls: opt.tls, user: 'user', password: 'benchpass' });
   // A few sessions first, closed: what the first sessions allocate once (code, pools) is not counted.
   for (const c of await pool(20, 10, open)) c.destroy();
   await sleep(1000);

@@ -38,7 +38,7 @@ import {
   type NginxHandle,
   type SeedMessage,
 } from '../test/e2e/harness/index.js';
-import { Conn, imapTaggedEnd, pop3End } from './lib/conn.js';
+import { Conn, imapTaggedEnd, openIdleImapSession, pop3End } from './lib/conn.js';
 import { cpuMs, machine, median, pool, sleep, treeRssKb } from './lib/stats.js';
 import { buildLoadgen, drive, type Driven, type LoadMode } from './lib/loadgen.js';
 import { summarizeProfile } from './profile-summary.js';
@@ -470,20 +470,9 @@ async function idleRelayed(t: Target, mode: 'plain' | 'tls', n: number): Promise
   const t0 = performance.now();
   try {
     const opened = await pool(n, P.memoryOpenConcurrency, async () => {
-      let c: Conn | undefined;
       try {
-        c = await Conn.open(port, { tls: mode === 'tls', timeoutMs: 30_000 });
-        await c.readLine(30_000);
-        c.write(`l LOGIN ${USER} ${PASS}\r\n`);
-        await c.tagged('l', 30_000);
-        c.write('s SELECT INBOX\r\n');
-        await c.tagged('s', 30_000);
-        c.write('i IDLE\r\n');
-        const cont = await c.readLine(30_000);
-        if (!cont.startsWith('+')) throw new Error(`IDLE: ${cont}`);
-        return c;
+        return await openIdleImapSession(port, { tls: mode === 'tls', user: USER, password: PASS });
       } catch (error) {
-        c?.destroy();
         failed.push((error as Error).message);
         return null;
       }

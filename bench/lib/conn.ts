@@ -209,6 +209,28 @@ export class Conn {
   }
 }
 
+/**
+ * An idle relayed IMAP session: logged in, INBOX selected, in IDLE (what a deployment holds by
+ * the ten thousand). The caller destroys it; a failure destroys it and throws.
+ */
+export async function openIdleImapSession(port: number, opts: { tls: boolean; user: string; password: string }): Promise<Conn> {
+  const c = await Conn.open(port, { tls: opts.tls, timeoutMs: 30_000 });
+  try {
+    await c.readLine(30_000);
+    c.write(`l LOGIN ${opts.user} ${opts.password}\r\n`);
+    await c.tagged('l', 30_000);
+    c.write('s SELECT INBOX\r\n');
+    await c.tagged('s', 30_000);
+    c.write('i IDLE\r\n');
+    const cont = await c.readLine(30_000);
+    if (!cont.startsWith('+')) throw new Error(`IDLE: ${cont}`);
+    return c;
+  } catch (error) {
+    c.destroy();
+    throw error;
+  }
+}
+
 /** IMAP bulk terminator: `\r\n<tag> OK ...\r\n` at the end. */
 export const imapTaggedEnd = (tag: string) => {
   const marker = Buffer.from(`\r\n${tag} `, 'latin1');

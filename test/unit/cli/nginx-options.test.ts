@@ -155,38 +155,35 @@ function greeting(host: string, port: number): Promise<string> {
   });
 }
 
+/**
+ * Postern (its configuration from `load`) and nginx each serve `mailBlock(port)`: one socket on
+ * the wildcard, and a connection to 127.0.0.1 gets the IMAP server, one to 127.0.0.2 the POP3 one.
+ */
+async function expectServedThroughWildcard(mailBlock: (port: number) => string, load: (port: number) => ReturnType<typeof parseConfigText> | Promise<ReturnType<typeof parseConfigText>>): Promise<void> {
+  const [ours, theirs] = (await freePorts(2)) as [number, number];
+  const proxy = await startProxy(await load(ours), { logger: silentLogger() });
+  const nginx = await startNginx({ mailBlock: mailBlock(theirs) });
+  try {
+    expect(proxy.listeners.map((l) => `${l.listen.text} ${l.port}`)).toEqual([`127.0.0.1:${ours} ${ours}`, `${ours} ${ours}`]);
+    const seen = [];
+    for (const [host, port] of [['127.0.0.1', ours], ['127.0.0.2', ours], ['127.0.0.1', theirs], ['127.0.0.2', theirs]] as const) seen.push(await greeting(host, port));
+    expect(seen).toEqual(['* OK IMAP4 ready', '+OK POP3 ready', '* OK IMAP4 ready', '+OK POP3 ready']);
+  } finally {
+    await proxy.close();
+    await nginx.close();
+  }
+}
+
 describe('listen 127.0.0.1:PORT beside listen PORT', () => {
   const block = (port: number) => `mail {\n  auth_http 127.0.0.1:9/auth;\n  server { listen 127.0.0.1:${port}; protocol imap; }\n  server { listen ${port}; protocol pop3; }\n}\n`;
 
   it('one socket on the wildcard; a connection is served by the server of its local address, as nginx serves it', async () => {
-    const [ours, theirs] = (await freePorts(2)) as [number, number];
-    const proxy = await startProxy(parseConfigText(block(ours), join(dir, 'wildcard.conf')), { logger: silentLogger() });
-    const nginx = await startNginx({ mailBlock: block(theirs) });
-    try {
-      expect(proxy.listeners.map((l) => `${l.listen.text} ${l.port}`)).toEqual([`127.0.0.1:${ours} ${ours}`, `${ours} ${ours}`]);
-      const seen = [];
-      for (const [host, port] of [['127.0.0.1', ours], ['127.0.0.2', ours], ['127.0.0.1', theirs], ['127.0.0.2', theirs]] as const) seen.push(await greeting(host, port));
-      expect(seen).toEqual(['* OK IMAP4 ready', '+OK POP3 ready', '* OK IMAP4 ready', '+OK POP3 ready']);
-    } finally {
-      await proxy.close();
-      await nginx.close();
-    }
+    await expectServedThroughWildcard(block, (ours) => parseConfigText(block(ours), join(dir, 'wildcard.conf')));
   });
 
   it('listen localhost:PORT is resolved (/etc/hosts: 127.0.0.1) and served through the wildcard in the same way', async () => {
     const named = (port: number) => `mail {\n  auth_http 127.0.0.1:9/auth;\n  server { listen localhost:${port}; protocol imap; }\n  server { listen ${port}; protocol pop3; }\n}\n`;
-    const [ours, theirs] = (await freePorts(2)) as [number, number];
-    const proxy = await startProxy(await resolveListenHosts(parseConfigText(named(ours), join(dir, 'named.conf'))), { logger: silentLogger() });
-    const nginx = await startNginx({ mailBlock: named(theirs) });
-    try {
-      expect(proxy.listeners.map((l) => `${l.listen.text} ${l.port}`)).toEqual([`127.0.0.1:${ours} ${ours}`, `${ours} ${ours}`]);
-      const seen = [];
-      for (const [host, port] of [['127.0.0.1', ours], ['127.0.0.2', ours], ['127.0.0.1', theirs], ['127.0.0.2', theirs]] as const) seen.push(await greeting(host, port));
-      expect(seen).toEqual(['* OK IMAP4 ready', '+OK POP3 ready', '* OK IMAP4 ready', '+OK POP3 ready']);
-    } finally {
-      await proxy.close();
-      await nginx.close();
-    }
+    await expectServedThroughWildcard(named, (ours) => resolveListenHosts(parseConfigText(named(ours), join(dir, 'named.conf'))));
   });
 
   it('with bind, the address needs a socket of its own, which Linux refuses beside the wildcard: both fail to start', async () => {
