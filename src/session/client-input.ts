@@ -1,0 +1,76 @@
+import type { Socket } from 'node:net';
+import type { Subscription } from 'rxjs';
+import type { ConnectionEvent } from '../../machines/types.js';
+import type { CommandFramer } from '../protocols/types.js';
+import { frameCommands, type CommandStream } from './frame-commands.js';
+import type { MachineCore } from './machine-core.js';
+import { Hold, ReadGate } from './read-gate.js';
+import { toMachineEvent, type SaslRejected } from './to-event.js';
+
+/** Where the framed input goes, and where a framing fault goes. */
+export interface InputSink {
+  /** The connection's framer (made when the first bytes arrive). */
+  framer(): CommandFramer;
+  send(event: ConnectionEvent): void;
+  fail(error: unknown): void;
+  /** nginx's info line for a refused SASL payload. */
+  saslRejected: SaslRejected;
+}
+
+/**
+ * One transport's input (the TCP socket, then the TLS socket after STARTTLS): its bytes framed
+ * into machine events while the machine reads, its replies written with backpressure, and its
+ * flow control (read-gate.ts). Dropped at STARTTLS, at the relay and at the close.
+ */
+export class ClientInput {
+  readonly #gate: ReadGate;
+  readonly #commands: CommandStream;
+  readonly #subscription: Subscription;
+
+  constructor(
+    private readonly transport: Socket,
+    private readonly core: MachineCore,
+    sink: InputSink,
+  ) {
+    const gate = (this.#gate = new ReadGate(transport));
+    gate.set(Hold.Busy, core.frameMode() === null);
+    this.#commands = frameCommands(transport, () => sink.framer(), {
+      mode: () => core.frameMode(),
+      held: () => gate.has(Hold.RepliesQueued),
+      yielding: (yielding) => gate.set(Hold.Yielding, yielding),
+    });
+    this.#subscription = this.#commands.commands$.subscribe({
+      next: (item) => sink.send(toMachineEvent(item, core.saslStep(), sink.saslRejected)),
+      error: (error: unknown) => sink.fail(error),
+    });
+  }
+
+  /** Whether something holds the input now (the transport is paused). */
+  get holding(): boolean {
+    return this.#gate.holding;
+  }
+
+  /** nginx does not read the client while it authenticates: paused while the machine does not read. */
+  machineChanged(): void {
+    const reading = this.core.frameMode() !== null;
+    if (this.#gate.has(Hold.Busy) !== reading) return;
+    this.#gate.set(Hold.Busy, !reading);
+    // Not from inside the machine's own transition: framing the next command must see the new state.
+    if (reading) queueMicrotask(() => this.#commands.wake());
+  }
+
+  /** A reply to the client; while the client leaves replies unread, its input is not read. */
+  reply(text: string): void {
+    if (this.transport.write(text, 'latin1') || this.#gate.has(Hold.RepliesQueued)) return;
+    this.#gate.set(Hold.RepliesQueued, true);
+    this.transport.once('drain', () => {
+      this.#gate.set(Hold.RepliesQueued, false);
+      this.#commands.wake();
+    });
+  }
+
+  /** No more input from this transport: a later `wake` (a drain, a microtask) frames nothing. */
+  stop(): void {
+    this.#subscription.unsubscribe();
+  }
+}

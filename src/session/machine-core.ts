@@ -1,0 +1,161 @@
+import { randomInt } from 'node:crypto';
+import { createActor, type Actor, type InspectionEvent, type Observer, type SnapshotFrom } from 'xstate';
+import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
+import type { ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
+import type { ServerConfig } from '../config/types.js';
+import { recordJournal, type JournalRecorder, type JournalSink } from '../journal/record.js';
+import { UNAVAILABLE } from '../net/resolve-client.js';
+import { protocolFor } from '../protocols/registry.js';
+import type { FrameMode } from '../protocols/types.js';
+import type { ConnectionMachine } from './options.js';
+
+/**
+ * The one way the session runtime talks to a connection's machine: events in, effects and
+ * snapshot changes out, and the few facts the runtime reads from the current state (whether and
+ * how input is read). Nothing else in src/session sees the machine, so how it runs (a live XState
+ * actor today, `transition()` on a kept snapshot tomorrow) is this file's business alone.
+ */
+export interface MachineCore {
+  /** Enters the initial state; its effects (the greeting) are carried out before this returns. */
+  start(): void;
+  /** One fact from the world, journaled first; dropped once the machine is over. */
+  send(event: ConnectionEvent): void;
+  /** The machine emitted its `close`, or the session stopped it: no event or effect passes any more. */
+  readonly over: boolean;
+  /** How to frame the next input: a command, a SASL line, or `null` while the machine does not read. */
+  frameMode(): FrameMode | null;
+  /** The SASL step the machine waits in (its continuation line is decoded for it), or null. */
+  saslStep(): SaslStep | null;
+  /** Ends the machine where it is (a fault): no `close` effect follows. */
+  stop(): void;
+}
+
+/** What the machine's outputs are handed to; none of these may throw into the machine (they are contained here). */
+export interface MachineHooks {
+  /** One effect, in the order the machine emitted them. */
+  effect(effect: ConnectionEffect): void;
+  /** A new snapshot: the machine may read input now, or no longer. */
+  changed(): void;
+  /** The machine, or a hook, failed: the session ends with the internal-error path. */
+  failed(error: unknown): void;
+}
+
+export interface MachineCoreOptions {
+  /** The chart; tests give a faulty variant to prove containment. */
+  machine?: ConnectionMachine;
+  inspect?: Observer<InspectionEvent>;
+  /** The connection's journal, and its clock (milliseconds since the connection started). */
+  journal?: { sink: JournalSink; now: () => number };
+  /** Told each state the machine enters (the debug log's `mail state` lines). */
+  traceState?: (state: string) => void;
+}
+
+/** The facts one connection's machine starts from; the salt is where randomness and the clock come in. */
+export function connectionInput(server: ServerConfig, implicitTls: boolean, clientIp: string, clientHost = UNAVAILABLE): ConnectionInput {
+  const settings = protocolFor(server.protocol).settings(server);
+  return {
+    protocol: server.protocol,
+    starttls: server.starttls,
+    verifyClient: server.ssl.verifyClient,
+    implicitTls,
+    authMethods: settings.authMethods,
+    capabilities: settings.capabilities,
+    maxErrors: server.maxErrors,
+    timeoutMs: server.timeoutMs,
+    authHttpTimeoutMs: server.authHttpTimeoutMs,
+    serverName: server.serverName,
+    salt: `<${randomInt(0, 2 ** 31 - 1)}.${Math.floor(Date.now() / 1000)}@${server.serverName}>`,
+    clientIp,
+    // From `resolver` (SMTP); without one nginx sends the `[UNAVAILABLE]` placeholder.
+    clientHost,
+    proxyPassErrorMessage: server.proxyPassErrorMessage,
+    greetingDelayMs: settings.greetingDelayMs,
+    xclient: server.xclient,
+    proxySmtpAuth: settings.proxySmtpAuth,
+  };
+}
+
+type Snapshot = SnapshotFrom<ConnectionMachine>;
+
+/** Asked for every framed command: the tag names are built once, not per call. */
+const SASL_TAGS = SASL_STEPS.map((step) => [step, saslTag(step)] as const);
+
+function saslStepOf(snapshot: Snapshot): SaslStep | null {
+  for (const [step, tag] of SASL_TAGS) if (snapshot.hasTag(tag)) return step;
+  return null;
+}
+
+/** A live XState actor per connection. */
+class ActorCore implements MachineCore {
+  readonly #actor: Actor<ConnectionMachine>;
+  readonly #hooks: MachineHooks;
+  readonly #journal: JournalRecorder | undefined;
+  #over = false;
+
+  constructor(input: ConnectionInput, hooks: MachineHooks, options: MachineCoreOptions) {
+    const { inspect, journal, traceState } = options;
+    this.#hooks = hooks;
+    this.#actor = createActor(options.machine ?? connectionMachine, { input, ...(inspect === undefined ? {} : { inspect }) });
+    // Subscribed before anything else, so that the journal sees the initial state and every effect first.
+    this.#journal = journal === undefined ? undefined : recordJournal(this.#actor, input, journal.sink, journal.now);
+    let lastState = '';
+    this.#actor.subscribe({
+      next: (snapshot) => {
+        if (traceState !== undefined) {
+          const state = JSON.stringify(snapshot.value);
+          if (state !== lastState) traceState((lastState = state));
+        }
+        this.#contained(() => hooks.changed());
+      },
+      // A guard or an action that threw: XState stops the actor and reports it here.
+      error: (error) => hooks.failed(error),
+    });
+    // XState would rethrow a listener's exception from a timer (the process's end): contained here.
+    this.#actor.on('*', (effect: ConnectionEffect) => {
+      if (this.#over) return;
+      if (effect.type === 'close') this.#over = true;
+      this.#contained(() => hooks.effect(effect));
+    });
+  }
+
+  get over(): boolean {
+    return this.#over;
+  }
+
+  start(): void {
+    this.#contained(() => this.#actor.start());
+  }
+
+  send(event: ConnectionEvent): void {
+    if (this.#over || this.#actor.getSnapshot().status !== 'active') return;
+    this.#contained(() => {
+      this.#journal?.event(event);
+      this.#actor.send(event);
+    });
+  }
+
+  frameMode(): FrameMode | null {
+    const snapshot = this.#actor.getSnapshot();
+    if (this.#over || snapshot.status !== 'active' || !snapshot.hasTag(READS_INPUT)) return null;
+    return saslStepOf(snapshot) === null ? 'command' : 'sasl';
+  }
+
+  saslStep(): SaslStep | null {
+    return saslStepOf(this.#actor.getSnapshot());
+  }
+
+  stop(): void {
+    this.#over = true;
+    this.#actor.stop();
+  }
+
+  #contained(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.#hooks.failed(error);
+    }
+  }
+}
+
+export const actorCore = (input: ConnectionInput, hooks: MachineHooks, options: MachineCoreOptions): MachineCore => new ActorCore(input, hooks, options);
