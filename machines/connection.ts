@@ -29,6 +29,13 @@ export const saslTag = (step: SaslStep): string => `sasl:${step}`;
 /** Tag of the states in which the runtime reads and frames client input. */
 export const READS_INPUT = 'readsInput';
 
+/** The transport region's states, and the dialogue's command state, as transitions from elsewhere name them. */
+const PLAINTEXT = '#connection.preauth.transport.plaintext';
+const SECURE = '#connection.preauth.transport.secure';
+const UPGRADING = '#connection.preauth.transport.upgrading';
+const COMMANDS = '#connection.preauth.dialogue.idle';
+const HANDSHAKE = '#connection.preauth.dialogue.handshake';
+
 export interface ConnectionContext {
   settings: ConnectionInput;
   tls: TlsInfo | null;
@@ -411,9 +418,12 @@ export const connectionMachine = connectionSetup.createMachine({
     'client.closed': { target: '.closed', actions: { type: 'setCloseReason', params: { reason: 'client closed connection' } } },
   },
   states: {
-    /** Before credentials are complete: nginx's absolute `timeout` runs here, not re-armed by commands. */
+    /**
+     * Before credentials are complete: nginx's absolute `timeout` runs here, not re-armed by
+     * commands. Two regions: the transport the client talks over, and the dialogue on top of it.
+     */
     preauth: {
-      initial: 'greeting',
+      type: 'parallel',
       after: {
         clientTimeout: {
           target: 'closed',
@@ -429,57 +439,28 @@ export const connectionMachine = connectionSetup.createMachine({
       },
       states: {
         /**
-         * Plaintext listeners greet at once; on `listen ... ssl` the runtime runs the TLS
-         * handshake as soon as it accepts, and the greeting follows the handshake.
+         * `plaintext` until a TLS handshake starts (`listen ... ssl` at once, or STARTTLS),
+         * `upgrading` while it runs (input is not read), then `secure`. Declared before the
+         * dialogue: for a handshake's result both regions react to, the transport's transition
+         * comes first, and a refused certificate (which leaves `preauth`) preempts the dialogue's.
          */
-        greeting: {
-          always: [
-            { guard: 'greetsAtOnce', target: 'plaintext', actions: 'greet' },
-            { guard: not('implicitTls'), target: 'greetingDelay' },
-          ],
-          on: {
-            'tls.established': [
-              ...refuseClientCertificate,
-              { guard: 'delaysGreeting', target: 'greetingDelay', actions: 'rememberTls' },
-              { target: 'secure', actions: ['rememberTls', 'greet'] },
-            ],
-            'tls.failed': { target: '#connection.closed', actions: 'setCloseReasonFromEvent' },
-          },
-        },
-        /** SMTP `smtp_greeting_delay`: a client that talks before the greeting is refused. */
-        greetingDelay: {
-          tags: [READS_INPUT],
-          after: {
-            greetingDelay: [
-              { guard: 'onTls', target: 'secure', actions: 'greet' },
-              { target: 'plaintext', actions: 'greet' },
-            ],
-          },
-          on: {
-            'cmd.*': {
-              target: '#connection.closed',
-              actions: ['replyTalkedTooSoon', { type: 'setCloseReason', params: { reason: 'client was rejected before greeting' } }],
+        transport: {
+          initial: 'plaintext',
+          states: {
+            plaintext: {
+              tags: [READS_INPUT],
+              always: { guard: 'implicitTls', target: 'upgrading' },
             },
-            'input.tooLong': {
-              target: '#connection.closed',
-              actions: ['replyTalkedTooSoon', { type: 'setCloseReason', params: { reason: 'client was rejected before greeting' } }],
+            upgrading: {
+              on: {
+                'tls.established': [...refuseClientCertificate, { target: 'secure', actions: 'rememberTls' }],
+                'tls.failed': { target: '#connection.closed', actions: 'setCloseReasonFromEvent' },
+              },
             },
+            secure: { tags: [READS_INPUT] },
           },
         },
-        plaintext: commandPhase(),
-        /** After STARTTLS the client certificate is checked before the next command is read. */
-        upgrading: {
-          on: {
-            'tls.established': [
-              ...refuseClientCertificate,
-              // ManageSieve (RFC 5804 §2.2): the server speaks first again after the handshake.
-              { guard: 'speaksAfterStarttls', target: 'secure', actions: ['rememberTls', 'replyAfterStarttls'] },
-              { target: 'secure', actions: 'rememberTls' },
-            ],
-            'tls.failed': { target: '#connection.closed', actions: 'setCloseReasonFromEvent' },
-          },
-        },
-        secure: commandPhase(),
+        dialogue: commandDialogue(),
       },
     },
     authenticating: {
@@ -513,8 +494,8 @@ export const connectionMachine = connectionSetup.createMachine({
     authFailed: {
       after: {
         authWait: [
-          { guard: 'onTls', target: '#connection.preauth.secure', actions: 'replyPendingFailure' },
-          { target: '#connection.preauth.plaintext', actions: 'replyPendingFailure' },
+          { guard: 'onTls', target: [SECURE, COMMANDS], actions: 'replyPendingFailure' },
+          { target: [PLAINTEXT, COMMANDS], actions: 'replyPendingFailure' },
         ],
       },
     },
@@ -606,15 +587,15 @@ function protocolStates(): Record<string, StateConfig> {
 }
 
 /**
- * The command dialogue before authentication, the same in `plaintext` and in `secure`; what
- * differs (STARTTLS allowed, credentials refused before TLS) comes from guards on `context.tls`.
- * Shared here: invalid commands, NOOP, QUIT, STARTTLS and SASL AUTHENTICATE; each protocol's
- * dialogue (src/protocols/<name>/dialogue.ts) adds its own commands and states.
+ * The dialogue before authentication, built once for every transport: the greeting, then the
+ * commands; what the transport changes (STARTTLS allowed, credentials refused before TLS) comes
+ * from guards on `context.tls`. Shared here: invalid commands, NOOP, QUIT, STARTTLS and SASL
+ * AUTHENTICATE; each protocol's dialogue (src/protocols/<name>/dialogue.ts) adds its own
+ * commands and states.
  */
-function commandPhase(): StateConfig {
+function commandDialogue(): StateConfig {
   return {
-    tags: [READS_INPUT],
-    initial: 'idle',
+    initial: 'greeting',
     on: {
       'cmd.invalid': [
         {
@@ -634,11 +615,53 @@ function commandPhase(): StateConfig {
       'cmd.*': { target: '.idle', actions: 'replyInvalid' },
     },
     states: {
+      /**
+       * Plaintext listeners greet at once; on `listen ... ssl` the greeting follows the handshake
+       * (the transport region runs it).
+       */
+      greeting: {
+        always: [
+          { guard: 'greetsAtOnce', target: 'idle', actions: 'greet' },
+          { guard: not('implicitTls'), target: 'greetingDelay' },
+        ],
+        on: {
+          'tls.established': [
+            { guard: 'delaysGreeting', target: 'greetingDelay' },
+            { target: 'idle', actions: 'greet' },
+          ],
+          // Nothing is read before the greeting: a command cannot arrive, and would be ignored.
+          'cmd.*': {},
+        },
+      },
+      /**
+       * STARTTLS accepted: the dialogue starts over once the transport is secure (RFC 3207 §4.2);
+       * ManageSieve then speaks first again (RFC 5804 §2.2). Nothing is read meanwhile.
+       */
+      handshake: {
+        on: {
+          'tls.established': [{ guard: 'speaksAfterStarttls', target: 'idle', actions: 'replyAfterStarttls' }, { target: 'idle' }],
+          'cmd.*': {},
+        },
+      },
+      /** SMTP `smtp_greeting_delay`: a client that talks before the greeting is refused. */
+      greetingDelay: {
+        after: { greetingDelay: { target: 'idle', actions: 'greet' } },
+        on: {
+          'cmd.*': {
+            target: '#connection.closed',
+            actions: ['replyTalkedTooSoon', { type: 'setCloseReason', params: { reason: 'client was rejected before greeting' } }],
+          },
+          'input.tooLong': {
+            target: '#connection.closed',
+            actions: ['replyTalkedTooSoon', { type: 'setCloseReason', params: { reason: 'client was rejected before greeting' } }],
+          },
+        },
+      },
       idle: {
         on: withProtocolsFirst(protocolTransitions((chart) => chart.dialogue.idle), {
           'cmd.starttls': {
             guard: 'starttlsAllowed',
-            target: '#connection.preauth.upgrading',
+            target: [UPGRADING, HANDSHAKE],
             actions: ['replyStarttlsOk', 'noteStarttls', 'startTls'],
           },
           'cmd.authenticate': [

@@ -4,6 +4,8 @@ import type { AnyStateMachine, AnyStateNode } from 'xstate';
 export interface Edge {
   from: string;
   to: string | null;
+  /** The other targets of a transition into several parallel regions at once (STARTTLS: the transport's and the dialogue's). */
+  alsoTo: string[];
   event: string;
   guard: string | null;
   actions: string[];
@@ -50,6 +52,7 @@ export function machineEdges(machine: AnyStateMachine): Edge[] {
       edges.push({
         from: node.id,
         to: t.target?.[0]?.id ?? null,
+        alsoTo: (t.target ?? []).slice(1).map((target: AnyStateNode) => target.id),
         event: t.eventType === '' ? 'always' : eventLabel(t.eventType),
         guard: guardName(t.guard),
         actions: t.actions.map(actionName),
@@ -87,8 +90,7 @@ export function toMermaid(machine: AnyStateMachine): string {
   for (const child of Object.values(machine.root.states as Record<string, AnyStateNode>)) declare(child, '  ');
   for (const node of nodesOf(machine.root)) if (node.type === 'final') lines.push(`  ${mermaidId(node.id)} --> [*]`);
   for (const edge of machineEdges(machine)) {
-    const to = edge.to ?? edge.from;
-    lines.push(`  ${mermaidId(edge.from)} --> ${mermaidId(to)} : ${edgeLabel(edge)}`);
+    for (const to of [edge.to ?? edge.from, ...edge.alsoTo]) lines.push(`  ${mermaidId(edge.from)} --> ${mermaidId(to)} : ${edgeLabel(edge)}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -113,7 +115,9 @@ export function toDot(machine: AnyStateMachine): string {
     return node.id;
   };
   for (const edge of machineEdges(machine)) {
-    lines.push(`  "${leafOf(edge.from)}" -> "${leafOf(edge.to ?? edge.from)}" [label="${edgeLabel(edge).replace(/"/g, '\\"')}"];`);
+    for (const to of [edge.to ?? edge.from, ...edge.alsoTo]) {
+      lines.push(`  "${leafOf(edge.from)}" -> "${leafOf(to)}" [label="${edgeLabel(edge).replace(/"/g, '\\"')}"];`);
+    }
   }
   lines.push('}');
   return lines.join('\n') + '\n';

@@ -15,11 +15,16 @@ export type JournalEntry =
   | { kind: 'effect'; t: number; effect: ConnectionEffect }
   | { kind: 'state'; t: number; state: string };
 
-/** The state value as one dotted path per active leaf, e.g. `preauth.secure.saslPlain`. */
+/**
+ * The state value as one dotted path per active leaf, joined by commas:
+ * `preauth.transport.secure,preauth.dialogue.saslPlain`, `authenticating`.
+ */
 export function stateKey(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value === null || typeof value !== 'object') return String(value);
-  return Object.entries(value as Record<string, unknown>)
-    .map(([key, child]) => `${key}.${stateKey(child)}`)
-    .join(',');
+  return leafPaths(value).join(',');
+}
+
+function leafPaths(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (value === null || typeof value !== 'object') return [String(value)];
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => leafPaths(child).map((leaf) => `${key}.${leaf}`));
 }

@@ -40,7 +40,14 @@ export class ClientInput {
       yielding: (yielding) => gate.set(Hold.Yielding, yielding),
     });
     this.#subscription = this.#commands.commands$.subscribe({
-      next: (item) => sink.send(toMachineEvent(item, core.saslStep(), sink.saslRejected)),
+      next: (item) => {
+        // Decoding a line is this connection's fault alone, like the machine's own.
+        try {
+          sink.send(toMachineEvent(item, core.saslStep(), sink.saslRejected));
+        } catch (error) {
+          sink.fail(error);
+        }
+      },
       error: (error: unknown) => sink.fail(error),
     });
   }

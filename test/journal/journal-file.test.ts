@@ -114,8 +114,8 @@ describe('postern_journal: a real session writes a journal that replays', () => 
     const good = readFileSync(files[0]!, 'utf8');
     expect(good).toContain('"type":"cmd.pass","password":{"$secret":"redacted"}');
     expect(readJournal(files[0]!).filter((e) => e.kind === 'state').map((e) => (e as { state: string }).state)).toEqual([
-      'preauth.plaintext.idle',
-      'preauth.plaintext.user',
+      'preauth.transport.plaintext,preauth.dialogue.idle',
+      'preauth.transport.plaintext,preauth.dialogue.user',
       'authenticating',
       'backend',
       'relaying',
@@ -145,7 +145,7 @@ describe('postern_journal: a real session writes a journal that replays', () => 
     expect(code).toBe(1);
     expect(stderr).toMatch(/replay diverges from the journal at recorded entry \d+/);
     // NOOP answers "+OK" like USER did, but stays in idle: the first difference is the state.
-    expect(stderr).toContain('recorded: {"kind":"state","state":"preauth.plaintext.user"}');
+    expect(stderr).toContain('recorded: {"kind":"state","state":"preauth.transport.plaintext,preauth.dialogue.user"}');
     expect(stderr).toContain('replayed: {"kind":"effect","effect":{"type":"reply","text":"-ERR invalid command\\r\\n"}}');
   });
 
@@ -167,7 +167,7 @@ describe('the file sink', () => {
     const factory = fileJournal(join(blocker, 'sub'), logger);
     for (let i = 0; i < 3; i++) {
       const sink = factory();
-      sink.write({ kind: 'state', t: 0, state: 'preauth.plaintext.idle' });
+      sink.write({ kind: 'state', t: 0, state: 'preauth.transport.plaintext,preauth.dialogue.idle' });
       sink.close();
     }
     await factory.drain();

@@ -130,7 +130,7 @@ describe('STARTTLS: the certificate is checked after the handshake, before the n
     const h = new Harness(input(protocol, { starttls: 'on', verifyClient: mode }));
     expect(h.take()).toEqual([reply(LINES[protocol].starttlsGreeting ?? LINES[protocol].greeting)]);
     h.send({ type: 'cmd.starttls', ...(protocol === 'imap' ? { tag: 's1' } : {}) });
-    expect(h.state).toBe('preauth.upgrading');
+    expect(h.state).toBe('preauth.upgrading.handshake');
     const effects = h.send({ type: 'tls.established', tls: tlsWith(CERTS[name]) });
     if (outcome === 'accepted') {
       // ManageSieve alone speaks first again after the handshake (RFC 5804 §2.2): its capabilities.
@@ -166,7 +166,7 @@ describe('a refused certificate wins over smtp_greeting_delay (checked right aft
   it('an accepted certificate still waits for the delay', () => {
     const h = new Harness(input('smtp', { implicitTls: true, verifyClient: 'on', greetingDelayMs: 1000 }));
     expect(h.send({ type: 'tls.established', tls: tlsWith(CERTS['a good certificate']) })).toEqual([]);
-    expect(h.state).toBe('preauth.greetingDelay');
+    expect(h.state).toBe('preauth.secure.greetingDelay');
     expect(h.tick(1000)).toEqual([reply(LINES.smtp.greeting)]);
   });
 });

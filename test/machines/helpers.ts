@@ -55,10 +55,17 @@ export function settings(protocol: ProxiedProtocol, overrides: Partial<Connectio
   };
 }
 
-/** `{ preauth: { plaintext: 'idle' } }` → `preauth.plaintext.idle`. */
+/**
+ * `{ authenticating: {} }` → `authenticating`; the two regions of `preauth` as transport, then
+ * dialogue: `{ preauth: { transport: 'plaintext', dialogue: 'idle' } }` → `preauth.plaintext.idle`.
+ */
 export function stateString(value: StateValue): string {
   if (typeof value === 'string') return value;
   const entries = Object.entries(value);
+  const regions = value as { transport?: StateValue; dialogue?: StateValue };
+  if (entries.length === 2 && regions.transport !== undefined && regions.dialogue !== undefined) {
+    return `${stateString(regions.transport)}.${stateString(regions.dialogue)}`;
+  }
   return entries.map(([key, child]) => (child === undefined ? key : `${key}.${stateString(child)}`)).join('|');
 }
 

@@ -44,7 +44,7 @@ describe('IMAP greeting (§5.1, §10.1)', () => {
   it.each(['off', 'on', 'only'] as const)('implicit TLS (starttls %s) greets after the handshake', (starttls) => {
     const h = new Harness(settings('imap', { implicitTls: true, starttls }));
     expect(h.take()).toEqual([]);
-    expect(h.state).toBe('preauth.greeting');
+    expect(h.state).toBe('preauth.upgrading.greeting');
     expect(h.send({ type: 'tls.established', tls: TLS })).toEqual([reply('* OK IMAP4 ready\r\n')]);
     expect(h.state).toBe('preauth.secure.idle');
   });
@@ -117,7 +117,7 @@ describe('IMAP STARTTLS (§3.5, §5.3, §17)', () => {
   it.each(['on', 'only'] as const)('starttls %s: OK completed, then startTls; secure after the handshake; then refused', (starttls) => {
     const h = connect('imap', { name: '', starttls, implicitTls: false, upgrade: false });
     expect(h.send({ type: 'cmd.starttls', tag: 'i5' })).toEqual([completed('i5'), { type: 'startTls' }]);
-    expect(h.state).toBe('preauth.upgrading');
+    expect(h.state).toBe('preauth.upgrading.handshake');
     expect(h.send({ type: 'tls.established', tls: TLS })).toEqual([]);
     expect(h.state).toBe('preauth.secure.idle');
     expect(h.send({ type: 'cmd.capability', tag: 'c' })).toEqual([reply(`${CAPS_ALL}\r\nc OK completed\r\n`)]);

@@ -334,7 +334,7 @@ describe.each(PROTOCOLS)('%s: timers (§1, §8.3, §10.1)', (protocol) => {
     h.tick(4_000);
     h.send({ type: 'cmd.starttls', tag: 's1' });
     expect(h.tick(TIMEOUT_MS - 4_001)).toEqual([]);
-    expect(h.state).toBe('preauth.upgrading');
+    expect(h.state).toBe('preauth.upgrading.handshake');
     expect(h.tick(1)).toEqual([CLOSE('client timed out')]);
   });
 
@@ -462,7 +462,7 @@ function statePaths(protocol: ProxiedProtocol): Array<[string, Partial<Parameter
       ? [{ type: 'cmd.user', user: 'alice' }, { type: 'cmd.pass', password: pw() }]
       : [{ type: 'cmd.login', tag: 'k1', user: 'alice', password: pw() }];
   return [
-    ['preauth.greeting', { implicitTls: true }, [], 0],
+    ['preauth.upgrading.greeting', { implicitTls: true }, [], 0],
     ['preauth.plaintext.idle', {}, [], 0],
     ...(protocol === 'pop3'
       ? ([['preauth.plaintext.user', {}, [{ type: 'cmd.user', user: 'alice' }], 0]] as Array<[string, object, ConnectionEvent[], number]>)
@@ -472,7 +472,7 @@ function statePaths(protocol: ProxiedProtocol): Array<[string, Partial<Parameter
     ['preauth.plaintext.saslLoginPassword', {}, [{ type: 'cmd.authenticate', ...t, mechanism: 'LOGIN', initial: { valid: true, user: 'a' } }], 0],
     ['preauth.plaintext.saslCramMd5', {}, [{ type: 'cmd.authenticate', ...t, mechanism: 'CRAM-MD5' }], 0],
     ['preauth.plaintext.saslExternal', {}, [{ type: 'cmd.authenticate', ...t, mechanism: 'EXTERNAL' }], 0],
-    ['preauth.upgrading', { starttls: 'on' }, [{ type: 'cmd.starttls', ...t }], 0],
+    ['preauth.upgrading.handshake', { starttls: 'on' }, [{ type: 'cmd.starttls', ...t }], 0],
     ['preauth.secure.idle', { starttls: 'only' }, [{ type: 'cmd.starttls', ...t }, { type: 'tls.established', tls: TLS }], 0],
     ['preauth.secure.idle', { implicitTls: true }, [{ type: 'tls.established', tls: TLS }], 0],
     ['authenticating', {}, creds, 0],

@@ -53,7 +53,7 @@ describe('POP3 greeting (§4.1, §10.1)', () => {
   it.each(['off', 'on', 'only'] as const)('implicit TLS (starttls %s) waits for the handshake, then greets', (starttls) => {
     const h = new Harness(settings('pop3', { implicitTls: true, starttls }));
     expect(h.take()).toEqual([]);
-    expect(h.state).toBe('preauth.greeting');
+    expect(h.state).toBe('preauth.upgrading.greeting');
     expect(h.readsInput).toBe(false);
     expect(h.send({ type: 'tls.established', tls: TLS })).toEqual([reply(`+OK POP3 ready ${SALT}\r\n`)]);
     expect(h.state).toBe('preauth.secure.idle');
@@ -80,7 +80,7 @@ describe('POP3 STLS (§3.5, §4.2)', () => {
     const h = new Harness(settings('pop3', { starttls }));
     h.take();
     expect(h.send({ type: 'cmd.starttls' })).toEqual([OK, { type: 'startTls' }]);
-    expect(h.state).toBe('preauth.upgrading');
+    expect(h.state).toBe('preauth.upgrading.handshake');
     expect(h.readsInput).toBe(false);
     expect(h.send({ type: 'tls.established', tls: TLS })).toEqual([]);
     expect(h.state).toBe('preauth.secure.idle');

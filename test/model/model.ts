@@ -186,6 +186,9 @@ const AUTH_RESULTS: AuthOutcome[] = [
 export function offers(snapshot: Snapshot, config: ModelConfig): Array<{ event: ConnectionEvent; action: Action }> {
   const out: Array<{ event: ConnectionEvent; action: Action }> = [];
   const value = stateKey(snapshot.value);
+  const leaves = value.split(',');
+  const handshaking = leaves.includes('preauth.transport.upgrading');
+  const delayingGreeting = leaves.includes('preauth.dialogue.greetingDelay');
   const step = SASL_STEPS.find((s) => snapshot.hasTag(saslTag(s))) ?? null;
   if (snapshot.status !== 'active') return out;
   if (snapshot.hasTag(READS_INPUT)) {
@@ -194,7 +197,7 @@ export function offers(snapshot: Snapshot, config: ModelConfig): Array<{ event: 
     if (config.protocol === 'imap' && step === null) out.push({ event: { type: 'input.literal' }, action: { kind: 'literal', text: 'c1 LOGIN {16}' } });
     out.push({ event: { type: 'client.closed' }, action: { kind: 'close' } });
   }
-  if (value === 'preauth.upgrading' || value === 'preauth.greeting') {
+  if (handshaking) {
     out.push({ event: { type: 'tls.established', tls: TLS }, action: { kind: 'tlsHandshake' } });
     out.push({ event: { type: 'tls.failed', reason: 'SSL handshake failed' }, action: { kind: 'tlsGarbage' } });
   }
@@ -210,7 +213,7 @@ export function offers(snapshot: Snapshot, config: ModelConfig): Array<{ event: 
   // Timer edges: the delays of the active states.
   for (const type of __unsafe_getAllOwnEventDescriptors(snapshot)) {
     // While the greeting is delayed only its own timer can fire (it is shorter than `timeout`).
-    if (value === 'preauth.greetingDelay' && !type.startsWith('xstate.after.greetingDelay.')) continue;
+    if (delayingGreeting && !type.startsWith('xstate.after.greetingDelay.')) continue;
     if (type.startsWith('xstate.after.')) out.push({ event: { type } as unknown as ConnectionEvent, action: { kind: 'wait' } });
   }
   return out;
