@@ -12,6 +12,8 @@ import { startSession } from './runtime.js';
 
 export type { JournalSink } from '../journal/record.js';
 export type { AuthService, ConnectionMachine, SessionInspector, SessionOptions } from './options.js';
+// bench/object-cost.mjs builds inputs as the session does.
+export { connectionInput } from './machine-core.js';
 
 /**
  * One client connection: its first log line, the `resolver` lookup where the protocol asks for

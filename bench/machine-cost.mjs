@@ -1,0 +1,63 @@
+// What one connection's machine holds on the heap, run as a live actor (as the session runs it)
+// or as a kept snapshot advanced with XState's pure transition() (issue 16), built from dist/:
+//   npm run build && node --expose-gc bench/machine-cost.mjs [kind ...]
+// Each kind: 500 made to warm up, then 5,000 made and kept; prints µs to make one and heap bytes
+// each holds after a GC. Kinds: actor, actor-user (after POP3 USER), snapshot, snapshot-user,
+// snapshot-timer (a snapshot plus the one `timeout` timer a runtime of snapshots must arm itself).
+import { createActor, initialTransition, transition } from 'xstate';
+import { connectionMachine } from '../dist/machines/connection.js';
+import { parseConfigText } from '../dist/src/config/index.js';
+import { connectionInput } from '../dist/src/session/session.js';
+
+if (typeof globalThis.gc !== 'function') {
+  process.stderr.write('run with node --expose-gc\n');
+  process.exit(2);
+}
+const config = parseConfigText(
+  'mail { server_name bench.test; auth_http 127.0.0.1:9/auth; server { listen 127.0.0.1:1110; protocol pop3; } }',
+  'machine-cost.conf',
+);
+const server = config.servers[0];
+const input = () => connectionInput(server, false, '127.0.0.1');
+const USER = { type: 'cmd.user', user: 'alice' };
+
+const actor = () => {
+  const made = createActor(connectionMachine, { input: input() });
+  made.on('*', () => undefined);
+  made.subscribe({ next: () => undefined, error: () => undefined });
+  made.start();
+  return made;
+};
+const snapshot = () => initialTransition(connectionMachine, input())[0];
+
+const KINDS = {
+  actor,
+  'actor-user': () => {
+    const made = actor();
+    made.send(USER);
+    return made;
+  },
+  snapshot,
+  'snapshot-user': () => transition(connectionMachine, snapshot(), USER)[0],
+  'snapshot-timer': () => [snapshot(), setTimeout(() => undefined, 600_000)],
+};
+
+const N = 5000;
+const timers = [];
+for (const kind of process.argv.length > 2 ? process.argv.slice(2) : Object.keys(KINDS)) {
+  const make = KINDS[kind];
+  if (!make) throw new Error(`unknown kind ${kind} (${Object.keys(KINDS).join(', ')})`);
+  for (let i = 0; i < 500; i++) timers.push(make());
+  globalThis.gc();
+  const kept = [];
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) kept.push(make());
+  const t1 = process.hrtime.bigint();
+  globalThis.gc();
+  const heap1 = process.memoryUsage().heapUsed;
+  process.stdout.write(`${kind.padEnd(16)} ${(Number(t1 - t0) / 1000 / N).toFixed(1).padStart(6)} us  ${Math.round((heap1 - heap0) / N).toString().padStart(6)} B\n`);
+  timers.push(...kept);
+}
+// Actors and timers keep the process alive: stop here.
+process.exit(0);
