@@ -594,7 +594,7 @@ function protocolStates(): Record<string, StateConfig> {
  * commands and states.
  */
 function commandDialogue(): StateConfig {
-  return {
+  const dialogue = {
     initial: 'greeting',
     on: {
       'cmd.invalid': [
@@ -706,7 +706,6 @@ function commandDialogue(): StateConfig {
           ],
         }),
       },
-      ...protocolStates(),
       saslPlain: saslStep('plain', { 'sasl.response': saslToAuth('plain') }),
       saslLoginUser: saslStep(
         'loginUser',
@@ -722,7 +721,12 @@ function commandDialogue(): StateConfig {
       saslCramMd5: saslStep('cram-md5', { 'sasl.response': saslToAuth('cram-md5') }),
       saslExternal: saslStep('external', { 'sasl.response': saslToAuth('external') }),
     },
-  };
+  } satisfies StateConfig;
+  for (const [name, state] of Object.entries(protocolStates())) {
+    if (name in dialogue.states) throw new Error(`a protocol's command state "${name}" is one of the skeleton's`);
+    (dialogue.states as Record<string, StateConfig>)[name] = state;
+  }
+  return dialogue;
 }
 
 /** A state waiting for one SASL continuation line; an undecodable one sends the client back to idle. */
