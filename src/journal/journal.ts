@@ -5,7 +5,7 @@ import type { ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../m
  *   {"kind":"input","input":{...}}                         the machine's input (no secret in it)
  *   {"kind":"event","t":12.5,"event":{...}}                 every event the machine was sent
  *   {"kind":"effect","t":12.6,"effect":{...}}               every effect it emitted
- *   {"kind":"state","t":12.6,"state":"preauth.plaintext.idle"}   every state it entered
+ *   {"kind":"state","t":12.6,"state":"preauth.transport.plaintext,preauth.dialogue.idle"}   every state it entered
  * `t` is milliseconds since the connection started. Replaying the events (with a simulated clock
  * advanced to each `t`) into a fresh machine must give the same effects and states, in order.
  */
