@@ -449,6 +449,7 @@ export const connectionMachine = connectionSetup.createMachine({
           states: {
             plaintext: {
               tags: [READS_INPUT],
+              // `listen ... ssl`: the runtime starts the handshake as soon as it accepts.
               always: { guard: 'implicitTls', target: 'upgrading' },
             },
             upgrading: {
