@@ -137,13 +137,19 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotHandle>
     const msgs =
       typeof opts.messages === 'function' ? opts.messages(u.user) : (opts.messages ?? defaultMessages(u.user));
     for (const sub of ['cur', 'new', 'tmp']) await mkdir(path.join(md, sub), { recursive: true });
+    const uidlist: string[] = [];
     for (const m of msgs) {
       seq++;
       const base = `${1700000000 + seq}.M${seq}P1.postern-test`;
       const file = m.seen ? path.join(md, 'cur', `${base}:2,S`) : path.join(md, 'new', base);
       await writeFile(file, m.raw.replace(/\r\n/g, '\n'));
+      uidlist.push(`${uidlist.length + 1} :${base}`);
     }
-    for (const p of [md, ...['cur', 'new', 'tmp'].map((s) => path.join(md, s))]) await chown(p, uid, gid);
+    // A fixed UIDVALIDITY (Dovecot's would be the second the mailbox is first opened): the
+    // differential suites compare two Dovecots' UIDL and SELECT replies, which must not depend
+    // on whether the two first logins fell in the same second.
+    await writeFile(path.join(md, 'dovecot-uidlist'), `3 V1700000000 N${uidlist.length + 1}\n${uidlist.map((l) => `${l}\n`).join('')}`);
+    for (const p of [md, path.join(md, 'dovecot-uidlist'), ...['cur', 'new', 'tmp'].map((s) => path.join(md, s))]) await chown(p, uid, gid);
     for (const sub of ['cur', 'new']) {
       const { readdir } = await import('node:fs/promises');
       for (const f of await readdir(path.join(md, sub))) await chown(path.join(md, sub, f), uid, gid);
