@@ -235,6 +235,8 @@ const connectionSetup = setup({
     startTls: emit({ type: 'startTls' } as const),
     replyOk: reply(({ context, event }) => dialect(context).ok(eventTag(event))),
     replyInvalid: reply(({ context, event }) => dialect(context).invalid(eventTag(event))),
+    /** Closing on input too long for the buffer, in any state before login (SASL steps included). */
+    replyInputTooLong: reply(({ context, event }) => dialect(context).inputTooLong(eventTag(event))),
     /** SASL failures answer with the AUTHENTICATE command's tag. */
     replySaslInvalid: reply(({ context }) => dialect(context).invalid(context.tag)),
     replySaslUsernameInvalid: reply(({ context }) => dialect(context).saslUsernameInvalid(context.tag)),
@@ -433,7 +435,7 @@ export const connectionMachine = connectionSetup.createMachine({
       on: {
         'input.tooLong': {
           target: 'closed',
-          actions: ['replyInvalid', { type: 'setCloseReason', params: { reason: 'client sent too long command' } }],
+          actions: ['replyInputTooLong', { type: 'setCloseReason', params: { reason: 'client sent too long command' } }],
         },
         ...protocolTransitions((chart) => chart.dialogue.preauth),
       },

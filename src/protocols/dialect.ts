@@ -47,6 +47,13 @@ export interface Dialect {
    * is the parser's hint (SMTP answers 501 to an invalid argument).
    */
   refused(reason: 'invalidArgument' | 'invalidCommand' | undefined, tag?: string): string;
+  /**
+   * The closing line for input too long for the client buffer, in any state before login (a
+   * command, a SASL continuation line, POP3's PASS after USER): nginx sends its invalid-command
+   * line (ngx_mail_read_command), ManageSieve says `BYE` (RFC 5804 §1.3). `tag` is the IMAP tag,
+   * when the command's tag was already read.
+   */
+  inputTooLong(tag?: string): string;
   /** The line sent before closing on an auth-service or backend failure. */
   readonly internalError: string;
   quit(tag?: string): string;

@@ -257,6 +257,17 @@ describe('ManageSieve through Postern to Dovecot', () => {
     expect(await closingWords(p.starttlsOn, ['NOOP {100000+}'])).toBe(direct);
   });
 
+  /**
+   * Dovecot 2.3 closes without a word on a SASL response too long for it (it collects the line
+   * apart from its command buffer); Postern says the BYE it says for a too-long command (RFC 5804
+   * §1.3: a server closing the connection says BYE first), never the invalid-command NO.
+   */
+  it('a SASL continuation line longer than the buffer: BYE, then the close (Dovecot closes silently)', async () => {
+    const tooLong = ['AUTHENTICATE "PLAIN"', `"${'a'.repeat(20_000)}"`];
+    expect(await closingWords(dc!.sievePort!, tooLong)).toBe('""\r\n');
+    expect(await closingWords(p.starttlsOn, tooLong)).toBe('""\r\nBYE "Input buffer full, aborting"\r\n');
+  });
+
   it('max_errors: the invalid command that reaches it gets BYE instead of NO, as Dovecot (3 invalid commands) answers', async () => {
     const invalid = ['FOO', 'FOO', 'FOO', 'FOO'];
     const direct = await closingWords(dc!.sievePort!, invalid);

@@ -52,6 +52,20 @@ describe('ManageSieve before authentication', () => {
     expect(effects.at(-1)).toEqual({ type: 'close', reason: 'client sent too long command' });
   });
 
+  it.each([
+    ['AUTHENTICATE "PLAIN"', 'sasl:plain'],
+    ['AUTHENTICATE "LOGIN"', 'sasl:loginUser'],
+  ] as const)('a SASL continuation line too long for the buffer after %s: BYE, then the close (never the invalid-command NO)', (_command, step) => {
+    const h = sieve();
+    h.take();
+    h.send({ type: 'cmd.authenticate', mechanism: step === 'sasl:plain' ? 'PLAIN' : 'LOGIN' });
+    expect(h.hasTag(step)).toBe(true);
+    expect(h.send({ type: 'input.tooLong' })).toEqual([
+      reply(`BYE "Input buffer full, aborting"${CRLF}`),
+      { type: 'close', reason: 'client sent too long command' },
+    ]);
+  });
+
   it('an invalid line announcing a literal closes at once with BYE (its bytes are never read as commands)', () => {
     const h = sieve();
     h.take();

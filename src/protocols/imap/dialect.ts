@@ -20,6 +20,7 @@ export const imapDialect: Dialect = {
   ok: completed,
   invalid,
   refused: (_reason, tag) => invalid(tag),
+  inputTooLong: invalid,
   internalError: `* BAD internal server error${CRLF}`,
   quit: (tag) => `* BYE${CRLF}${completed(tag)}`,
   starttlsOk: completed,

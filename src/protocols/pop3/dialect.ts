@@ -35,6 +35,7 @@ export const pop3Dialect: Dialect = {
   ok: () => OK,
   invalid: () => INVALID,
   refused: () => INVALID,
+  inputTooLong: () => INVALID,
   internalError: `-ERR internal server error${CRLF}`,
   quit: () => OK,
   starttlsOk: () => OK,

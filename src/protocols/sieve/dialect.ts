@@ -65,6 +65,7 @@ export const sieveDialect: Dialect = {
   ok: (tag) => (tag === undefined ? ok('NOOP Completed') : `OK (TAG ${sieveString(tag)}) "Done"${CRLF}`),
   invalid: () => INVALID,
   refused: () => INVALID,
+  inputTooLong: () => bye('Input buffer full, aborting'),
   internalError: `BYE (TRYLATER) ${sieveString('Internal server error.')}${CRLF}`,
   quit: () => ok('Logout completed.'),
   starttlsOk: () => ok('Begin TLS negotiation now.'),
@@ -80,7 +81,6 @@ export const sieveDialect: Dialect = {
     /** AUTHENTICATE before TLS under `starttls only` (RFC 5804 §1.3 response code). */
     encryptNeeded: () => `NO (ENCRYPT-NEEDED) ${sieveString('Plaintext authentication disallowed on non-secure (SSL/TLS) connections.')}${CRLF}`,
     /** The closing lines (see the top of this file). */
-    inputTooLong: () => bye('Input buffer full, aborting'),
     tooManyInvalid: () => bye('Too many invalid MANAGESIEVE commands.'),
     invalidClosing: () => bye(INVALID_TEXT),
   },

@@ -7,16 +7,16 @@ const closeBecause = (reason: string) => ({ type: 'setCloseReason', params: { re
  * AUTHENTICATE before TLS under `starttls only`; STARTTLS,
  * AUTHENTICATE (PLAIN, LOGIN, CRAM-MD5, EXTERNAL), NOOP and LOGOUT are the skeleton's
  * (machines/connection.ts). The backend login sends `AUTHENTICATE "PLAIN"` with the password.
- * Where the connection closes on a bad command (too long, the invalid command that reaches
- * `max_errors`, an invalid line announcing a literal) ManageSieve says `BYE` (RFC 5804 §1.3)
- * instead of the skeleton's invalid-command line: the same transitions with sieve's lines.
+ * Where the connection closes on a bad command (the invalid command that reaches `max_errors`,
+ * an invalid line announcing a literal) ManageSieve says `BYE` (RFC 5804 §1.3) instead of the
+ * skeleton's invalid-command line: the same transitions with sieve's lines. Input too long for
+ * the buffer is the skeleton's, closing with the dialect's `inputTooLong` line.
  */
 export const sieveDialogue: Dialogue = {
   idle: {
     'cmd.capability': { actions: say('capabilities') },
     // Before the shared AUTHENTICATE handling: ManageSieve names the reason for the refusal.
     'cmd.authenticate': { guard: 'tlsRequiredForAuth', actions: say('encryptNeeded') },
-    'input.tooLong': { target: '#connection.closed', actions: [say('inputTooLong'), closeBecause('client sent too long command')] },
     'cmd.invalid': [
       {
         guard: check('announcesLiteral'),

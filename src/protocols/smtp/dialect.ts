@@ -20,6 +20,7 @@ export const smtpDialect: Dialect = {
   ok: () => OK,
   invalid: () => INVALID,
   refused: (reason) => (reason === 'invalidArgument' ? INVALID_ARGUMENT : INVALID),
+  inputTooLong: () => INVALID,
   internalError: `451 4.3.2 Internal server error${CRLF}`,
   quit: () => `221 2.0.0 Bye${CRLF}`,
   starttlsOk: () => `220 2.0.0 Start TLS${CRLF}`,
