@@ -399,6 +399,10 @@ const refuseClientCertificate = [
   },
 ] as const;
 
+const skeleton = skeletonDialogue();
+/** The skeleton's states of the dialogue: no protocol's command state may take one of these names (checkChart). */
+export const SKELETON_DIALOGUE_STATES: readonly string[] = Object.keys(skeleton.states);
+
 export const connectionMachine = connectionSetup.createMachine({
   id: 'connection',
   context: ({ input }) => ({
@@ -463,7 +467,8 @@ export const connectionMachine = connectionSetup.createMachine({
             secure: { tags: [READS_INPUT] },
           },
         },
-        dialogue: commandDialogue(),
+        // The protocols' command states beside the skeleton's (which win a name clash checkChart refuses).
+        dialogue: { ...skeleton, states: { ...protocolStates(), ...skeleton.states } },
       },
     },
     authenticating: {
@@ -594,9 +599,9 @@ function protocolStates(): Record<string, StateConfig> {
  * commands; what the transport changes (STARTTLS allowed, credentials refused before TLS) comes
  * from guards on `context.tls`. Shared here: invalid commands, NOOP, QUIT, STARTTLS and SASL
  * AUTHENTICATE; each protocol's dialogue (src/protocols/<name>/dialogue.ts) adds its own
- * commands and states.
+ * commands and states (grafted where the machine is built).
  */
-function commandDialogue(): StateConfig {
+function skeletonDialogue() {
   const dialogue = {
     initial: 'greeting',
     on: {
@@ -725,10 +730,6 @@ function commandDialogue(): StateConfig {
       saslExternal: saslStep('external', { 'sasl.response': saslToAuth('external') }),
     },
   } satisfies StateConfig;
-  for (const [name, state] of Object.entries(protocolStates())) {
-    if (name in dialogue.states) throw new Error(`a protocol's command state "${name}" is one of the skeleton's`);
-    (dialogue.states as Record<string, StateConfig>)[name] = state;
-  }
   return dialogue;
 }
 
@@ -749,12 +750,20 @@ function saslStep(
 
 /**
  * Every name a protocol's dialogue uses exists: the skeleton's guards and actions, the dialect's
- * lines (`say`), the dialogue's own guards (`check`) and memory updates (`note`). A misspelt
- * name would otherwise surface only when that transition is taken; this runs when the chart is
- * built, so a broken protocol module stops the start (and the tests) at once.
+ * lines (`say`), the dialogue's own guards (`check`) and memory updates (`note`); and none of its
+ * command states takes the name of one of the skeleton's dialogue states (`known.states`:
+ * greeting, handshake, idle, the SASL steps...), whose transitions it would silently replace. A
+ * misspelt name would otherwise surface only when that transition is taken; this runs when the
+ * chart is built, so a broken protocol module stops the start (and the tests) at once.
  */
-export function checkChart(chart: ProtocolChart, known: { guards: readonly string[]; actions: readonly string[] }): void {
+export function checkChart(
+  chart: ProtocolChart,
+  known: { guards: readonly string[]; actions: readonly string[]; states: readonly string[] },
+): void {
   const problems: string[] = [];
+  for (const name of Object.keys(chart.dialogue.states ?? {})) {
+    if (known.states.includes(name)) problems.push(`command state "${name}" is one of the skeleton's`);
+  }
   const checkGuard = (guard: GuardRef | undefined, where: string): void => {
     if (guard === undefined) return;
     if (typeof guard === 'string') {
@@ -798,5 +807,6 @@ export function checkChart(chart: ProtocolChart, known: { guards: readonly strin
 const implemented = {
   guards: Object.keys(connectionMachine.implementations.guards),
   actions: Object.keys(connectionMachine.implementations.actions),
+  states: SKELETON_DIALOGUE_STATES,
 };
 for (const chart of Object.values(charts)) checkChart(chart, implemented);

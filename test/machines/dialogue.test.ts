@@ -5,13 +5,14 @@
  */
 import { not } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { checkChart, connectionMachine } from '../../machines/connection.js';
+import { checkChart, connectionMachine, SKELETON_DIALOGUE_STATES } from '../../machines/connection.js';
 import { check, note, say, type ProtocolChart } from '../../machines/dialogue.js';
 import { mailProtocols } from '../../src/protocols/registry.js';
 
 const known = {
   guards: Object.keys(connectionMachine.implementations.guards),
   actions: Object.keys(connectionMachine.implementations.actions),
+  states: SKELETON_DIALOGUE_STATES,
 };
 
 const withIdle = (idle: ProtocolChart['dialogue']['idle']): ProtocolChart => ({
@@ -33,5 +34,23 @@ describe('checkChart', () => {
     ['an unknown skeleton action', { 'cmd.rset': { actions: 'replyHelo' } }, /unknown action "replyHelo"/],
   ])('refuses %s', (_name, idle, message) => {
     expect(() => checkChart(withIdle(idle), known)).toThrow(message);
+  });
+
+  it('knows the skeleton dialogue states: the greeting, the STARTTLS handshake, idle and every SASL step', () => {
+    expect(SKELETON_DIALOGUE_STATES).toEqual(
+      expect.arrayContaining(['greeting', 'handshake', 'greetingDelay', 'idle', 'saslPlain', 'saslLoginUser', 'saslLoginPassword', 'saslCramMd5', 'saslExternal']),
+    );
+    // The protocols' own states (POP3's after USER) are not the skeleton's.
+    for (const protocol of Object.values(mailProtocols)) {
+      for (const name of Object.keys(protocol.dialogue.states ?? {})) expect(SKELETON_DIALOGUE_STATES).not.toContain(name);
+    }
+  });
+
+  it.each(['greeting', 'handshake', 'idle', 'saslPlain', 'saslLoginPassword'])('refuses a command state named %s (it would replace the skeleton\'s)', (name) => {
+    const chart: ProtocolChart = {
+      ...mailProtocols.pop3,
+      dialogue: { ...mailProtocols.pop3.dialogue, states: { ...mailProtocols.pop3.dialogue.states, [name]: { on: { 'cmd.noop': { actions: 'replyOk' } } } } },
+    };
+    expect(() => checkChart(chart, known)).toThrow(`protocol pop3: command state "${name}" is one of the skeleton's`);
   });
 });
