@@ -141,6 +141,9 @@ export async function execute(ctx: Context, script: Script, opts: ExecuteOptions
       payloads.reduce((acc, p) => (ends.push(acc + p.length), acc + p.length), 0);
       const chunksOf = (k: number) => 1 + cuts.filter((x) => x > ends[k]! - payloads[k]!.length && x < ends[k]!).length;
       const sentSeq: number[] = burst.map(() => -1);
+      // Where each line's verb and the space after it end (a line without a space: its end).
+      const verbEnds = texts.map((t, k) => ends[k]! - payloads[k]!.length + (t.includes(' ') ? t.indexOf(' ') + 1 : payloads[k]!.length));
+      const verbSeq: number[] = burst.map(() => -1);
       /** Lines of which some bytes went out (an overlong line may be answered before its end). */
       const started = new Map<number, number>();
       const bounds = [0, ...cuts, all.length];
@@ -156,6 +159,9 @@ export async function execute(ctx: Context, script: Script, opts: ExecuteOptions
         if (seq < 0) break;
         for (const k of touching) if (!started.has(k)) started.set(k, seq);
         for (const k of completing) sentSeq[k] = seq;
+        verbEnds.forEach((e, k) => {
+          if (e > from && e <= to) verbSeq[k] = seq;
+        });
         if (c + 2 < bounds.length) await wire.gap(ctx.chunkGapMs);
       }
       for (const k of started.keys()) if (sentSeq[k]! < 0) wire.clientLine(`${display(burst[k]!.line, texts[k]!)}    (partly sent: the connection closed)`);
@@ -165,7 +171,7 @@ export async function execute(ctx: Context, script: Script, opts: ExecuteOptions
       for (let k = 0; k < burst.length; k++) {
         const b = burst[k]!;
         if (!b.line.awaitsReply || !started.has(k)) continue;
-        const ex = { command: b.command, line: b.line, sent: texts[k]!, sentSeq: sentSeq[k]!, startSeq: started.get(k)!, reply: [] as ReceivedLine[], complete: false };
+        const ex = { command: b.command, line: b.line, sent: texts[k]!, sentSeq: sentSeq[k]!, startSeq: started.get(k)!, verbSeq: verbSeq[k]!, reply: [] as ReceivedLine[], complete: false };
         exec.exchanges.push(ex);
         if (stop) continue;
         const r = await readReply(wire, ctx.protocol, texts[k]!, replyDeadline());

@@ -69,8 +69,11 @@ interface ReplyRules {
   saslResponse(base64: string): string;
   /** The server speaks again, unasked, once a STARTTLS handshake is done. */
   speaksAfterStarttls: boolean;
-  /** A server may refuse an unknown verb before its line has arrived whole. */
-  refusesUnknownVerbEarly: boolean;
+  /**
+   * Whether `lines`, a reply to the line `sent`, is a server refusing the line's unknown verb as
+   * soon as it has read it, before the line's end (the caller checks the timing).
+   */
+  refusesUnknownVerbEarly(sent: string, lines: ReceivedLine[]): boolean;
 }
 
 const IMAP_TAG = /^[^\x00-\x20\x7f(){%*"\\\]+]+$/;
@@ -100,7 +103,7 @@ const pop3: ReplyRules = {
   challenge: plusChallenge,
   saslResponse: (base64) => base64,
   speaksAfterStarttls: false,
-  refusesUnknownVerbEarly: false,
+  refusesUnknownVerbEarly: () => false,
 };
 
 const imap: ReplyRules = {
@@ -133,7 +136,7 @@ const imap: ReplyRules = {
   challenge: plusChallenge,
   saslResponse: (base64) => base64,
   speaksAfterStarttls: false,
-  refusesUnknownVerbEarly: false,
+  refusesUnknownVerbEarly: () => false,
 };
 
 const smtp: ReplyRules = {
@@ -155,8 +158,14 @@ const smtp: ReplyRules = {
   challenge: (line) => /^334 (\S+)/.exec(line)?.[1] ?? null,
   saslResponse: (base64) => base64,
   speaksAfterStarttls: false,
-  refusesUnknownVerbEarly: false,
+  refusesUnknownVerbEarly: () => false,
 };
+
+/** RFC 5804 §2's commands (UNAUTHENTICATE from §2.14.1). */
+const SIEVE_COMMANDS: ReadonlySet<string> = new Set([
+  'AUTHENTICATE', 'STARTTLS', 'LOGOUT', 'CAPABILITY', 'HAVESPACE', 'PUTSCRIPT', 'LISTSCRIPTS', 'SETACTIVE',
+  'GETSCRIPT', 'DELETESCRIPT', 'RENAMESCRIPT', 'CHECKSCRIPT', 'NOOP', 'UNAUTHENTICATE',
+]);
 
 /** A ManageSieve line that is one string alone (a SASL challenge, or a one-word capability). */
 const loneString = (text: string): boolean => sieveLineKind(text) === 'data' && /^(?:"(?:[^"\\]|\\.)*"|\{\d+\})$/.test(text);
@@ -185,9 +194,12 @@ const sieve: ReplyRules = {
   challenge: (line) => /^"([A-Za-z0-9+/]*={0,2})"$/.exec(line)?.[1] ?? null,
   saslResponse: (base64) => `"${base64}"`,
   speaksAfterStarttls: true,
-  // Dovecot's managesieve answers `NO` once it has read an unknown verb and a space, before the
-  // line's end (checked on Dovecot 2.3); behind a proxy, after login, that is what the client sees.
-  refusesUnknownVerbEarly: true,
+  // Dovecot's managesieve answers `NO` (`BYE` at its error limit) once it has read an unknown
+  // verb and a space, before the line's end (checked on Dovecot 2.3); behind a proxy, after
+  // login, that is what the client sees. Only that: one NO or BYE line, to a verb that is none
+  // of RFC 5804's commands; a known command is answered after its line.
+  refusesUnknownVerbEarly: (sent, lines) =>
+    !SIEVE_COMMANDS.has(firstToken(sent).toUpperCase()) && lines.length === 1 && /^(NO|BYE)(?= |$)/i.test(lines[0]!.text),
 };
 
 const RULES: Record<Protocol, ReplyRules> = { pop3, imap, smtp, sieve };
@@ -226,8 +238,9 @@ export const saslChallenge = (protocol: Protocol, line: string): string | null =
 export const saslResponse = (protocol: Protocol, base64: string): string => RULES[protocol].saslResponse(base64);
 /** The server speaks again once a STARTTLS handshake is done (ManageSieve's capabilities). */
 export const speaksAfterStarttls = (protocol: Protocol): boolean => RULES[protocol].speaksAfterStarttls;
-/** A reply to an unknown verb may arrive before its line is complete (ManageSieve servers). */
-export const refusesUnknownVerbEarly = (protocol: Protocol): boolean => RULES[protocol].refusesUnknownVerbEarly;
+/** `lines` may be a refusal of `sent`'s unknown verb, sent before the line was complete (ManageSieve servers). */
+export const refusesUnknownVerbEarly = (protocol: Protocol, sent: string, lines: ReceivedLine[]): boolean =>
+  RULES[protocol].refusesUnknownVerbEarly(sent, lines);
 
 // ---------------------------------------------------------------------------------------
 // Grammar (property 2)

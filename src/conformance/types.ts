@@ -192,6 +192,12 @@ export interface Exchange {
   sentSeq: number;
   /** Sequence number of the first send event carrying bytes of the line. */
   startSeq: number;
+  /**
+   * Sequence number of the send event that carried the end of the line's first word and the
+   * space after it (the whole line if it has no space): a server reading word by word has its
+   * verb from then on; -1 if never sent.
+   */
+  verbSeq: number;
   reply: ReceivedLine[];
   /** The reply was complete per the protocol grammar. */
   complete: boolean;

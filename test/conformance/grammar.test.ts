@@ -7,15 +7,15 @@ import { greetingProblems, imapHasTag, isPositive, pop3MultiLine, replyComplete,
 import { conformanceSeed, formatReport, problemClass, problemClasses, resolveContext, type ConformanceReport } from '../../src/conformance/index.js';
 import { normalizeLine } from '../../src/conformance/normalize.js';
 import { sieveLines, sieveOutputProblem } from '../../src/conformance/sieve-grammar.js';
-import { grammarProblems } from '../../src/conformance/properties/checks.js';
-import type { ClientLine, Exchange, Execution, Protocol, ReceivedLine } from '../../src/conformance/types.js';
+import { grammarProblems, replyAccounting } from '../../src/conformance/properties/checks.js';
+import type { ClientLine, CommandKind, Exchange, Execution, Protocol, ReceivedLine } from '../../src/conformance/types.js';
 
 const rl = (...texts: string[]): ReceivedLine[] => texts.map((text) => ({ text, eol: '\r\n', seq: 0, tls: false }));
 
 /** An execution of `[command index, line sent, reply lines]` exchanges, after a standard greeting. */
 function execution(protocol: Protocol, exchanges: Array<[number, string, ReceivedLine[]]>): Execution {
   const line = (text: string): ClientLine => ({ text, eol: '\r\n', awaitsReply: true, mustWait: false });
-  const ex: Exchange[] = exchanges.map(([command, sent, reply]) => ({ command, line: line(sent), sent, sentSeq: 0, startSeq: 0, reply, complete: true }));
+  const ex: Exchange[] = exchanges.map(([command, sent, reply]) => ({ command, line: line(sent), sent, sentSeq: 0, startSeq: 0, verbSeq: 0, reply, complete: true }));
   return { greeting: rl(protocol === 'imap' ? '* OK IMAP4 ready' : '+OK POP3 ready'), greetingComplete: true, exchanges: ex, extra: [], serverClosed: false, notes: [], transcript: [], timedOut: false };
 }
 
@@ -276,5 +276,51 @@ describe('ManageSieve (RFC 5804): framing and grammar', () => {
     expect(sieveOutputProblem('{3}\r\nabc\r\nOK\r\n')).toBeNull();
     expect(sieveOutputProblem('OK "unterminated\r\n')).toMatch(/is not a ManageSieve response line/);
     expect(sieveOutputProblem('OK "a"')).toMatch(/does not end with CRLF/);
+  });
+});
+
+/**
+ * Property 1's allowance for Dovecot's ManageSieve, which refuses an unknown verb once it has read
+ * the verb and a space, before the line's end: one line, sent in three writes (seq 1: the verb's
+ * first bytes, seq 2: the rest of the verb and its space, seq 4: the rest and CRLF), answered at
+ * `replySeq`. Only that refusal may come early; anything else before the line's end is a reply
+ * to an earlier line, or to nothing.
+ */
+describe('property 1: a reply before the line was sent whole', () => {
+  const early = (protocol: Protocol, kind: CommandKind, sent: string, reply: string, replySeq = 3): string[] => {
+    const line: ClientLine = { text: sent, eol: '\r\n', awaitsReply: true, mustWait: false };
+    const exec: Execution = {
+      ...execution(protocol, []),
+      exchanges: [{ command: 0, line, sent, startSeq: 1, verbSeq: 2, sentSeq: 4, reply: [{ text: reply, eol: '\r\n', seq: replySeq, tls: false }], complete: true }],
+    };
+    const script = { commands: [{ kind, lines: [line] }], pipeline: [false], splits: [[]], end: { kind: 'none' as const } };
+    return replyAccounting(ctxOf(protocol), script, exec);
+  };
+  const caught = /arrived before .* was completely sent/;
+
+  it('ManageSieve: an unknown verb refused once its verb and space went out is its reply (Dovecot)', () => {
+    expect(early('sieve', 'bad', 'XYZZY "abc"', 'NO "Error in MANAGESIEVE command received by server."')).toEqual([]);
+    expect(early('sieve', 'bad', 'fRoB', 'BYE "Too many invalid MANAGESIEVE commands."')).toEqual([]);
+  });
+
+  it('ManageSieve: a proxy answering a known command early is caught', () => {
+    expect(early('sieve', 'noop', 'NOOP "tag1"', 'OK "NOOP Completed"')).toEqual([expect.stringMatching(caught)]);
+    expect(early('sieve', 'capability', 'CAPABILITY', '"IMPLEMENTATION" "x"')).toEqual([expect.stringMatching(caught)]);
+    // Even refused, and even where the script calls the line bad: its verb is RFC 5804's.
+    expect(early('sieve', 'bad', 'NOOP "a" "b"', 'NO "Error in MANAGESIEVE command received by server."')).toEqual([expect.stringMatching(caught)]);
+    expect(early('sieve', 'bad', 'authenticate "X"', 'NO "x"')).toEqual([expect.stringMatching(caught)]);
+  });
+
+  it('ManageSieve: an unknown verb accepted early, or answered before its verb was read, is caught', () => {
+    expect(early('sieve', 'bad', 'XYZZY "abc"', 'OK "Done"')).toEqual([expect.stringMatching(caught)]);
+    expect(early('sieve', 'bad', 'XYZZY "abc"', 'NO "x"', 2)).toEqual([expect.stringMatching(caught)]);
+    expect(early('sieve', 'bad', 'XYZZY "abc"', 'NO "x"', 0)).toEqual([expect.stringMatching(caught)]);
+  });
+
+  it('POP3, IMAP, SMTP: no early refusal of an unknown verb; any protocol: a reply after the line is fine', () => {
+    expect(early('pop3', 'bad', 'XYZZY abc', '-ERR invalid command')).toEqual([expect.stringMatching(caught)]);
+    expect(early('smtp', 'bad', 'XYZZY abc', '500 5.5.1 Invalid command')).toEqual([expect.stringMatching(caught)]);
+    expect(early('sieve', 'noop', 'NOOP "tag1"', 'OK "NOOP Completed"', 5)).toEqual([]);
+    expect(early('pop3', 'bad', 'XYZZY abc', '-ERR invalid command', 5)).toEqual([]);
   });
 });

@@ -33,6 +33,14 @@ function taggedFor(protocol: Protocol, sent: string, reply: ReceivedLine[]): boo
   return reply.every((l, i) => (i === reply.length - 1 ? /^\S+ (OK|BAD|NO)\b/i.test(l.text) && firstToken(l.text) === firstToken(sent) : l.text.startsWith('* ')));
 }
 
+/**
+ * ManageSieve, as Dovecot does it: a refusal of an unknown verb after the verb (and its space)
+ * was sent, before the rest of the line; never a reply to a known command, never an OK.
+ */
+function unknownVerbRefusedEarly(protocol: Protocol, ex: Exchange): boolean {
+  return ex.verbSeq >= 0 && ex.reply[0]!.seq > ex.verbSeq && refusesUnknownVerbEarly(protocol, ex.sent, ex.reply);
+}
+
 /** Property 1 on the exchanges from index `from` on (all by default). */
 export function replyAccounting(ctx: Context, script: Script, exec: Execution, from = 0): string[] {
   const out: string[] = [];
@@ -60,10 +68,11 @@ export function replyAccounting(ctx: Context, script: Script, exec: Execution, f
       out.push(`incomplete reply to ${disp(ex)}: ${replyText(ex.reply)}${exec.serverClosed ? ' (then the connection closed)' : ''}`);
     }
     const first = ex.reply[0]!;
-    // A line longer than the server's buffer may be refused before its end arrives (and, in
-    // ManageSieve, an unknown verb); an IMAP reply tagged for this line is attributed by its tag.
+    // A line longer than the server's buffer may be refused before its end arrives, and in
+    // ManageSieve an unknown verb once the verb and its space went out; an IMAP reply tagged for
+    // this line is attributed by its tag.
     const kind = script.commands[ex.command]?.kind;
-    const mayBeEarly = kind === 'overlong' || (kind === 'bad' && refusesUnknownVerbEarly(p));
+    const mayBeEarly = kind === 'overlong' || (kind === 'bad' && unknownVerbRefusedEarly(p, ex));
     if (ex.sentSeq >= 0 && first.seq < ex.sentSeq && !mayBeEarly && !taggedFor(p, ex.sent, ex.reply)) {
       out.push(`${show(first.text)} arrived before ${disp(ex)} was completely sent: it answers an earlier line (a second reply) or nothing`);
     }
