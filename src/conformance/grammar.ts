@@ -71,9 +71,10 @@ interface ReplyRules {
   speaksAfterStarttls: boolean;
   /**
    * Whether `lines`, a reply to the line `sent`, is a server refusing the line's unknown verb as
-   * soon as it has read it, before the line's end (the caller checks the timing).
+   * soon as it has read it, before the line's end (the caller checks the timing); `loggedIn`:
+   * the session is past a successful login.
    */
-  refusesUnknownVerbEarly(sent: string, lines: ReceivedLine[]): boolean;
+  refusesUnknownVerbEarly(sent: string, lines: ReceivedLine[], loggedIn: boolean): boolean;
 }
 
 const IMAP_TAG = /^[^\x00-\x20\x7f(){%*"\\\]+]+$/;
@@ -166,6 +167,10 @@ const SIEVE_COMMANDS: ReadonlySet<string> = new Set([
   'AUTHENTICATE', 'STARTTLS', 'LOGOUT', 'CAPABILITY', 'HAVESPACE', 'PUTSCRIPT', 'LISTSCRIPTS', 'SETACTIVE',
   'GETSCRIPT', 'DELETESCRIPT', 'RENAMESCRIPT', 'CHECKSCRIPT', 'NOOP', 'UNAUTHENTICATE',
 ]);
+/** Valid only before login (RFC 5804 §2.1, §2.2): after it a server knows them no more (Dovecot: "Unknown command"). */
+const SIEVE_BEFORE_LOGIN_ONLY: ReadonlySet<string> = new Set(['AUTHENTICATE', 'STARTTLS']);
+const sieveVerbKnown = (verb: string, loggedIn: boolean): boolean =>
+  SIEVE_COMMANDS.has(verb) && !(loggedIn && SIEVE_BEFORE_LOGIN_ONLY.has(verb));
 
 /** A ManageSieve line that is one string alone (a SASL challenge, or a one-word capability). */
 const loneString = (text: string): boolean => sieveLineKind(text) === 'data' && /^(?:"(?:[^"\\]|\\.)*"|\{\d+\})$/.test(text);
@@ -197,9 +202,9 @@ const sieve: ReplyRules = {
   // Dovecot's managesieve answers `NO` (`BYE` at its error limit) once it has read an unknown
   // verb and a space, before the line's end (checked on Dovecot 2.3); behind a proxy, after
   // login, that is what the client sees. Only that: one NO or BYE line, to a verb that is none
-  // of RFC 5804's commands; a known command is answered after its line.
-  refusesUnknownVerbEarly: (sent, lines) =>
-    !SIEVE_COMMANDS.has(firstToken(sent).toUpperCase()) && lines.length === 1 && /^(NO|BYE)(?= |$)/i.test(lines[0]!.text),
+  // of RFC 5804's commands in the session's state; a known command is answered after its line.
+  refusesUnknownVerbEarly: (sent, lines, loggedIn) =>
+    !sieveVerbKnown(firstToken(sent).toUpperCase(), loggedIn) && lines.length === 1 && /^(NO|BYE)(?= |$)/i.test(lines[0]!.text),
 };
 
 const RULES: Record<Protocol, ReplyRules> = { pop3, imap, smtp, sieve };
@@ -239,8 +244,8 @@ export const saslResponse = (protocol: Protocol, base64: string): string => RULE
 /** The server speaks again once a STARTTLS handshake is done (ManageSieve's capabilities). */
 export const speaksAfterStarttls = (protocol: Protocol): boolean => RULES[protocol].speaksAfterStarttls;
 /** `lines` may be a refusal of `sent`'s unknown verb, sent before the line was complete (ManageSieve servers). */
-export const refusesUnknownVerbEarly = (protocol: Protocol, sent: string, lines: ReceivedLine[]): boolean =>
-  RULES[protocol].refusesUnknownVerbEarly(sent, lines);
+export const refusesUnknownVerbEarly = (protocol: Protocol, sent: string, lines: ReceivedLine[], loggedIn: boolean): boolean =>
+  RULES[protocol].refusesUnknownVerbEarly(sent, lines, loggedIn);
 
 // ---------------------------------------------------------------------------------------
 // Grammar (property 2)

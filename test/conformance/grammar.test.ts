@@ -317,6 +317,30 @@ describe('property 1: a reply before the line was sent whole', () => {
     expect(early('sieve', 'bad', 'XYZZY "abc"', 'NO "x"', 0)).toEqual([expect.stringMatching(caught)]);
   });
 
+  /** A login, then `partial` sent before the client disconnects, and `reply` arriving meanwhile. */
+  const partialAfter = (login: boolean, partial: string, reply: string): string[] => {
+    const line = (text: string): ClientLine => ({ text, eol: '\r\n', awaitsReply: true, mustWait: false });
+    const auth = line('AUTHENTICATE "PLAIN" "AGFsaWNlAHNlY3JldA=="');
+    const exec: Execution = {
+      ...execution('sieve', []),
+      exchanges: [{ command: 0, line: auth, sent: auth.text, startSeq: 1, verbSeq: 1, sentSeq: 1, reply: [{ text: login ? 'OK "Logged in."' : 'NO "Authentication failed."', eol: '\r\n', seq: 2, tls: false }], complete: true }],
+      extra: [{ text: reply, eol: '\r\n', seq: 4, tls: false, where: 'before the client disconnected' }],
+    };
+    const script = { commands: [{ kind: 'auth' as const, lines: [auth] }], pipeline: [false], splits: [[]], end: { kind: 'disconnect' as const, partial, abort: false } };
+    return replyAccounting(ctxOf('sieve'), script, exec);
+  };
+  const surplus = /answer no command \(before the client disconnected\)/;
+
+  it('ManageSieve: a partial line before the disconnect, refused for its verb (AUTHENTICATE after login is unknown to Dovecot)', () => {
+    expect(partialAfter(true, 'AUTHENTICATE "PL', 'NO "Error in MANAGESIEVE command AUTHENTICATE: Unknown command."')).toEqual([]);
+    expect(partialAfter(true, 'XYZZY "a', 'NO "Error in MANAGESIEVE command received by server."')).toEqual([]);
+    // Before login AUTHENTICATE is a command; a verb not yet ended by its space cannot be judged; an OK answers nothing.
+    expect(partialAfter(false, 'AUTHENTICATE "PL', 'NO "x"')).toEqual([expect.stringMatching(surplus)]);
+    expect(partialAfter(true, 'XYZZY', 'NO "x"')).toEqual([expect.stringMatching(surplus)]);
+    expect(partialAfter(true, 'NOOP "a', 'NO "x"')).toEqual([expect.stringMatching(surplus)]);
+    expect(partialAfter(true, 'XYZZY "a', 'OK "Done"')).toEqual([expect.stringMatching(surplus)]);
+  });
+
   it('POP3, IMAP, SMTP: no early refusal of an unknown verb; any protocol: a reply after the line is fine', () => {
     expect(early('pop3', 'bad', 'XYZZY abc', '-ERR invalid command')).toEqual([expect.stringMatching(caught)]);
     expect(early('smtp', 'bad', 'XYZZY abc', '500 5.5.1 Invalid command')).toEqual([expect.stringMatching(caught)]);

@@ -2,7 +2,7 @@
  * Checks on one execution, shared by the properties: reply accounting (property 1), grammar
  * (property 2) and the comparable transcript (property 5).
  */
-import { announcesClose, firstToken, greetingProblems, imapHasTag, isNegative, refusesUnknownVerbEarly, replyLineProblems, replyProblems } from '../grammar.js';
+import { announcesClose, firstToken, greetingProblems, imapHasTag, isNegative, isPositive, refusesUnknownVerbEarly, replyLineProblems, replyProblems } from '../grammar.js';
 import { knownQuirk, type QuirkHit } from '../quirks.js';
 import { normalizeLine } from '../normalize.js';
 import type { Context, Exchange, Execution, Protocol, ReceivedLine, Script } from '../types.js';
@@ -37,8 +37,24 @@ function taggedFor(protocol: Protocol, sent: string, reply: ReceivedLine[]): boo
  * ManageSieve, as Dovecot does it: a refusal of an unknown verb after the verb (and its space)
  * was sent, before the rest of the line; never a reply to a known command, never an OK.
  */
-function unknownVerbRefusedEarly(protocol: Protocol, ex: Exchange): boolean {
-  return ex.verbSeq >= 0 && ex.reply[0]!.seq > ex.verbSeq && refusesUnknownVerbEarly(protocol, ex.sent, ex.reply);
+function unknownVerbRefusedEarly(protocol: Protocol, ex: Exchange, loggedIn: boolean): boolean {
+  return ex.verbSeq >= 0 && ex.reply[0]!.seq > ex.verbSeq && refusesUnknownVerbEarly(protocol, ex.sent, ex.reply, loggedIn);
+}
+
+/** Whether a login succeeded before exchange `before` (all of them by default). */
+function loggedInBefore(protocol: Protocol, script: Script, exec: Execution, before = exec.exchanges.length): boolean {
+  return exec.exchanges.slice(0, before).some((ex) => {
+    const kind = script.commands[ex.command]?.kind;
+    return (kind === 'auth' || kind === 'login') && ex.complete && isPositive(protocol, ex.reply);
+  });
+}
+
+/**
+ * The partial line the client sent before disconnecting, refused for its unknown verb once the
+ * verb and a space were out (ManageSieve, as Dovecot does it; see `unknownVerbRefusedEarly`).
+ */
+function partialRefusedEarly(protocol: Protocol, script: Script, exec: Execution, partial: string, line: ReceivedLine): boolean {
+  return /^\S+ /.test(partial) && refusesUnknownVerbEarly(protocol, partial, [line], loggedInBefore(protocol, script, exec));
 }
 
 /** Property 1 on the exchanges from index `from` on (all by default). */
@@ -72,7 +88,7 @@ export function replyAccounting(ctx: Context, script: Script, exec: Execution, f
     // ManageSieve an unknown verb once the verb and its space went out; an IMAP reply tagged for
     // this line is attributed by its tag.
     const kind = script.commands[ex.command]?.kind;
-    const mayBeEarly = kind === 'overlong' || (kind === 'bad' && unknownVerbRefusedEarly(p, ex));
+    const mayBeEarly = kind === 'overlong' || (kind === 'bad' && unknownVerbRefusedEarly(p, ex, loggedInBefore(p, script, exec, idx)));
     if (ex.sentSeq >= 0 && first.seq < ex.sentSeq && !mayBeEarly && !taggedFor(p, ex.sent, ex.reply)) {
       out.push(`${show(first.text)} arrived before ${disp(ex)} was completely sent: it answers an earlier line (a second reply) or nothing`);
     }
@@ -89,7 +105,8 @@ export function replyAccounting(ctx: Context, script: Script, exec: Execution, f
   const extra = exec.extra.filter(
     (l) =>
       !(exec.serverClosed && p === 'imap' && /^\* BYE\b/i.test(l.text)) &&
-      !(l.where === 'before the client disconnected' && taggedFor(p, partial, [l]) && !/^\S+ OK\b/i.test(l.text)),
+      !(l.where === 'before the client disconnected' && taggedFor(p, partial, [l]) && !/^\S+ OK\b/i.test(l.text)) &&
+      !(l.where === 'before the client disconnected' && partialRefusedEarly(p, script, exec, partial, l)),
   );
   if (extra.length > 0) {
     const where = [...new Set(extra.map((l) => l.where))].join('; ');
