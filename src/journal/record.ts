@@ -16,6 +16,11 @@ export type JournalFactory = () => JournalSink;
 export interface JournalRecorder {
   /** Journal an event the runtime is about to send to the machine. */
   event(event: ConnectionEvent): void;
+  /**
+   * Journal on from an actor restored from the first one's snapshot (the runtime lets a relayed
+   * session's actor go and restores it for the relay's end): one journal, as if one actor ran.
+   */
+  follow(actor: Actor<typeof connectionMachine>): void;
 }
 
 /**
@@ -34,33 +39,38 @@ export function recordJournal(
   sink.write({ kind: 'input', input });
   let lastState = '';
   let closed = false;
-  actor.on('*', (effect: ConnectionEffect) => {
-    if (!closed) sink.write({ kind: 'effect', t: now(), effect });
-  });
-  actor.subscribe({
-    next: (snapshot) => {
-      if (closed) return;
-      const state = stateKey(snapshot.value);
-      if (state !== lastState) {
-        lastState = state;
-        sink.write({ kind: 'state', t: now(), state });
-      }
-      if (snapshot.status !== 'active') {
-        closed = true;
-        sink.close();
-      }
-    },
-    error: () => {
-      if (!closed) {
-        closed = true;
-        sink.close();
-      }
-    },
-  });
+  const follow = (followed: Actor<typeof connectionMachine>): void => {
+    followed.on('*', (effect: ConnectionEffect) => {
+      if (!closed) sink.write({ kind: 'effect', t: now(), effect });
+    });
+    // A restored actor reports its state again as it starts: not a new state, not journaled again.
+    followed.subscribe({
+      next: (snapshot) => {
+        if (closed) return;
+        const state = stateKey(snapshot.value);
+        if (state !== lastState) {
+          lastState = state;
+          sink.write({ kind: 'state', t: now(), state });
+        }
+        if (snapshot.status !== 'active') {
+          closed = true;
+          sink.close();
+        }
+      },
+      error: () => {
+        if (!closed) {
+          closed = true;
+          sink.close();
+        }
+      },
+    });
+  };
+  follow(actor);
   return {
     event: (event) => {
       if (!closed) sink.write({ kind: 'event', t: now(), event });
     },
+    follow,
   };
 }
 

@@ -67,7 +67,7 @@ function refused(session: SessionContext, error: BackendLoginError): void {
  * backend and the backend's first reply to the client. The machine hears only how it ended.
  */
 export function startRelay(session: SessionContext): void {
-  session.stopListening();
+  const toBackend = session.handOffToRelay() ?? EMPTY;
   const { transport, backend, log } = session;
   transport.removeAllListeners('end');
   if (backend === null) {
@@ -76,9 +76,12 @@ export function startRelay(session: SessionContext): void {
   }
   session.facts.relayBase = { socket: backend.socket, read: backend.socket.bytesRead, written: backend.socket.bytesWritten };
   transport.resume();
+  const toClient = backend.firstReply;
+  // Written at once by the relay: not held for the session's life (it may be a view of a whole read chunk).
+  backend.firstReply = EMPTY;
   relay(transport as Socket, backend.socket, {
-    toClient: backend.firstReply,
-    toBackend: session.takeUnframed() ?? EMPTY,
+    toClient,
+    toBackend,
     idleTimeoutMs: session.server.proxyTimeoutMs,
   }).then(
     (result) => {

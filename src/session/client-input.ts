@@ -70,14 +70,20 @@ export class ClientInput {
   reply(text: string): void {
     if (this.transport.write(text, 'latin1') || this.#gate.has(Hold.RepliesQueued)) return;
     this.#gate.set(Hold.RepliesQueued, true);
-    this.transport.once('drain', () => {
-      this.#gate.set(Hold.RepliesQueued, false);
-      this.#commands.wake();
-    });
+    this.transport.once('drain', this.#drained);
   }
 
-  /** No more input from this transport: a later `wake` (a drain, a microtask) frames nothing. */
+  readonly #drained = (): void => {
+    this.#gate.set(Hold.RepliesQueued, false);
+    this.#commands.wake();
+  };
+
+  /**
+   * No more input from this transport: a later `wake` (a microtask) frames nothing, and a drain
+   * after STARTTLS or the relay started neither resumes the transport nor keeps this input alive.
+   */
   stop(): void {
     this.#subscription.unsubscribe();
+    this.transport.off('drain', this.#drained);
   }
 }

@@ -28,6 +28,11 @@ export interface MachineCore {
   saslStep(): SaslStep | null;
   /** Ends the machine where it is (a fault): no `close` effect follows. */
   stop(): void;
+  /**
+   * The machine waits long for its next event now (the relay runs): hold only what it needs to
+   * take that event, not a live runtime. Takes effect once the current event is handled.
+   */
+  release(): void;
 }
 
 /** What the machine's outputs are handed to; none of these may throw into the machine (they are contained here). */
@@ -85,37 +90,42 @@ function saslStepOf(snapshot: Snapshot): SaslStep | null {
   return null;
 }
 
-/** A live XState actor per connection. */
+type PersistedSnapshot = ReturnType<Actor<ConnectionMachine>['getPersistedSnapshot']>;
+
+/**
+ * A live XState actor per connection; while relaying (`release()`), only its persisted snapshot,
+ * restored into a new actor for the relay's end: the journal follows the restored actor as the
+ * same machine (src/journal/record.ts). A session an inspector watches keeps its live actor (the
+ * inspector follows one actor from start to end).
+ */
 class ActorCore implements MachineCore {
-  readonly #actor: Actor<ConnectionMachine>;
+  #actor: Actor<ConnectionMachine> | null;
+  /** The released actor's state, while no actor runs. */
+  #released: PersistedSnapshot | null = null;
+  #releaseWhenIdle = false;
+  /** Events (or the start) being handled now: the actor is not let go mid-transition. */
+  #busy = 0;
+  readonly #machine: ConnectionMachine;
+  /** What the actor was made from (its context holds it anyway); XState asks for it again on restore. */
+  readonly #input: ConnectionInput;
   readonly #hooks: MachineHooks;
   readonly #journal: JournalRecorder | undefined;
+  readonly #inspected: boolean;
+  readonly #traceState: ((state: string) => void) | undefined;
+  #lastState = '';
   #over = false;
 
   constructor(input: ConnectionInput, hooks: MachineHooks, options: MachineCoreOptions) {
-    const { inspect, journal, traceState } = options;
+    const { inspect, journal } = options;
     this.#hooks = hooks;
-    this.#actor = createActor(options.machine ?? connectionMachine, { input, ...(inspect === undefined ? {} : { inspect }) });
+    this.#machine = options.machine ?? connectionMachine;
+    this.#input = input;
+    this.#inspected = inspect !== undefined;
+    this.#traceState = options.traceState;
+    const actor = createActor(this.#machine, { input, ...(inspect === undefined ? {} : { inspect }) });
     // Subscribed before anything else, so that the journal sees the initial state and every effect first.
-    this.#journal = journal === undefined ? undefined : recordJournal(this.#actor, input, journal.sink, journal.now);
-    let lastState = '';
-    this.#actor.subscribe({
-      next: (snapshot) => {
-        if (traceState !== undefined) {
-          const state = JSON.stringify(snapshot.value);
-          if (state !== lastState) traceState((lastState = state));
-        }
-        this.#contained(() => hooks.changed());
-      },
-      // A guard or an action that threw: XState stops the actor and reports it here.
-      error: (error) => hooks.failed(error),
-    });
-    // XState would rethrow a listener's exception from a timer (the process's end): contained here.
-    this.#actor.on('*', (effect: ConnectionEffect) => {
-      if (this.#over) return;
-      if (effect.type === 'close') this.#over = true;
-      this.#contained(() => hooks.effect(effect));
-    });
+    this.#journal = journal === undefined ? undefined : recordJournal(actor, input, journal.sink, journal.now);
+    this.#actor = this.#attach(actor);
   }
 
   get over(): boolean {
@@ -123,30 +133,97 @@ class ActorCore implements MachineCore {
   }
 
   start(): void {
-    this.#contained(() => this.#actor.start());
+    this.#handling(() => this.#live().start());
   }
 
   send(event: ConnectionEvent): void {
-    if (this.#over || this.#actor.getSnapshot().status !== 'active') return;
-    this.#contained(() => {
+    if (this.#over) return;
+    const actor = this.#live();
+    if (actor.getSnapshot().status !== 'active') return;
+    this.#handling(() => {
       this.#journal?.event(event);
-      this.#actor.send(event);
+      actor.send(event);
     });
   }
 
   frameMode(): FrameMode | null {
+    if (this.#over || this.#actor === null) return null;
     const snapshot = this.#actor.getSnapshot();
-    if (this.#over || snapshot.status !== 'active' || !snapshot.hasTag(READS_INPUT)) return null;
+    if (snapshot.status !== 'active' || !snapshot.hasTag(READS_INPUT)) return null;
     return saslStepOf(snapshot) === null ? 'command' : 'sasl';
   }
 
   saslStep(): SaslStep | null {
-    return saslStepOf(this.#actor.getSnapshot());
+    return this.#actor === null ? null : saslStepOf(this.#actor.getSnapshot());
   }
 
   stop(): void {
     this.#over = true;
-    this.#actor.stop();
+    // Restored to be stopped: the journal and the debug trace see the stop as they would have.
+    this.#live().stop();
+  }
+
+  release(): void {
+    if (this.#inspected) return;
+    this.#releaseWhenIdle = true;
+    this.#releaseIfIdle();
+  }
+
+  /** The actor's outputs to the hooks; a restored actor's first report (its own state again) is not a change. */
+  #attach(actor: Actor<ConnectionMachine>): Actor<ConnectionMachine> {
+    const hooks = this.#hooks;
+    actor.subscribe({
+      next: (snapshot) => {
+        if (this.#traceState !== undefined) {
+          const state = JSON.stringify(snapshot.value);
+          if (state !== this.#lastState) this.#traceState((this.#lastState = state));
+        }
+        this.#contained(() => hooks.changed());
+      },
+      // A guard or an action that threw: XState stops the actor and reports it here.
+      error: (error) => hooks.failed(error),
+    });
+    // XState would rethrow a listener's exception from a timer (the process's end): contained here.
+    actor.on('*', (effect: ConnectionEffect) => {
+      if (this.#over) return;
+      if (effect.type === 'close') this.#over = true;
+      this.#contained(() => hooks.effect(effect));
+    });
+    return actor;
+  }
+
+  /** The running actor, restored from the released snapshot if need be. */
+  #live(): Actor<ConnectionMachine> {
+    if (this.#actor !== null) return this.#actor;
+    const actor = createActor(this.#machine, { input: this.#input, snapshot: this.#released! });
+    this.#released = null;
+    this.#journal?.follow(actor);
+    this.#actor = this.#attach(actor);
+    this.#contained(() => actor.start());
+    return actor;
+  }
+
+  #handling(run: () => void): void {
+    this.#busy++;
+    try {
+      this.#contained(run);
+    } finally {
+      this.#busy--;
+    }
+    this.#releaseIfIdle();
+  }
+
+  /**
+   * Let the actor go, not stopped (a stop is an end the journal and the trace would record): with
+   * no timer of its own armed while relaying, nothing holds it once this core drops it.
+   */
+  #releaseIfIdle(): void {
+    const actor = this.#actor;
+    if (!this.#releaseWhenIdle || this.#busy > 0 || actor === null || this.#over) return;
+    this.#releaseWhenIdle = false;
+    if (actor.getSnapshot().status !== 'active') return;
+    this.#released = actor.getPersistedSnapshot();
+    this.#actor = null;
   }
 
   #contained(run: () => void): void {
