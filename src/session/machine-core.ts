@@ -159,7 +159,7 @@ class ActorCore implements MachineCore {
 
   stop(): void {
     this.#over = true;
-    // Restored to be stopped: the journal and the debug trace see the stop as they would have.
+    // Restored to be stopped (a fault, rare): whatever observes a stop sees it as from a kept actor.
     this.#live().stop();
   }
 

@@ -2,19 +2,18 @@
  * What an idle relayed session holds: once the relay starts, the login phase's objects (the live
  * XState actor, the command framer with its scanner and buffer, the framed-command stream and its
  * subscription) are garbage, so a deployment holding relayed sessions by the ten thousand holds
- * two sockets and the session's end facts per session. Checked with weak references and a forced
- * GC (`--expose-gc` turned on for this process through v8 flags), through the real runtime: a
+ * two sockets and the session's end facts per session. Checked with weak references and forced
+ * GCs (test/unit/session/collected.ts), through the real runtime: a
  * plaintext IMAP login to an in-process backend. Then the relay's end still runs as before: the
  * machine (restored from its snapshot) closes the session with the same log line, and the
  * journal replays to the same states and outputs.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { MailConfig } from '../../src/config/types.js';
 import { memoryJournal } from '../../src/journal/record.js';
 import { replayJournal } from '../../src/journal/replay.js';
 import { startProxy } from '../../src/server.js';
+import { collected } from '../unit/session/collected.js';
 import { serverConfig } from './fixtures.js';
 import { ByteClient, capturingLogger, loggedInLine, loginBackend, PASSWORD, until, USER } from './wire.js';
 
@@ -56,19 +55,6 @@ vi.mock('../../src/session/frame-commands.js', async (importOriginal) => {
     }) as typeof framing.frameCommands,
   };
 });
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** Collects until every reference is cleared (a weak target survives the job that made it, so each GC runs on a later turn). */
-async function collected(refs: Array<WeakRef<object>>): Promise<boolean> {
-  for (let round = 0; round < 20; round++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    gc();
-    if (refs.every((ref) => ref.deref() === undefined)) return true;
-  }
-  return false;
-}
 
 describe('an idle relayed session (in process, real runtime, IMAP plaintext)', () => {
   const cleanup: Array<() => unknown> = [];
