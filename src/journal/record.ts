@@ -28,7 +28,7 @@ export interface JournalRecorder {
  * emits (subscribed here, so register this before `actor.start()` to see the initial state), and
  * the events the caller reports through `event()`. `now()` is milliseconds since the start of
  * the connection: the real clock in the runtime, a SimulatedClock in tests. The sink is closed
- * when the machine reaches its final state.
+ * when the machine reaches its final state, fails, or is stopped.
  */
 export function recordJournal(
   actor: Actor<typeof connectionMachine>,
@@ -39,6 +39,11 @@ export function recordJournal(
   sink.write({ kind: 'input', input });
   let lastState = '';
   let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    sink.close();
+  };
   const follow = (followed: Actor<typeof connectionMachine>): void => {
     followed.on('*', (effect: ConnectionEffect) => {
       if (!closed) sink.write({ kind: 'effect', t: now(), effect });
@@ -52,17 +57,11 @@ export function recordJournal(
           lastState = state;
           sink.write({ kind: 'state', t: now(), state });
         }
-        if (snapshot.status !== 'active') {
-          closed = true;
-          sink.close();
-        }
+        if (snapshot.status !== 'active') close();
       },
-      error: () => {
-        if (!closed) {
-          closed = true;
-          sink.close();
-        }
-      },
+      error: close,
+      // Stopped where it was (a fault in the session): done as well, the file is completed and closed.
+      complete: close,
     });
   };
   follow(actor);

@@ -73,7 +73,7 @@ describe('MachineCore.release (an idle relayed session)', () => {
     expect(released.failures).toEqual([]);
   });
 
-  it('a fault while relaying (stop): the same effects and journal as a kept actor, and the machine over', () => {
+  it('a fault while relaying (stop): the same effects and journal as a kept actor, the journal closed', () => {
     const released = relaying({ release: true });
     const kept = relaying({ release: false });
     released.core.stop();
@@ -81,7 +81,8 @@ describe('MachineCore.release (an idle relayed session)', () => {
     expect(released.core.over).toBe(true);
     expect(released.effects).toEqual(kept.effects);
     expect(released.journal.entries).toEqual(kept.journal.entries);
-    expect(released.journal.closed).toBe(kept.journal.closed);
+    // A stopped machine is done: its journal is complete (a file sink flushes and closes).
+    expect([released.journal.closed, kept.journal.closed]).toEqual([true, true]);
   });
 
   it('an inspected session keeps its live actor', async () => {
