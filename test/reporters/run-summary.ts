@@ -8,6 +8,12 @@ import type { Reporter, TestCase, TestModule } from 'vitest/node';
 
 const firstLine = (message: string | undefined): string => (message ?? '').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 300) ?? '';
 
+/** An error's first line, and for an equality the first lines its diff changes (the values themselves). */
+function describeError(error: { message?: string; diff?: string }): string[] {
+  const changed = (error.diff ?? '').replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((l) => /^[+-] /.test(l) && !/^[+-] (Expected|Received)$/.test(l)).slice(0, 4).map((l) => `      ${l.trim().slice(0, 300)}`);
+  return [`    ${firstLine(error.message)}`, ...changed];
+}
+
 function title(test: TestCase): string {
   return `${test.module.moduleId.replace(`${process.cwd()}/`, '')} > ${test.fullName}`;
 }
@@ -19,7 +25,7 @@ export default class RunSummaryReporter implements Reporter {
     for (const module of modules) {
       for (const test of module.children.allTests()) {
         const result = test.result();
-        const errors = (result.errors ?? []).map((e) => `    ${firstLine(e.message)}`);
+        const errors = (result.errors ?? []).flatMap(describeError);
         if (result.state === 'failed') failed.push(`  FAILED ${title(test)}`, ...errors);
         else if (result.state === 'passed' && test.diagnostic()?.flaky) flaky.push(`  FLAKY  ${title(test)} (passed on retry ${test.diagnostic()!.retryCount})`, ...errors);
       }
