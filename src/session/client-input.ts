@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs/internal/Subscription';
 import type { ConnectionEvent } from '../../machines/types.js';
 import type { CommandFramer } from '../protocols/types.js';
 import { frameCommands, type CommandStream } from './frame-commands.js';

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
-import { Observable } from 'rxjs';
+// The Observable alone (rxjs's index loads every operator: about 5.6 MB more RSS at start).
+import { Observable } from 'rxjs/internal/Observable';
 import type { CommandFramer, FrameMode, Framed } from '../protocols/types.js';
 
 /**
