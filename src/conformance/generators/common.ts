@@ -70,6 +70,14 @@ export function goodCredentials(users: Credentials[]): fc.Arbitrary<Credentials>
 /** Invalid base64 / SASL cancel lines. */
 export const invalidBase64 = fc.constantFrom('!!!', '*', '=', 'a', '@@@@', 'dGVzd A==', '%%');
 
+/**
+ * A SASL mechanism (as the command names it) and a first response line that ends its exchange
+ * in an error. "=" is base64 for nothing: PLAIN and CRAM-MD5 refuse it, but LOGIN takes it as an
+ * empty user name and asks for the password (nginx and Postern alike), so it is not drawn for LOGIN.
+ */
+export const malformedSaslStart = (mechanisms: string[]): fc.Arbitrary<[string, string]> =>
+  fc.tuple(fc.constantFrom(...mechanisms), invalidBase64).filter(([mechanism, response]) => !(response === '=' && /LOGIN/.test(mechanism)));
+
 /** 32 hex digits that are not the right digest (with overwhelming likelihood). */
 export const wrongDigest = fc.stringMatching(/^[0-9a-f]{32}$/);
 

@@ -11,7 +11,7 @@ import {
   cramLine,
   eol,
   goodCredentials,
-  invalidBase64,
+  malformedSaslStart,
   junkArg,
   line,
   unknownVerb,
@@ -70,7 +70,7 @@ function authAttempt(users: Credentials[]): fc.Arbitrary<Command> {
     fc.tuple(creds, wrongDigest).map(([c, d]) =>
       tagged('auth', [line(`${T} AUTHENTICATE CRAM-MD5`, { wait: true }), line(b64(`${c.user} ${d}`))], { credentials: 'bad' }),
     ),
-    fc.tuple(fc.constantFrom('PLAIN', 'LOGIN', 'CRAM-MD5'), invalidBase64).map(([m, junk]) =>
+    malformedSaslStart(['PLAIN', 'LOGIN', 'CRAM-MD5']).map(([m, junk]) =>
       tagged('auth', [line(`${T} AUTHENTICATE ${m}`, { wait: true }), line(junk)], { credentials: 'malformed' }),
     ),
     fc.constantFrom(b64('nonul'), b64('\0onlyone'), '!!!').map((d) => tagged('auth', [line(`${T} AUTHENTICATE PLAIN ${d}`)], { credentials: 'malformed' })),

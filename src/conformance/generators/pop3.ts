@@ -8,7 +8,7 @@ import {
   cramLine,
   eol,
   goodCredentials,
-  invalidBase64,
+  malformedSaslStart,
   junkArg,
   line,
   unknownVerb,
@@ -62,7 +62,7 @@ function authAttempt(users: Credentials[]): fc.Arbitrary<Command> {
     fc.tuple(creds, wrongDigest).map(([c, d]) =>
       command('auth', [line('AUTH CRAM-MD5', { wait: true }), line(b64(`${c.user} ${d}`), { wait: true })], { credentials: 'bad' }),
     ),
-    fc.tuple(fc.constantFrom('AUTH PLAIN', 'AUTH LOGIN', 'AUTH CRAM-MD5'), invalidBase64).map(([a, junk]) =>
+    malformedSaslStart(['AUTH PLAIN', 'AUTH LOGIN', 'AUTH CRAM-MD5']).map(([a, junk]) =>
       command('auth', [line(a, { wait: true }), line(junk, { wait: true })], { credentials: 'malformed' }),
     ),
     fc.constantFrom(b64('nonul'), b64('\0onlyone'), '!!!', '=').map((d) => command('auth', [line(`AUTH PLAIN ${d}`)], { credentials: 'malformed' })),

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import type { Command, Credentials } from '../types.js';
-import { b64, badCredentials, command, cramLine, eol, goodCredentials, invalidBase64, junkArg, line, unknownVerb, wrongDigest } from './common.js';
+import { b64, badCredentials, command, cramLine, eol, goodCredentials, junkArg, line, malformedSaslStart, unknownVerb, wrongDigest } from './common.js';
 import type { DialectGen } from './dialect.js';
 
 const quoted = (text: string): string => `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
@@ -50,7 +50,7 @@ function authAttempt(users: Credentials[]): fc.Arbitrary<Command> {
   const arbs: Array<fc.Arbitrary<Command>> = [
     creds.chain((c) => fc.constantFrom(...authForms(c, 'auth', 'bad'))),
     fc.tuple(creds, wrongDigest).map(([c, d]) => command('auth', [line('AUTHENTICATE "CRAM-MD5"', { wait: true }), line(quoted(b64(`${c.user} ${d}`)))], { credentials: 'bad' })),
-    fc.tuple(fc.constantFrom('AUTHENTICATE "PLAIN"', 'AUTHENTICATE "LOGIN"', 'AUTHENTICATE "CRAM-MD5"'), invalidBase64).map(([a, junk]) =>
+    malformedSaslStart(['AUTHENTICATE "PLAIN"', 'AUTHENTICATE "LOGIN"', 'AUTHENTICATE "CRAM-MD5"']).map(([a, junk]) =>
       command('auth', [line(a, { wait: true }), line(quoted(junk))], { credentials: 'malformed' }),
     ),
     fc.constantFrom(b64('nonul'), b64('\0onlyone'), '!!!', '=').map((d) => command('auth', [line(`AUTHENTICATE "PLAIN" ${quoted(d)}`)], { credentials: 'malformed' })),

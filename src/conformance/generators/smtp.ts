@@ -8,7 +8,7 @@ import {
   cramLine,
   eol,
   goodCredentials,
-  invalidBase64,
+  malformedSaslStart,
   line,
   untaggedUnknown,
   wrongDigest,
@@ -46,7 +46,7 @@ function authAttempt(users: Credentials[]): fc.Arbitrary<Command> {
   const arbs: Array<fc.Arbitrary<Command>> = [
     creds.chain((c) => fc.constantFrom(...authForms(c, 'auth', 'bad'))),
     fc.tuple(creds, wrongDigest).map(([c, d]) => command('auth', [line('AUTH CRAM-MD5', { wait: true }), line(b64(`${c.user} ${d}`))], { credentials: 'bad' })),
-    fc.tuple(fc.constantFrom('AUTH PLAIN', 'AUTH LOGIN', 'AUTH CRAM-MD5'), invalidBase64).map(([a, junk]) =>
+    malformedSaslStart(['AUTH PLAIN', 'AUTH LOGIN', 'AUTH CRAM-MD5']).map(([a, junk]) =>
       command('auth', [line(a, { wait: true }), line(junk)], { credentials: 'malformed' }),
     ),
     fc.constantFrom(b64('nonul'), b64('\0onlyone'), '!!!', '=').map((d) => command('auth', [line(`AUTH PLAIN ${d}`)], { credentials: 'malformed' })),
