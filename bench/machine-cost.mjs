@@ -1,15 +1,20 @@
-// What one connection's machine holds on the heap, run as a live actor (as the session runs it)
-// or as a kept snapshot advanced with XState's pure transition() (issue 16), built from dist/:
+// What one connection's machine holds on the heap and costs, run as a live actor (an inspected
+// connection), as the session's snapshot core (every other connection, src/session/snapshot-core.ts)
+// or as a bare snapshot from XState's pure transition() (issue 16), built from dist/:
 //   npm run build && node --expose-gc bench/machine-cost.mjs [kind ...]
 // Each kind: 500 made to warm up, then 5,000 made and kept; prints µs to make one and heap bytes
-// each holds after a GC. Kinds: actor, actor-user (after POP3 USER), snapshot, snapshot-user,
-// snapshot-timer (a snapshot plus the one `timeout` timer a runtime of snapshots must arm itself).
-// Then µs per event (20,000 NOOPs on one connection): `actor.send`, `transition()` (which makes an
-// inert actor per call), and `machine.transition()` with one actor scope kept for the process.
+// each holds after a GC. Kinds: actor, actor-user (after POP3 USER), core, core-user (the session's
+// two machine cores, started, with their `timeout` armed), snapshot, snapshot-user, snapshot-timer
+// (a snapshot plus the one `timeout` timer). Then µs per event (20,000 NOOPs on one connection):
+// `actor.send`, the snapshot core, `transition()` (an inert actor per call), and
+// `machine.transition()` with XState's own actor scope kept; then µs per connection for an
+// implicit-TLS IMAP connection's whole machine life (start, handshake done, client closes).
 import { createActor, initialTransition, transition } from 'xstate';
 import { connectionMachine } from '../dist/machines/connection.js';
 import { parseConfigText } from '../dist/src/config/index.js';
+import { actorCore } from '../dist/src/session/machine-core.js';
 import { connectionInput } from '../dist/src/session/session.js';
+import { snapshotCore } from '../dist/src/session/snapshot-core.js';
 
 if (typeof globalThis.gc !== 'function') {
   process.stderr.write('run with node --expose-gc\n');
@@ -31,11 +36,23 @@ const actor = () => {
   return made;
 };
 const snapshot = () => initialTransition(connectionMachine, input())[0];
+const HOOKS = { effect: () => undefined, changed: () => undefined, failed: (error) => { throw error; } };
+const core = (make) => () => {
+  const made = make(input(), HOOKS, {});
+  made.start();
+  return made;
+};
 
 const KINDS = {
   actor,
   'actor-user': () => {
     const made = actor();
+    made.send(USER);
+    return made;
+  },
+  core: core(snapshotCore),
+  'core-user': () => {
+    const made = core(snapshotCore)();
     made.send(USER);
     return made;
   },
@@ -74,6 +91,10 @@ const live = actor();
 const sendCost = perEvent((n) => {
   for (let i = 0; i < n; i++) live.send(NOOP);
 });
+const liveCore = core(snapshotCore)();
+const coreCost = perEvent((n) => {
+  for (let i = 0; i < n; i++) liveCore.send(NOOP);
+});
 let kept = snapshot();
 const transitionCost = perEvent((n) => {
   for (let i = 0; i < n; i++) kept = transition(connectionMachine, kept, NOOP)[0];
@@ -88,6 +109,29 @@ const sharedCost = perEvent((n) => {
     kept = connectionMachine.transition(kept, NOOP, scope);
   }
 });
-process.stdout.write(`per event: actor.send ${sendCost} us, transition() ${transitionCost} us, machine.transition() with a kept scope ${sharedCost} us\n`);
+process.stdout.write(`per event: actor.send ${sendCost} us, snapshot core ${coreCost} us, transition() ${transitionCost} us, machine.transition() with a kept scope ${sharedCost} us\n`);
+
+const imaps = parseConfigText(
+  'mail { server_name bench.test; auth_http 127.0.0.1:9/auth; server { listen 127.0.0.1:1993 ssl; protocol imap; ssl_certificate /dev/null; ssl_certificate_key /dev/null; } }',
+  'machine-cost.conf',
+).servers[0];
+const TLS = { type: 'tls.established', tls: { protocol: 'TLSv1.2', cipher: 'ECDHE-RSA-AES128-GCM-SHA256' } };
+const CLOSED = { type: 'client.closed' };
+const life = (make) => () => {
+  const made = make(connectionInput(imaps, true, '127.0.0.1'), HOOKS, {});
+  made.start();
+  made.send(TLS);
+  made.send(CLOSED);
+};
+const LIVES = 20_000;
+const perLife = (one) => {
+  for (let i = 0; i < 3000; i++) one();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < LIVES; i++) one();
+  return (Number(process.hrtime.bigint() - t0) / 1000 / LIVES).toFixed(1).padStart(6);
+};
+const lives = [];
+for (let round = 0; round < 2; round++) lives.push(`actor ${perLife(life(actorCore))} us, snapshot core ${perLife(life(snapshotCore))} us`);
+process.stdout.write(`per connection (start, TLS established, client closed), two alternating rounds: ${lives.join('; ')}\n`);
 // Actors and timers keep the process alive: stop here.
 process.exit(0);

@@ -16,19 +16,58 @@ export type JournalFactory = () => JournalSink;
 export interface JournalRecorder {
   /** Journal an event the runtime is about to send to the machine. */
   event(event: ConnectionEvent): void;
-  /**
-   * Journal on from an actor restored from the first one's snapshot (the runtime lets a relayed
-   * session's actor go and restores it for the relay's end): one journal, as if one actor ran.
-   */
-  follow(actor: Actor<typeof connectionMachine>): void;
 }
 
 /**
- * Journal one connection's actor: its input now, then every state it enters and every effect it
- * emits (subscribed here, so register this before `actor.start()` to see the initial state), and
- * the events the caller reports through `event()`. `now()` is milliseconds since the start of
- * the connection: the real clock in the runtime, a SimulatedClock in tests. The sink is closed
- * when the machine reaches its final state, fails, or is stopped.
+ * Writes one connection's journal: its input first, then the events, effects and states its
+ * machine runner reports, each with `now()` (milliseconds since the start of the connection: the
+ * real clock in the runtime, a SimulatedClock in tests). A state is written only when it differs
+ * from the last one; the sink is closed once the machine is no longer active.
+ */
+export class JournalWriter {
+  #lastState = '';
+  #closed = false;
+
+  constructor(
+    input: ConnectionInput,
+    private readonly sink: JournalSink,
+    private readonly now: () => number,
+  ) {
+    sink.write({ kind: 'input', input });
+  }
+
+  /** An event the runtime is about to send to the machine. */
+  event(event: ConnectionEvent): void {
+    if (!this.#closed) this.sink.write({ kind: 'event', t: this.now(), event });
+  }
+
+  effect(effect: ConnectionEffect): void {
+    if (!this.#closed) this.sink.write({ kind: 'effect', t: this.now(), effect });
+  }
+
+  /** The machine's snapshot after an event (or its start). */
+  state(snapshot: { value: unknown; status: string }): void {
+    if (this.#closed) return;
+    const state = stateKey(snapshot.value);
+    if (state !== this.#lastState) {
+      this.#lastState = state;
+      this.sink.write({ kind: 'state', t: this.now(), state });
+    }
+    if (snapshot.status !== 'active') this.close();
+  }
+
+  /** Done: the machine failed or was stopped where it was (the file is completed and closed). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.sink.close();
+  }
+}
+
+/**
+ * Journal one connection's actor: every state it enters and every effect it emits (subscribed
+ * here, so register this before `actor.start()` to see the initial state), and the events the
+ * caller reports through `event()`.
  */
 export function recordJournal(
   actor: Actor<typeof connectionMachine>,
@@ -36,41 +75,11 @@ export function recordJournal(
   sink: JournalSink,
   now: () => number,
 ): JournalRecorder {
-  sink.write({ kind: 'input', input });
-  let lastState = '';
-  let closed = false;
-  const close = (): void => {
-    if (closed) return;
-    closed = true;
-    sink.close();
-  };
-  const follow = (followed: Actor<typeof connectionMachine>): void => {
-    followed.on('*', (effect: ConnectionEffect) => {
-      if (!closed) sink.write({ kind: 'effect', t: now(), effect });
-    });
-    // A restored actor reports its state again as it starts: not a new state, not journaled again.
-    followed.subscribe({
-      next: (snapshot) => {
-        if (closed) return;
-        const state = stateKey(snapshot.value);
-        if (state !== lastState) {
-          lastState = state;
-          sink.write({ kind: 'state', t: now(), state });
-        }
-        if (snapshot.status !== 'active') close();
-      },
-      error: close,
-      // Stopped where it was (a fault in the session): done as well, the file is completed and closed.
-      complete: close,
-    });
-  };
-  follow(actor);
-  return {
-    event: (event) => {
-      if (!closed) sink.write({ kind: 'event', t: now(), event });
-    },
-    follow,
-  };
+  const writer = new JournalWriter(input, sink, now);
+  const close = (): void => writer.close();
+  actor.on('*', (effect: ConnectionEffect) => writer.effect(effect));
+  actor.subscribe({ next: (snapshot) => writer.state(snapshot), error: close, complete: close });
+  return { event: (event) => writer.event(event) };
 }
 
 /** A sink that keeps entries in memory (tests, `replayJournal` round trips). */

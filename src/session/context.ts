@@ -109,8 +109,8 @@ export class SessionContext implements MachineHooks, InputSink {
   /**
    * The relay takes over: what the client sent that was not framed (for the backend), and
    * everything only the login needed let go (the input, the framer and its buffer, the abort
-   * controller, the machine's live actor), so that an idle relayed session holds its two sockets
-   * and what its end needs (the log context, the facts, the machine's snapshot).
+   * controller), so that an idle relayed session holds its two sockets and what its end needs
+   * (the log context, the facts, the machine's snapshot).
    */
   handOffToRelay(): Buffer | undefined {
     this.stopListening();
@@ -118,7 +118,6 @@ export class SessionContext implements MachineHooks, InputSink {
     this.#framer = undefined;
     // The backend login is done: nothing is in flight any more.
     this.#inFlight = undefined;
-    this.core.release();
     return unframed;
   }
 

@@ -12,8 +12,9 @@ import type { ConnectionMachine } from './options.js';
 /**
  * The one way the session runtime talks to a connection's machine: events in, effects and
  * snapshot changes out, and the few facts the runtime reads from the current state (whether and
- * how input is read). Nothing else in src/session sees the machine, so how it runs (a live XState
- * actor today, `transition()` on a kept snapshot tomorrow) is this file's business alone.
+ * how input is read). Nothing else in src/session sees the machine: it runs as a snapshot
+ * advanced in one process-wide scope (snapshot-core.ts), or as a live XState actor when the
+ * Stately inspector watches the connection (below).
  */
 export interface MachineCore {
   /** Enters the initial state; its effects (the greeting) are carried out before this returns. */
@@ -28,11 +29,6 @@ export interface MachineCore {
   saslStep(): SaslStep | null;
   /** Ends the machine where it is (a fault): no `close` effect follows. */
   stop(): void;
-  /**
-   * The machine waits long for its next event now (the relay runs): hold only what it needs to
-   * take that event, not a live runtime. Takes effect once the current event is handled.
-   */
-  release(): void;
 }
 
 /** What the machine's outputs are handed to; none of these may throw into the machine (they are contained here). */
@@ -85,32 +81,19 @@ type Snapshot = SnapshotFrom<ConnectionMachine>;
 /** Asked for every framed command: the tag names are built once, not per call. */
 const SASL_TAGS = SASL_STEPS.map((step) => [step, saslTag(step)] as const);
 
-function saslStepOf(snapshot: Snapshot): SaslStep | null {
+export function saslStepOf(snapshot: Snapshot): SaslStep | null {
   for (const [step, tag] of SASL_TAGS) if (snapshot.hasTag(tag)) return step;
   return null;
 }
 
-type PersistedSnapshot = ReturnType<Actor<ConnectionMachine>['getPersistedSnapshot']>;
-
 /**
- * A live XState actor per connection; while relaying (`release()`), only its persisted snapshot,
- * restored into a new actor for the relay's end: the journal follows the restored actor as the
- * same machine (src/journal/record.ts). A session an inspector watches keeps its live actor (the
- * inspector follows one actor from start to end).
+ * A live XState actor, for a connection the Stately inspector watches: the inspector follows
+ * one actor from its start to its end.
  */
 class ActorCore implements MachineCore {
-  #actor: Actor<ConnectionMachine> | null;
-  /** The released actor's state, while no actor runs. */
-  #released: PersistedSnapshot | null = null;
-  #releaseWhenIdle = false;
-  /** Events (or the start) being handled now: the actor is not let go mid-transition. */
-  #busy = 0;
-  readonly #machine: ConnectionMachine;
-  /** What the actor was made from (its context holds it anyway); XState asks for it again on restore. */
-  readonly #input: ConnectionInput;
+  readonly #actor: Actor<ConnectionMachine>;
   readonly #hooks: MachineHooks;
   readonly #journal: JournalRecorder | undefined;
-  readonly #inspected: boolean;
   readonly #traceState: ((state: string) => void) | undefined;
   #lastState = '';
   #over = false;
@@ -118,11 +101,8 @@ class ActorCore implements MachineCore {
   constructor(input: ConnectionInput, hooks: MachineHooks, options: MachineCoreOptions) {
     const { inspect, journal } = options;
     this.#hooks = hooks;
-    this.#machine = options.machine ?? connectionMachine;
-    this.#input = input;
-    this.#inspected = inspect !== undefined;
     this.#traceState = options.traceState;
-    const actor = createActor(this.#machine, { input, ...(inspect === undefined ? {} : { inspect }) });
+    const actor = createActor(options.machine ?? connectionMachine, { input, ...(inspect === undefined ? {} : { inspect }) });
     // Subscribed before anything else, so that the journal sees the initial state and every effect first.
     this.#journal = journal === undefined ? undefined : recordJournal(actor, input, journal.sink, journal.now);
     this.#actor = this.#attach(actor);
@@ -133,43 +113,36 @@ class ActorCore implements MachineCore {
   }
 
   start(): void {
-    this.#handling(() => this.#live().start());
+    this.#contained(() => this.#actor.start());
   }
 
   send(event: ConnectionEvent): void {
     if (this.#over) return;
-    const actor = this.#live();
+    const actor = this.#actor;
     if (actor.getSnapshot().status !== 'active') return;
-    this.#handling(() => {
+    this.#contained(() => {
       this.#journal?.event(event);
       actor.send(event);
     });
   }
 
   frameMode(): FrameMode | null {
-    if (this.#over || this.#actor === null) return null;
+    if (this.#over) return null;
     const snapshot = this.#actor.getSnapshot();
     if (snapshot.status !== 'active' || !snapshot.hasTag(READS_INPUT)) return null;
     return saslStepOf(snapshot) === null ? 'command' : 'sasl';
   }
 
   saslStep(): SaslStep | null {
-    return this.#actor === null ? null : saslStepOf(this.#actor.getSnapshot());
+    return saslStepOf(this.#actor.getSnapshot());
   }
 
   stop(): void {
     this.#over = true;
-    // Restored to be stopped (a fault, rare): whatever observes a stop sees it as from a kept actor.
-    this.#live().stop();
+    this.#actor.stop();
   }
 
-  release(): void {
-    if (this.#inspected) return;
-    this.#releaseWhenIdle = true;
-    this.#releaseIfIdle();
-  }
-
-  /** The actor's outputs to the hooks; a restored actor's first report (its own state again) is not a change. */
+  /** The actor's outputs to the hooks. */
   #attach(actor: Actor<ConnectionMachine>): Actor<ConnectionMachine> {
     const hooks = this.#hooks;
     actor.subscribe({
@@ -190,40 +163,6 @@ class ActorCore implements MachineCore {
       this.#contained(() => hooks.effect(effect));
     });
     return actor;
-  }
-
-  /** The running actor, restored from the released snapshot if need be. */
-  #live(): Actor<ConnectionMachine> {
-    if (this.#actor !== null) return this.#actor;
-    const actor = createActor(this.#machine, { input: this.#input, snapshot: this.#released! });
-    this.#released = null;
-    this.#journal?.follow(actor);
-    this.#actor = this.#attach(actor);
-    this.#contained(() => actor.start());
-    return actor;
-  }
-
-  #handling(run: () => void): void {
-    this.#busy++;
-    try {
-      this.#contained(run);
-    } finally {
-      this.#busy--;
-    }
-    this.#releaseIfIdle();
-  }
-
-  /**
-   * Let the actor go, not stopped (a stop is an end the journal and the trace would record): with
-   * no timer of its own armed while relaying, nothing holds it once this core drops it.
-   */
-  #releaseIfIdle(): void {
-    const actor = this.#actor;
-    if (!this.#releaseWhenIdle || this.#busy > 0 || actor === null || this.#over) return;
-    this.#releaseWhenIdle = false;
-    if (actor.getSnapshot().status !== 'active') return;
-    this.#released = actor.getPersistedSnapshot();
-    this.#actor = null;
   }
 
   #contained(run: () => void): void {

@@ -5,6 +5,7 @@ import { logSocketError, type SessionFacts } from '../log/session-report.js';
 import { SessionContext } from './context.js';
 import { runEffect } from './effects.js';
 import { actorCore, connectionInput, type MachineCoreOptions } from './machine-core.js';
+import { snapshotCore } from './snapshot-core.js';
 import type { SessionOptions } from './options.js';
 import { startTls } from './tls-upgrade.js';
 
@@ -17,9 +18,12 @@ export function startSession(socket: Socket, options: SessionOptions, log: Conne
   const { server } = options;
   const clientIp = log.context.client;
   log.context.action = options.implicitTls && established === undefined ? 'SSL handshaking' : 'in auth state';
-  const session = new SessionContext(socket, options, log, facts, established, runEffect, (hooks) =>
-    actorCore(connectionInput(server, options.implicitTls, clientIp, clientHost), hooks, machineOptions(options, log)),
-  );
+  const session = new SessionContext(socket, options, log, facts, established, runEffect, (hooks) => {
+    const input = connectionInput(server, options.implicitTls, clientIp, clientHost);
+    const machine = machineOptions(options, log);
+    // A connection the Stately inspector watches runs as a live actor, the one the inspector follows.
+    return machine.inspect === undefined ? snapshotCore(input, hooks, machine) : actorCore(input, hooks, machine);
+  });
   socket.setNoDelay(true);
   socket.on('error', (error) => logSocketError(log, error));
   socket.on('close', () => session.send({ type: 'client.closed' }));

@@ -1,11 +1,11 @@
 /**
- * What an idle relayed session holds: once the relay starts, the login phase's objects (the live
- * XState actor, the command framer with its scanner and buffer, the framed-command stream and its
- * subscription) are garbage, so a deployment holding relayed sessions by the ten thousand holds
+ * What an idle relayed session holds: once the relay starts, the login phase's objects (the
+ * command framer with its scanner and buffer, the framed-command stream and its subscription)
+ * are garbage, and no XState actor was ever made (the machine runs as a snapshot), so a deployment holding relayed sessions by the ten thousand holds
  * two sockets and the session's end facts per session. Checked with weak references and forced
  * GCs (test/unit/session/collected.ts), through the real runtime: a
  * plaintext IMAP login to an in-process backend. Then the relay's end still runs as before: the
- * machine (restored from its snapshot) closes the session with the same log line, and the
+ * machine closes the session with the same log line, and the
  * journal replays to the same states and outputs.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -62,7 +62,7 @@ describe('an idle relayed session (in process, real runtime, IMAP plaintext)', (
     for (const step of cleanup.splice(0).reverse()) await step();
   });
 
-  it('holds none of the login phase: the actor, the framer and the command stream are collected once the relay runs; its end is logged and journaled as before', async () => {
+  it('holds none of the login phase: no actor, and the framer and the command stream are collected once the relay runs; its end is logged and journaled as before', async () => {
     const backend = await loginBackend('imap');
     cleanup.push(() => backend.close());
     const journal = memoryJournal();
@@ -81,9 +81,9 @@ describe('an idle relayed session (in process, real runtime, IMAP plaintext)', (
     await until('the backend connection', () => backend.connections.length === 1);
     const connection = backend.connections[0]!;
 
-    // One of each was made for this session, and none of them outlives the relay's start.
-    expect([made.actors.length, made.framers.length, made.streams.length]).toEqual([1, 1, 1]);
-    const loginPhase = [...made.actors, ...made.framers, ...made.streams];
+    // No live actor (src/session/snapshot-core.ts); one framer and one command stream, which do not outlive the relay's start.
+    expect([made.actors.length, made.framers.length, made.streams.length]).toEqual([0, 1, 1]);
+    const loginPhase = [...made.framers, ...made.streams];
     expect(await collected(loginPhase), 'the login phase objects after the relay started').toBe(true);
 
     // The relay still copies both ways.
@@ -92,7 +92,7 @@ describe('an idle relayed session (in process, real runtime, IMAP plaintext)', (
     connection.socket.write('a2 OK done\r\n');
     expect(await client.line()).toBe('a2 OK done');
 
-    // Its end: the machine, restored from its snapshot, closes the session as a live actor did.
+    // Its end: the machine closes the session as a live actor did.
     connection.socket.end();
     await client.closedWith();
     await until('the journal closed', () => journal.closed);

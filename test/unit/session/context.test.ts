@@ -31,7 +31,7 @@ function session() {
     budget,
     events: { opened() {}, tlsEstablished() {}, tlsFailed() {}, authAnswered() {}, backendLoggedIn() {}, ended: (end) => ended.push(end) },
   };
-  const core = { over: false, start() {}, send: vi.fn(), frameMode: () => null, saslStep: () => null, stop: vi.fn(() => (core.over = true)), release() {} };
+  const core = { over: false, start() {}, send: vi.fn(), frameMode: () => null, saslStep: () => null, stop: vi.fn(() => (core.over = true)) };
   const dispatched: ConnectionEffect[] = [];
   const context = new SessionContext(
     socket,
