@@ -21,6 +21,7 @@ import { readProxyHeaderFrom } from './net/proxy-header-socket.js';
 import { clientAddress, TrustedSources, type ClientAddress } from './net/realip.js';
 import { unmapIpv4 } from './net/ip-text.js';
 import { RedisSessionStores } from './net/redis-session-store.js';
+import { StartupError } from './process/startup-error.js';
 
 export interface ProxyListener {
   server: ServerConfig;
@@ -66,8 +67,6 @@ export interface StartOptions {
   /** Runs when the servers' TLS files are read and before addresses are bound (start, reload): a worker started as root switches user here. */
   beforeListen?: () => void;
 }
-
-export class StartupError extends Error {}
 
 const needsTls = (server: ServerConfig): boolean =>
   server.sslOn || server.starttls !== 'off' || server.listens.some((listen) => listen.ssl);

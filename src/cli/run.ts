@@ -9,7 +9,7 @@ import { limitOpenFiles } from '../process/rlimit.js';
 import { errnoText } from '../process/errno.js';
 import { serveInProcess } from '../process/single.js';
 import { keepServingOnUncaught } from '../process/uncaught.js';
-import { startProxy, StartupError } from '../server.js';
+import { StartupError } from '../process/startup-error.js';
 import type { InspectorRelay } from '../inspect/server.js';
 import type { LiveSessionInspector } from '../inspect/inspector.js';
 import { say } from './args.js';
@@ -201,6 +201,8 @@ export async function runCommand(options: MainOptions, inspectArgs: InspectArgs)
   let proxy;
   try {
     limitOpenFiles(config.workerRlimitNofile, logger);
+    // Loaded here: a master (started as root) never serves, so it never loads the proxy.
+    const { startProxy } = await import('../server.js');
     proxy = await startProxy(config, { logger, ...(inspector === null ? {} : { inspector }) });
   } catch (error) {
     say(describeFailure(error));

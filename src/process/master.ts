@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { MailConfig } from '../config/types.js';
 import { logFilePaths, reopenLogFiles } from '../log.js';
 import { createPrimarySessionService } from '../net/session-store-ipc.js';
-import { StartupError } from '../server.js';
+import { StartupError } from './startup-error.js';
 import { FATAL_EXIT, isFromWorker, type ListenerReport, type ToWorker } from './messages.js';
 import { describeListener, type RunPlan } from './plan.js';
 import { handFilesToWorkers } from './privileges.js';

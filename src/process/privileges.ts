@@ -8,7 +8,7 @@ import { chownSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { MailConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { StartupError } from '../server.js';
+import { StartupError } from './startup-error.js';
 import { errnoText } from './errno.js';
 
 type Account = NonNullable<MailConfig['user']>;

@@ -1,7 +1,8 @@
 import { createLogger, logFilesOpen, reopenLogFiles, type ErrorLog } from '../log.js';
 import { workerMetrics } from '../metrics/serve.js';
 import { keepServingOnUncaught } from './uncaught.js';
-import { startProxy, StartupError, type RunningProxy } from '../server.js';
+import { startProxy, type RunningProxy } from '../server.js';
+import { StartupError } from './startup-error.js';
 import { TlsSetupError } from '../net/tls.js';
 import { SessionServiceUnavailable, workerSessionServices } from '../net/session-store-ipc.js';
 import { ConfigError } from '../config/errors.js';
