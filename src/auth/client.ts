@@ -5,6 +5,8 @@ import type { AuthHttpTarget } from '../config/types.js';
 import { buildAuthRequest } from './request.js';
 import { AUTH_RESPONSE_LIMIT, scanAuthResponse } from './response.js';
 
+const NOTHING = Buffer.alloc(0);
+
 /** strerror() texts for the errors a connection to the auth service commonly meets (Linux wording). */
 const STRERROR: Record<string, string> = {
   ECONNREFUSED: 'Connection refused',
@@ -77,7 +79,7 @@ export class AuthHttpClient {
       }
 
       let socket: net.Socket | undefined;
-      let received = Buffer.alloc(0);
+      let received: Buffer = NOTHING;
       let settled = false;
       let connected = false;
 
@@ -92,7 +94,8 @@ export class AuthHttpClient {
       const fail = (reason: string) => finish({ status: 'error', reason });
       const onAbort = () => fail('aborted');
       const timer = setTimeout(() => fail(`auth http server ${peer} timed out (110: Connection timed out)`), this.#timeoutMs);
-      signal.addEventListener('abort', onAbort, { once: true });
+      // Removed by finish() on every way out, so no `{ once: true }` (one more wrapper per request).
+      signal.addEventListener('abort', onAbort);
 
       try {
         socket =
@@ -113,7 +116,11 @@ export class AuthHttpClient {
         // nginx reads into a 1024-byte buffer: only what fits counts.
         const room = AUTH_RESPONSE_LIMIT - received.length;
         const overflow = chunk.length > room;
-        if (room > 0) received = Buffer.concat([received, overflow ? chunk.subarray(0, room) : chunk]);
+        if (room > 0) {
+          const fits = overflow ? chunk.subarray(0, room) : chunk;
+          // The usual answer is one chunk: kept as it came, not copied.
+          received = received.length === 0 ? fits : Buffer.concat([received, fits]);
+        }
         const scan = scanAuthResponse(received, request.protocol, peer);
         if (scan.state === 'done') finish(scan.outcome);
         // The buffer is full and the headers have not ended: any further byte is one too many.

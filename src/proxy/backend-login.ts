@@ -189,7 +189,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       const extra = received.length - script.replyLength(reply, target) + buffered;
       if (extra > 0) options.logger?.warn({ bytes: extra }, 'upstream sent data after its STARTTLS reply, discarded');
       received.clear();
-      options.signal.addEventListener('abort', onAbort, { once: true });
+      options.signal.addEventListener('abort', onAbort);
       secure(plain, () => sendNext(step));
     };
 
@@ -204,15 +204,18 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       reject(new BackendLoginError('aborted'));
       return;
     }
-    options.signal.addEventListener('abort', onAbort, { once: true });
+    // Removed by cleanup() on every way out, so no `{ once: true }` (one more wrapper per login).
+    options.signal.addEventListener('abort', onAbort);
     if (backendTls?.mode === 'on' && options.proxyHeader === undefined) {
       secure(undefined, undefined);
       return;
     }
-    socket = net.connect({ host: target.server, port: target.port });
+    const tlsFirst = backendTls?.mode === 'on';
+    // `noDelay` rather than `setNoDelay()`: set once connected, not before and again after.
+    socket = net.connect({ host: target.server, port: target.port, noDelay: !tlsFirst });
     // The PROXY header precedes everything, TLS included (nginx writes it on connect).
     if (options.proxyHeader !== undefined) socket.write(options.proxyHeader);
-    if (backendTls?.mode === 'on') {
+    if (tlsFirst) {
       const plain = socket;
       plain.on('error', onError);
       plain.once('connect', () => {
@@ -223,7 +226,6 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       });
       return;
     }
-    socket.setNoDelay(true);
     socket.on('data', onData);
     socket.on('error', onError);
     socket.on('end', onEnd);

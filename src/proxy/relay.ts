@@ -69,10 +69,14 @@ function onError(this: RelaySocket, error: Error): void {
   fail(this[OUT], error);
 }
 
-/** Closed without its end: an error, as `stream.pipeline` reports it. */
+/**
+ * Closed without its end: an error, as `stream.pipeline` reports it. Not once the relay is over:
+ * its own `destroy()` of both sockets closes them all the same, and an Error there (a stack
+ * capture, every session) would be thrown away.
+ */
 function onClose(this: RelaySocket): void {
   const direction = this[OUT];
-  if (!direction.ended) fail(direction, new Error('Premature close'));
+  if (!direction.ended && !direction.relay.done) fail(direction, new Error('Premature close'));
 }
 
 function onTimeout(this: RelaySocket): void {

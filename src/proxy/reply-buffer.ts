@@ -1,10 +1,13 @@
+/** Nothing kept, or nothing left over: one empty buffer for every login. */
+const EMPTY = Buffer.alloc(0);
+
 /**
  * nginx's `s->proxy->buffer` during the backend login: one reply must fit in `proxy_buffer`
  * bytes. Like nginx's `recv()` into the buffer's free space, `take` keeps only what fits and
  * hands back the rest, for the caller to leave unread with the socket.
  */
 export class ReplyBuffer {
-  #bytes: Buffer = Buffer.alloc(0);
+  #bytes: Buffer = EMPTY;
 
   constructor(readonly capacity: number) {}
 
@@ -13,7 +16,7 @@ export class ReplyBuffer {
     const free = this.capacity - this.#bytes.length;
     if (chunk.length <= free) {
       this.#bytes = this.#bytes.length === 0 ? chunk : Buffer.concat([this.#bytes, chunk]);
-      return Buffer.alloc(0);
+      return EMPTY;
     }
     this.#bytes = Buffer.concat([this.#bytes, chunk.subarray(0, free)]);
     return chunk.subarray(free);
@@ -38,6 +41,6 @@ export class ReplyBuffer {
   }
 
   clear(): void {
-    this.#bytes = Buffer.alloc(0);
+    this.#bytes = EMPTY;
   }
 }

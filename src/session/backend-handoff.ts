@@ -7,6 +7,7 @@ import { upstreamActionAfter } from '../log/upstream-action.js';
 import { unmapIpv4 } from '../net/ip-text.js';
 import { loginToBackend, type BackendLoginError, type BackendSession } from '../proxy/backend-login.js';
 import { backendProxyHeader } from '../proxy/backend-proxy-header.js';
+import type { ClientAddressFacts } from '../proxy/client-address-forward.js';
 import { relay } from '../proxy/relay.js';
 import type { SessionContext } from './context.js';
 
@@ -14,7 +15,7 @@ const EMPTY = Buffer.alloc(0);
 
 /** `connectBackend`: the upstream connection (a slot of the worker's pool) and the protocol's login there. */
 export function connectBackend(target: BackendTarget, session: SessionContext): void {
-  const { options, server, log, socket } = session;
+  const { options, server, log } = session;
   if (!session.takeSlot()) {
     queueMicrotask(() => session.send({ type: 'backend.failed', reason: options.budget.exhaustedMessage }));
     return;
@@ -23,13 +24,7 @@ export function connectBackend(target: BackendTarget, session: SessionContext): 
   log.context.upstream = addressText(target.server, target.port);
   log.context.action = undefined;
   const connecting = performance.now();
-  const clientIp = log.context.client;
-  const clientPort = options.client?.port ?? socket.remotePort ?? 0;
-  // Read only here: most connections never need the socket's own address.
-  const localIp = unmapIpv4(socket.localAddress ?? '');
-  const localPort = socket.localPort ?? 0;
-  const proxyHeader = backendProxyHeader(server.proxyProtocol, { ip: clientIp, port: clientPort }, { ip: localIp, port: localPort });
-  const forward = server.proxyForward ? { clientIp, clientPort, localIp, localPort, sessionId: randomBytes(12).toString('base64url') } : undefined;
+  const { proxyHeader, forward } = clientFacts(session);
   const onSend = (line: string) => (session.upstreamAction = upstreamActionAfter(line, session.upstreamAction));
   loginToBackend(server.protocol, target, { bufferSize: server.proxyBufferSize, signal: session.signal(), proxySsl: server.proxySsl, logger: log, onSend, proxyHeader, forward })
     .then(
@@ -43,6 +38,24 @@ export function connectBackend(target: BackendTarget, session: SessionContext): 
       },
     )
     .catch((error: unknown) => session.fail(error));
+}
+
+/**
+ * What `proxy_protocol` and `postern_proxy_forward` tell the backend about the client. The
+ * socket's own address (a `getsockname` system call) is read only for them: most servers use
+ * neither.
+ */
+function clientFacts(session: SessionContext): { proxyHeader: Buffer | undefined; forward: ClientAddressFacts | undefined } {
+  const { server, options, log, socket } = session;
+  if (server.proxyProtocol === 'off' && !server.proxyForward) return { proxyHeader: undefined, forward: undefined };
+  const clientIp = log.context.client;
+  const clientPort = options.client?.port ?? socket.remotePort ?? 0;
+  const localIp = unmapIpv4(socket.localAddress ?? '');
+  const localPort = socket.localPort ?? 0;
+  return {
+    proxyHeader: backendProxyHeader(server.proxyProtocol, { ip: clientIp, port: clientPort }, { ip: localIp, port: localPort }),
+    forward: server.proxyForward ? { clientIp, clientPort, localIp, localPort, sessionId: randomBytes(12).toString('base64url') } : undefined,
+  };
 }
 
 function loggedIn(session: SessionContext, backend: BackendSession, seconds: number): void {
