@@ -93,6 +93,14 @@ describe('relay', () => {
     expect(backend.destroyed).toBe(true);
   });
 
+  it('reports a side closed without its end while relaying as a premature close of that side', async () => {
+    const { client, backend } = await setup();
+    const result = relay(client, backend, { toClient: Buffer.alloc(0), toBackend: Buffer.alloc(0), idleTimeoutMs: 60_000 });
+    backend.destroy();
+    expect(await result).toEqual({ reason: 'upstream error: Premature close', failure: { side: 'upstream', error: new Error('Premature close') } });
+    expect(client.destroyed).toBe(true);
+  });
+
   it('reports a reset backend as an upstream error', async () => {
     const { client, backend, backendPeer } = await setup();
     const result = relay(client, backend, { toClient: Buffer.alloc(0), toBackend: Buffer.alloc(0), idleTimeoutMs: 60_000 });
