@@ -87,40 +87,39 @@ export type PeekResult = { hello: ClientHelloInfo | null } | { failure: 'timeout
 
 /**
  * Reads from the paused `socket` until a whole ClientHello is there (or it cannot be one), then
- * puts every byte back with `unshift` and leaves the socket paused with no listener: the TLS
- * handshake then reads them as if nothing had happened. `timeoutMs` bounds the wait, as the
- * handshake timeout would; a client that goes away first is reported as closed.
+ * puts every byte back with `unshift`, leaves the socket paused with no listener, and calls
+ * `done` in that same turn: the TLS handshake then reads them as if nothing had happened.
+ * `timeoutMs` bounds the wait, as the handshake timeout would; a client that goes away first is
+ * reported as closed. A callback and `data` events rather than a promise and `readable`: this
+ * runs for every handshake of such a server (docs/performance.md, change 12).
  */
-export function peekClientHello(socket: Socket, timeoutMs: number): Promise<PeekResult> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const finish = (result: PeekResult) => {
-      clearTimeout(timer);
-      socket.off('readable', onReadable);
-      socket.off('end', onGone);
-      socket.off('close', onGone);
-      socket.off('error', onGone);
-      if ('hello' in result && total > 0) socket.unshift(Buffer.concat(chunks, total));
-      resolve(result);
-    };
-    const onGone = () => finish({ failure: 'closed' });
-    const onReadable = () => {
-      let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) {
-        chunks.push(chunk);
-        total += chunk.length;
-      }
-      const parsed = parseClientHello(Buffer.concat(chunks, total));
-      if (parsed === 'more' && total < MAX_HELLO_BYTES) return;
-      finish({ hello: parsed === 'more' ? null : parsed });
-    };
-    const timer = setTimeout(() => finish({ failure: 'timeout' }), timeoutMs);
-    socket.on('readable', onReadable);
-    socket.once('end', onGone);
-    socket.once('close', onGone);
-    socket.once('error', onGone);
-    // Bytes already buffered (an early ClientHello) do not raise 'readable' again by themselves.
-    if (socket.readableLength > 0) onReadable();
-  });
+export function peekClientHello(socket: Socket, timeoutMs: number, done: (result: PeekResult) => void): void {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const finish = (result: PeekResult) => {
+    clearTimeout(timer);
+    socket.pause();
+    socket.off('data', onData);
+    socket.off('end', onGone);
+    socket.off('close', onGone);
+    socket.off('error', onGone);
+    if ('hello' in result && total > 0) socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    done(result);
+  };
+  const onGone = () => finish({ failure: 'closed' });
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    total += chunk.length;
+    // Most ClientHellos arrive in one read: parsed where they lie.
+    const parsed = parseClientHello(chunks.length === 1 ? chunk : Buffer.concat(chunks, total));
+    if (parsed === 'more' && total < MAX_HELLO_BYTES) return;
+    finish({ hello: parsed === 'more' ? null : parsed });
+  };
+  const timer = setTimeout(() => finish({ failure: 'timeout' }), timeoutMs);
+  socket.on('data', onData);
+  socket.once('end', onGone);
+  socket.once('close', onGone);
+  socket.once('error', onGone);
+  // Flowing, bytes already buffered (an early ClientHello) come first.
+  socket.resume();
 }

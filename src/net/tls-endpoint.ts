@@ -111,7 +111,7 @@ export class TlsEndpoint {
       this.server.emit('connection', socket);
       return;
     }
-    void peekClientHello(socket, this.handshakeTimeoutMs).then((result) => {
+    peekClientHello(socket, this.handshakeTimeoutMs, (result) => {
       if ('failure' in result) {
         this.waiting.delete(socket);
         handlers.failed(result.failure === 'timeout' ? TIMED_OUT : `SSL handshake failed: ${DISCONNECTED}`);
