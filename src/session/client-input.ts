@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net';
 import type { Subscription } from 'rxjs/internal/Subscription';
 import type { ConnectionEvent } from '../../machines/types.js';
-import type { CommandFramer } from '../protocols/types.js';
-import { frameCommands, type CommandStream } from './frame-commands.js';
+import type { Observer } from 'rxjs/internal/types';
+import type { CommandFramer, FrameMode, Framed } from '../protocols/types.js';
+import { frameCommands, type CommandStream, type FramingControl } from './frame-commands.js';
 import type { MachineCore } from './machine-core.js';
 import { Hold, ReadGate } from './read-gate.js';
 import { toMachineEvent, type SaslRejected } from './to-event.js';
@@ -22,7 +23,7 @@ export interface InputSink {
  * into machine events while the machine reads, its replies written with backpressure, and its
  * flow control (read-gate.ts). Dropped at STARTTLS, at the relay and at the close.
  */
-export class ClientInput {
+export class ClientInput implements FramingControl, Observer<Framed> {
   readonly #gate: ReadGate;
   readonly #commands: CommandStream;
   readonly #subscription: Subscription;
@@ -30,27 +31,49 @@ export class ClientInput {
   constructor(
     private readonly transport: Socket,
     private readonly core: MachineCore,
-    sink: InputSink,
+    private readonly sink: InputSink,
   ) {
     const gate = (this.#gate = new ReadGate(transport));
     gate.set(Hold.Busy, core.frameMode() === null);
-    this.#commands = frameCommands(transport, () => sink.framer(), {
-      mode: () => core.frameMode(),
-      held: () => gate.has(Hold.RepliesQueued),
-      yielding: (yielding) => gate.set(Hold.Yielding, yielding),
-    });
-    this.#subscription = this.#commands.commands$.subscribe({
-      next: (item) => {
-        // Decoding a line is this connection's fault alone, like the machine's own.
-        try {
-          sink.send(toMachineEvent(item, core.saslStep(), sink.saslRejected));
-        } catch (error) {
-          sink.fail(error);
-        }
-      },
-      error: (error: unknown) => sink.fail(error),
-    });
+    // This object is both the framing loop's control and its observer: no closures per connection.
+    this.#commands = frameCommands(transport, this);
+    this.#subscription = this.#commands.commands$.subscribe(this);
   }
+
+  // The framing loop's control (FramingControl).
+
+  framer(): CommandFramer {
+    return this.sink.framer();
+  }
+
+  mode(): FrameMode | null {
+    return this.core.frameMode();
+  }
+
+  held(): boolean {
+    return this.#gate.has(Hold.RepliesQueued);
+  }
+
+  yielding(yielding: boolean): void {
+    this.#gate.set(Hold.Yielding, yielding);
+  }
+
+  // The framed commands (Observer).
+
+  next(item: Framed): void {
+    // Decoding a line is this connection's fault alone, like the machine's own.
+    try {
+      this.sink.send(toMachineEvent(item, this.core.saslStep(), this.sink.saslRejected));
+    } catch (error) {
+      this.sink.fail(error);
+    }
+  }
+
+  error(error: unknown): void {
+    this.sink.fail(error);
+  }
+
+  complete(): void {}
 
   /** Whether something holds the input now (the transport is paused). */
   get holding(): boolean {

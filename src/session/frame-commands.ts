@@ -1,6 +1,8 @@
 import type { EventEmitter } from 'node:events';
 // The Observable alone (rxjs's index loads every operator: about 5.6 MB more RSS at start).
 import { Observable } from 'rxjs/internal/Observable';
+import type { Subscriber } from 'rxjs/internal/Subscriber';
+import type { TeardownLogic } from 'rxjs/internal/types';
 import type { CommandFramer, FrameMode, Framed } from '../protocols/types.js';
 
 /**
@@ -19,6 +21,8 @@ export interface CommandStream {
 
 /** What the session tells the framing loop, and what the loop tells it back. */
 export interface FramingControl {
+  /** The connection's framer, asked for when bytes are there to frame (an idle connection holds none). */
+  framer(): CommandFramer;
   /** How to read the next command, or `null` not to read at all (authenticating, upgrading, relaying). */
   mode(): FrameMode | null;
   /** The client's replies are backed up: frame nothing until `wake()`. */
@@ -26,6 +30,10 @@ export interface FramingControl {
   /** `true` when this connection used its turn with input left; `false` when its next turn starts. */
   yielding(yielding: boolean): void;
 }
+
+/** The framing loop of the socket it is stored on (so that one `data` listener serves every socket). */
+const LOOP = Symbol('framing: the loop reading this socket');
+type FramedSource = EventEmitter & { [LOOP]?: FramingLoop };
 
 /**
  * Socket chunks in, framed commands out, one at a time. Before each item it asks `mode()` how to
@@ -36,53 +44,101 @@ export interface FramingControl {
  *
  * One `data` listener feeding one Observable: a `fromEvent` + `merge` + wake `Subject` chain
  * costs ~3.5 KB and ~15 µs per connection (docs/performance.md), and every connection has one.
- * `framer` is asked for the connection's framer when bytes are there to frame (the session makes
- * it then: an idle connection that never sent anything holds no buffer).
+ * The loop is an object whose listener, subscribe function and turn callback are shared by every
+ * connection, rather than a handful of closures per connection (about 1 KB of heap each).
  */
-export function frameCommands(source: EventEmitter, framer: () => CommandFramer, control: FramingControl): CommandStream {
-  let drain: (() => void) | null = null;
-  const commands$ = new Observable<Framed>((subscriber) => {
-    let nextTurn: NodeJS.Immediate | null = null;
-    const run = () => {
-      if (nextTurn !== null) return;
-      try {
-        for (let budget = COMMANDS_PER_TURN; ; budget--) {
-          const current = control.mode();
-          if (current === null || subscriber.closed || control.held()) return;
-          if (budget === 0) {
-            control.yielding(true);
-            nextTurn = setImmediate(() => {
-              nextTurn = null;
-              control.yielding(false);
-              run();
-            });
-            return;
-          }
-          const item = framer().next(current);
-          if (item === undefined) return;
-          subscriber.next(item);
+class FramingLoop implements CommandStream {
+  readonly commands$: Observable<Framed>;
+  #subscriber: Subscriber<Framed> | null = null;
+  #nextTurn: NodeJS.Immediate | null = null;
+
+  constructor(
+    readonly source: FramedSource,
+    private readonly control: FramingControl,
+  ) {
+    this.commands$ = new CommandObservable(this);
+  }
+
+  subscribed(subscriber: Subscriber<Framed>): TeardownLogic {
+    this.#subscriber = subscriber;
+    this.source[LOOP] = this;
+    this.source.on('data', onData);
+    return this;
+  }
+
+  /** The teardown: no more framing, not even a pending turn's. */
+  unsubscribe(): void {
+    this.#subscriber = null;
+    if (this.source[LOOP] === this) delete this.source[LOOP];
+    if (this.#nextTurn !== null) clearImmediate(this.#nextTurn);
+    this.#nextTurn = null;
+    this.source.off('data', onData);
+  }
+
+  wake(): void {
+    if (this.#subscriber !== null) this.run();
+  }
+
+  pushed(chunk: Buffer): void {
+    const subscriber = this.#subscriber;
+    if (subscriber === null) return;
+    try {
+      this.control.framer().push(chunk);
+    } catch (error) {
+      subscriber.error(error);
+      return;
+    }
+    this.run();
+  }
+
+  run(): void {
+    const subscriber = this.#subscriber;
+    if (this.#nextTurn !== null || subscriber === null) return;
+    const { control } = this;
+    try {
+      for (let budget = COMMANDS_PER_TURN; ; budget--) {
+        const current = control.mode();
+        if (current === null || subscriber.closed || control.held()) return;
+        if (budget === 0) {
+          control.yielding(true);
+          this.#nextTurn = setImmediate(nextTurn, this);
+          return;
         }
-      } catch (error) {
-        // A fault in framing or in what a command set off belongs to this connection alone.
-        subscriber.error(error);
+        const item = control.framer().next(current);
+        if (item === undefined) return;
+        subscriber.next(item);
       }
-    };
-    const onData = (chunk: Buffer) => {
-      try {
-        framer().push(chunk);
-      } catch (error) {
-        subscriber.error(error);
-        return;
-      }
-      run();
-    };
-    drain = run;
-    source.on('data', onData);
-    return () => {
-      drain = null;
-      if (nextTurn !== null) clearImmediate(nextTurn);
-      source.off('data', onData);
-    };
-  });
-  return { commands$, wake: () => drain?.() };
+    } catch (error) {
+      // A fault in framing or in what a command set off belongs to this connection alone.
+      subscriber.error(error);
+    }
+  }
+
+  turnStarted(): void {
+    this.#nextTurn = null;
+    this.control.yielding(false);
+    this.run();
+  }
+}
+
+function onData(this: FramedSource, chunk: Buffer): void {
+  this[LOOP]?.pushed(chunk);
+}
+
+function nextTurn(loop: FramingLoop): void {
+  loop.turnStarted();
+}
+
+class CommandObservable extends Observable<Framed> {
+  constructor(readonly loop: FramingLoop) {
+    super(subscribeLoop);
+  }
+}
+
+function subscribeLoop(this: Observable<Framed>, subscriber: Subscriber<Framed>): TeardownLogic {
+  return (this as CommandObservable).loop.subscribed(subscriber);
+}
+
+export function frameCommands(source: EventEmitter, control: FramingControl): CommandStream {
+  return new FramingLoop(source, control);
 }

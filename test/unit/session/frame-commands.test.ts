@@ -14,7 +14,7 @@ describe('frameCommands', () => {
     const framerNow = () => (framer ??= (made++, framerFor('imap', 1024)));
     let mode: FrameMode | null = 'command';
     const seen: string[] = [];
-    const stream = frameCommands(socket, framerNow, { mode: () => mode, held: () => false, yielding: () => undefined });
+    const stream = frameCommands(socket, { framer: framerNow, mode: () => mode, held: () => false, yielding: () => undefined });
     const subscription = stream.commands$.subscribe((item) => {
       seen.push(String(tagOf(item)));
       // The consumer reacts to the first command by not reading (as while authenticating).
@@ -40,9 +40,9 @@ describe('frameCommands', () => {
     const socket = new EventEmitter();
     const framer = framerFor('imap', 1024);
     const turns: boolean[] = [];
-    const control: FramingControl = { mode: () => 'command', held: () => false, yielding: (y) => turns.push(y) };
+    const control: FramingControl = { framer: () => framer, mode: () => 'command', held: () => false, yielding: (y) => turns.push(y) };
     const seen: string[] = [];
-    const stream = frameCommands(socket, () => framer, control);
+    const stream = frameCommands(socket, control);
     stream.commands$.subscribe((item) => seen.push(String(tagOf(item))));
     const total = COMMANDS_PER_TURN * 3 + 5;
     socket.emit('data', pipeline(total));
@@ -66,7 +66,7 @@ describe('frameCommands', () => {
     const framer = framerFor('imap', 1024);
     let held = false;
     const seen: string[] = [];
-    const stream = frameCommands(socket, () => framer, { mode: () => 'command', held: () => held, yielding: () => undefined });
+    const stream = frameCommands(socket, { framer: () => framer, mode: () => 'command', held: () => held, yielding: () => undefined });
     stream.commands$.subscribe((item) => {
       seen.push(String(tagOf(item)));
       if (seen.length === 2) held = true;
@@ -89,7 +89,7 @@ describe('frameCommands', () => {
       buffered: 0,
     } as unknown as CommandFramer;
     const errors: unknown[] = [];
-    const stream = frameCommands(socket, () => broken, { mode: () => 'command', held: () => false, yielding: () => undefined });
+    const stream = frameCommands(socket, { framer: () => broken, mode: () => 'command', held: () => false, yielding: () => undefined });
     stream.commands$.subscribe({ error: (e) => errors.push(e) });
     expect(() => socket.emit('data', Buffer.from('x\r\n'))).not.toThrow();
     expect(errors).toHaveLength(1);
