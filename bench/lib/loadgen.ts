@@ -62,17 +62,44 @@ export const treeTicksMs = (pid: number): number =>
     }
   }, 0);
 
-/** Busy and total jiffies of the whole machine (/proc/stat, all CPUs). */
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  return { busy: total - idle, total };
+/** utime+stime of each process of a tree, in ms, by pid. */
+export function treeTicksByPid(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const p of processTree(pid)) {
+    try {
+      out.set(p, cpuTicksMs(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
 }
+
+interface Ticks {
+  busy: number;
+  total: number;
+}
+
+/** Busy and total jiffies of the whole machine, then of each CPU (/proc/stat `cpu`, `cpu0`...). */
+function machineTicks(): Ticks[] {
+  return readFileSync('/proc/stat', 'latin1')
+    .split('\n')
+    .filter((line) => /^cpu\d*\s/.test(line))
+    .map((line) => {
+      const f = line.trim().split(/\s+/).slice(1).map(Number);
+      const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+      const idle = (f[3] ?? 0) + (f[4] ?? 0);
+      return { busy: total - idle, total };
+    });
+}
+
+const busyPct = (a: Ticks | undefined, b: Ticks | undefined): number => (a && b ? ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100 : NaN);
 
 /** One measured window: the proxy's and the generator's CPU per operation beside the rate. */
 export interface Driven {
   rate: number;
+  /** The generator's wall time (ms): the window. */
+  wallMs: number;
   ops: number;
   resumed: number;
   errors: number;
@@ -87,21 +114,44 @@ export interface Driven {
   genPct: number;
   /** Whole machine busy, % of all its cores (other work on the machine included). */
   machinePct: number;
+  /** Each CPU's busy %, over the same window. */
+  cpuPct: number[];
+  /** CPU ms of each process of the proxy's tree over the window (the master and its workers). */
+  proxyMsByPid: Record<string, number>;
+  /** CPU of the trees in `others` (e.g. the backend and the auth service), µs per op and % of a core. */
+  othersUsPerOp: number;
+  othersPct: number;
 }
 
 /** Waited after the generator exits so that the proxy's work on the last closes is counted. */
 const SETTLE_MS = 200;
 
-export async function drive(proxyPid: number, mode: LoadMode, port: number, procs: number, seconds: number, maxOps: number, login?: { user: string; pass: string }): Promise<Driven> {
-  const p0 = treeTicksMs(proxyPid);
+export async function drive(
+  proxyPid: number,
+  mode: LoadMode,
+  port: number,
+  procs: number,
+  seconds: number,
+  maxOps: number,
+  login?: { user: string; pass: string },
+  others: number[] = [],
+): Promise<Driven> {
+  const byPid0 = treeTicksByPid(proxyPid);
+  const o0 = others.reduce((a, pid) => a + treeTicksMs(pid), 0);
   const m0 = machineTicks();
   const g = await runLoadgen(mode, port, procs, seconds, maxOps, login);
   await sleep(SETTLE_MS);
-  const proxyMs = treeTicksMs(proxyPid) - p0;
+  const byPid1 = treeTicksByPid(proxyPid);
+  const othersMs = others.reduce((a, pid) => a + treeTicksMs(pid), 0) - o0;
   const m1 = machineTicks();
+  // A process that left during the window counts 0; one that came counts from its start.
+  const proxyMsByPid: Record<string, number> = {};
+  for (const [pid, ms] of byPid1) proxyMsByPid[pid] = ms - (byPid0.get(pid) ?? 0);
+  const proxyMs = Object.values(proxyMsByPid).reduce((a, b) => a + b, 0);
   const ops = Math.max(1, g.ops);
   return {
     rate: g.ops / (g.wallMs / 1000),
+    wallMs: g.wallMs,
     ops: g.ops,
     resumed: g.resumed,
     errors: g.errors,
@@ -111,6 +161,10 @@ export async function drive(proxyPid: number, mode: LoadMode, port: number, proc
     genUsPerOp: (g.cpuMs * 1000) / ops,
     proxyPct: (proxyMs / g.wallMs) * 100,
     genPct: (g.cpuMs / g.wallMs) * 100,
-    machinePct: ((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * 100,
+    machinePct: busyPct(m0[0], m1[0]),
+    cpuPct: m1.slice(1).map((t, i) => busyPct(m0[i + 1], t)),
+    proxyMsByPid,
+    othersUsPerOp: (othersMs * 1000) / ops,
+    othersPct: (othersMs / g.wallMs) * 100,
   };
 }
