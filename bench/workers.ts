@@ -158,6 +158,8 @@ interface Window extends Driven {
 interface Summary {
   rate: number;
   runs: number[];
+  /** Proxy µs per op of each round, in order (a falling series: the proxy was still warming up). */
+  cpuRuns: number[];
   errors: number;
   firstError: string;
   proxyUsPerOp: number;
@@ -181,6 +183,7 @@ function summarize(ws: Window[]): Summary {
   return {
     rate: median(ws.map((w) => w.rate)),
     runs: ws.map((w) => Math.round(w.rate)),
+    cpuRuns: ws.map((w) => Math.round(w.proxyUsPerOp)),
     errors: ws.reduce((a, w) => a + w.errors, 0),
     firstError: ws.find((w) => w.firstError)?.firstError ?? '',
     proxyUsPerOp: median(ws.map((w) => w.proxyUsPerOp)),
@@ -222,6 +225,7 @@ const SYSCALL_EVENTS = [
   { key: 'failedAccepts', args: ['-e', 'syscalls:sys_exit_accept4', '--filter', 'ret < 0'] },
   { key: 'epollWakeups', args: ['-e', 'syscalls:sys_exit_epoll_wait'] },
   { key: 'epollPwakeups', args: ['-e', 'syscalls:sys_exit_epoll_pwait'] },
+  { key: 'contextSwitches', args: ['-e', 'context-switches'] },
 ] as const;
 type SyscallCounts = Record<(typeof SYSCALL_EVENTS)[number]['key'], number>;
 
@@ -231,7 +235,7 @@ function countSyscalls(pids: number[], seconds: number): Promise<SyscallCounts |
   return new Promise((resolve) => {
     execFile('perf', args, { timeout: (seconds + 10) * 1000, encoding: 'utf8' }, (error, _stdout, stderr) => {
       // One CSV line per event, in the order asked: `count,,event,...` (`<not counted>` is 0).
-      const lines = stderr.split('\n').filter((l) => /^[^,]*,[^,]*,syscalls:/.test(l));
+      const lines = stderr.split('\n').filter((l) => /^[^,]*,[^,]*,(syscalls:|context-switches)/.test(l));
       if (error || lines.length !== SYSCALL_EVENTS.length) {
         log(`bench workers: perf stat gave no counts (${error?.message ?? stderr.trim().slice(0, 200)}); accept/wake-up counts left out`);
         return resolve(null);
@@ -414,10 +418,10 @@ export async function main(argv: string[]): Promise<void> {
       table += `${figure} ${name} / w1: rate ${x.rate.toFixed(2)}x, proxy CPU per op ${x.cpuPerOp.toFixed(2)}x; with a core per worker ${x.projected.toFixed(2)}x; ceiling on these ${m.nproc} cores alone ${x.ceiling.toFixed(2)}x\n`;
     }
   }
-  table += `\n| diagnostic pass (error_log info) | sessions | per worker | workers' CPU % | accept4 per session (failed) | epoll wake-ups per session |\n|:--|--:|:--|:--|--:|--:|\n`;
+  table += `\n| diagnostic pass (error_log info) | sessions | per worker | workers' CPU % | accept4 per session (failed) | epoll wake-ups per session | context switches per session |\n|:--|--:|:--|:--|--:|--:|--:|\n`;
   for (const [name, d] of Object.entries(diagnostics)) {
     const ps = d.perSession;
-    table += `| ${name} | ${d.sessions} | ${d.perWorker.join(' / ')} | ${d.workerPcts.map((p) => f(p)).join(' + ')} | ${ps ? `${f(ps.accepts!, 2)} (${f(ps.failedAccepts!, 2)})` : '-'} | ${ps ? f(ps.epollWakeups! + ps.epollPwakeups!, 1) : '-'} |\n`;
+    table += `| ${name} | ${d.sessions} | ${d.perWorker.join(' / ')} | ${d.workerPcts.map((p) => f(p)).join(' + ')} | ${ps ? `${f(ps.accepts!, 2)} (${f(ps.failedAccepts!, 2)})` : '-'} | ${ps ? f(ps.epollWakeups! + ps.epollPwakeups!, 1) : '-'} | ${ps ? f(ps.contextSwitches!, 1) : '-'} |\n`;
   }
   process.stdout.write(`${table}\n`);
   for (const figure of Object.values(results)) for (const [name, s] of Object.entries(figure)) if (s.errors) log(`bench workers: ${name}: ${s.errors} failed, first: ${s.firstError}`);
