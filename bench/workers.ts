@@ -13,12 +13,14 @@
  * whole process tree) and each of its processes' CPU; the generator's CPU per operation and %
  * of a core; Dovecot's and the auth service's CPU; the machine's and each CPU's busy %. Rounds
  * alternate the target order. A last, logged pass (`error_log info`, separate processes) counts
- * the sessions each worker of a 2-worker target accepted.
+ * the sessions each worker of a 2-worker target accepted. `--pairs` adds two controls: two
+ * one-worker instances of each proxy side by side, each on its own ports and half the generator
+ * processes, i.e. two workers that share no listening socket.
  *
  * Every loop is bounded in count and time; everything is on 127.0.0.1.
  *
  *   npm run bench -- workers [--quick] [--rounds N] [--seconds S] [--session-procs N]
- *                            [--hs-procs N] [--no-build]
+ *                            [--hs-procs N] [--pairs] [--no-build]
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -120,8 +122,8 @@ async function startNginxWith(workers: number, block: string, ports: number[], l
   };
 }
 
-async function startPosternWith(workers: number, policy: Policy, block: string, ports: number[], dir: string, logged: boolean): Promise<Target> {
-  const base = `postern-w${workers}${policy ? `-${policy}` : ''}${logged ? '-logged' : ''}`;
+async function startPosternWith(workers: number, policy: Policy, block: string, ports: number[], dir: string, logged: boolean, tag = ''): Promise<Target> {
+  const base = `postern-w${workers}${policy ? `-${policy}` : ''}${logged ? '-logged' : ''}${tag}`;
   const pidFile = path.join(dir, `${base}.pid`);
   const conf = path.join(dir, `${base}.conf`);
   const errorLog = logged ? path.join(dir, `${base}.log`) : null;
@@ -146,6 +148,16 @@ async function startPosternWith(workers: number, policy: Policy, block: string, 
     errorLog,
     close: () => daemon.stop(5000),
   };
+}
+
+/**
+ * Two one-worker instances side by side, each on its own ports and driven by half the generator
+ * processes at once: two workers that share no listening socket (the control for the 2-worker
+ * targets: what two processes cost without the shared accept queue).
+ */
+interface Pair {
+  name: string;
+  members: [Target, Target];
 }
 
 /** A window's figures beyond drive()'s: how the proxy's CPU split between master and workers. */
@@ -197,6 +209,31 @@ function summarize(ws: Window[]): Summary {
     masterPct: median(ws.map((w) => w.masterPct)),
     workerPcts: elementwiseMedian(ws.map((w) => w.workerPcts)),
     busiestShare: median(ws.map((w) => (w.workerPcts.length > 1 ? w.workerPcts[0]! / w.workerPcts.reduce((a, b) => a + b, 0) : 1))),
+  };
+}
+
+/** One window against a pair: both halves at once, the backend's CPU read once (it serves both). */
+async function measurePair(p: Pair, mode: LoadMode, procs: number, seconds: number, backend: number[]): Promise<Window> {
+  const half = Math.max(1, Math.floor(procs / 2));
+  const [a, b] = await Promise.all([measure(p.members[0], mode, half, seconds, backend), measure(p.members[1], mode, procs - half || 1, seconds, [])]);
+  const ops = Math.max(1, a.ops + b.ops);
+  const per = (x: number, y: number) => (x * a.ops + y * b.ops) / ops;
+  return {
+    ...a,
+    rate: a.rate + b.rate,
+    wallMs: Math.max(a.wallMs, b.wallMs),
+    ops: a.ops + b.ops,
+    resumed: a.resumed + b.resumed,
+    errors: a.errors + b.errors,
+    firstError: a.firstError || b.firstError,
+    proxyUsPerOp: per(a.proxyUsPerOp, b.proxyUsPerOp),
+    genUsPerOp: per(a.genUsPerOp, b.genUsPerOp),
+    othersUsPerOp: (a.othersUsPerOp * a.ops) / ops,
+    proxyPct: a.proxyPct + b.proxyPct,
+    genPct: a.genPct + b.genPct,
+    proxyMsByPid: { ...a.proxyMsByPid, ...b.proxyMsByPid },
+    masterPct: a.masterPct + b.masterPct,
+    workerPcts: [...a.workerPcts, ...b.workerPcts].sort((x, y) => y - x),
   };
 }
 
@@ -254,6 +291,7 @@ export async function main(argv: string[]): Promise<void> {
       seconds: { type: 'string' },
       'session-procs': { type: 'string' },
       'hs-procs': { type: 'string' },
+      pairs: { type: 'boolean' },
       'no-build': { type: 'boolean' },
     },
     strict: true,
@@ -337,21 +375,38 @@ export async function main(argv: string[]): Promise<void> {
     };
     const targets: Target[] = [];
     for (const p of plan) targets.push(await start(p, false));
+    const measured: Array<Target | Pair> = [...targets];
+    if (opt.pairs) {
+      for (const proxy of ['nginx', 'postern'] as const) {
+        const one = async (tag: string): Promise<Target> => {
+          const ports = await freePorts(2);
+          const block = mailBlock(authPort, ports[0]!, ports[1]!, cert);
+          const t = proxy === 'nginx' ? await startNginxWith(1, block, ports, false) : await startPosternWith(1, null, block, ports, dir, false, tag);
+          running.add(t);
+          targets.push(t);
+          return t;
+        };
+        measured.push({ name: `${proxy} 2x w1`, members: [await one('-a'), await one('-b')] });
+      }
+    }
+    const window = (t: Target | Pair, mode: LoadMode, procs: number) =>
+      'members' in t ? measurePair(t, mode, procs, seconds, backend) : measure(t, mode, procs, seconds, backend);
 
     // Untimed load first: a proxy in service is warm (V8 has compiled Postern's paths).
     log('bench workers: warm-up (not measured)');
     for (const t of targets) {
-      await measure(t, 'imap', 8, quick ? 1 : 2, backend);
+      // As long per worker for every target: a 2-worker target's workers share its warm-up load.
+      await measure(t, 'imap', 8, (quick ? 1 : 2) * t.workers, backend);
       await measure(t, 'full13', 4, 1, backend);
     }
 
     const runs: Record<string, Record<string, Window[]>> = { sessions: {}, handshakes: {} };
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? targets : [...targets].reverse();
+      const order = r % 2 === 0 ? measured : [...measured].reverse();
       for (const t of order) {
-        const s = await measure(t, 'imap', sessionProcs, seconds, backend);
+        const s = await window(t, 'imap', sessionProcs);
         await sleep(300);
-        const h = await measure(t, 'full13', hsProcs, seconds, backend);
+        const h = await window(t, 'full13', hsProcs);
         await sleep(300);
         (runs.sessions![t.name] ??= []).push(s);
         (runs.handshakes![t.name] ??= []).push(h);
@@ -365,6 +420,7 @@ export async function main(argv: string[]): Promise<void> {
     // sessions each worker accepted can be counted, and with perf counting the accept(2) calls
     // and event-loop wake-ups of its processes. Logging and counting cost CPU: not in the figures.
     for (const t of targets) await stop(t);
+    // Pairs are left out: their split is the generator's, not the kernel's.
     for (const p of plan) {
       const t = await start(p, true);
       await measure(t, 'imap', 8, 1, backend); // warm-up
@@ -391,7 +447,14 @@ export async function main(argv: string[]): Promise<void> {
   const scaling: Record<string, Record<string, { rate: number; cpuPerOp: number; projected: number; ceiling: number }>> = { sessions: {}, handshakes: {} };
   for (const figure of ['sessions', 'handshakes'] as const) {
     const r = results[figure]!;
-    for (const [two, one] of [['nginx w2', 'nginx w1'], ['postern w2 none', 'postern w1'], ['postern w2 rr', 'postern w1']] as const) {
+    const pairs = [
+      ['nginx w2', 'nginx w1'],
+      ['nginx 2x w1', 'nginx w1'],
+      ['postern w2 none', 'postern w1'],
+      ['postern w2 rr', 'postern w1'],
+      ['postern 2x w1', 'postern w1'],
+    ] as const;
+    for (const [two, one] of pairs) {
       const a = r[one];
       const b = r[two];
       if (a && b) scaling[figure]![two] = { rate: b.rate / a.rate, cpuPerOp: b.proxyUsPerOp / a.proxyUsPerOp, projected: projectedScaling(a, b), ceiling: scalingCeiling(a, b, m.nproc) };
