@@ -78,6 +78,15 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
 
 type Snapshot = SnapshotFrom<ConnectionMachine>;
 
+/** Runs one of the machine's outputs to the session; what it throws goes to the session's failure path, not into the machine. */
+export function contained(hooks: MachineHooks, run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    hooks.failed(error);
+  }
+}
+
 /** Asked for every framed command: the tag names are built once, not per call. */
 const SASL_TAGS = SASL_STEPS.map((step) => [step, saslTag(step)] as const);
 
@@ -166,11 +175,7 @@ class ActorCore implements MachineCore {
   }
 
   #contained(run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.#hooks.failed(error);
-    }
+    contained(this.#hooks, run);
   }
 }
 

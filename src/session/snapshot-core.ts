@@ -3,7 +3,7 @@ import { connectionMachine, READS_INPUT, type SaslStep } from '../../machines/co
 import type { ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
 import { JournalWriter } from '../journal/record.js';
 import type { FrameMode } from '../protocols/types.js';
-import { saslStepOf, type MachineCore, type MachineCoreOptions, type MachineHooks } from './machine-core.js';
+import { contained, saslStepOf, type MachineCore, type MachineCoreOptions, type MachineHooks } from './machine-core.js';
 import type { ConnectionMachine } from './options.js';
 
 type Snapshot = SnapshotFrom<ConnectionMachine>;
@@ -15,7 +15,7 @@ type Scope = ActorScope<Snapshot, ConnectionEvent, System, ConnectionEffect>;
  * and `machine.transition()`, XState's actor-logic interface): this module is the actor around
  * them, and it is one for the whole process rather than one XState actor per connection. What an
  * actor makes per connection (a system, a mailbox, observers, a scope with five closures, a timer
- * table keyed by strings) costs ~40 µs and ~4.4 KB per connection (docs/performance.md); here a
+ * table keyed by strings) costs ~20–40 µs and ~4 KB per connection (docs/performance.md); here a
  * connection holds its snapshot, its queue and its timers.
  *
  * The scope XState's transitions run in is shared: `self` is the connection being advanced, set
@@ -235,11 +235,7 @@ export class SnapshotCore implements MachineCore {
   }
 
   #contained(run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.#hooks.failed(error);
-    }
+    contained(this.#hooks, run);
   }
 }
 
