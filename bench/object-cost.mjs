@@ -1,16 +1,13 @@
 // What the per-connection objects of a session cost, one kind at a time (the build in dist/):
 //   node --expose-gc bench/object-cost.mjs [kind ...]
 // For each kind: 500 made to warm up, then 5,000 made and kept; prints µs to make one and heap
-// bytes each holds after a GC. Kinds: actor (createActor + on + subscribe + start), actor-new,
-// input, logger-child, abort-controller, aborted-controller, rx-chain (fromEvent + merge +
+// bytes each holds after a GC. Kinds: input, abort-controller, aborted-controller, rx-chain (fromEvent + merge +
 // Subject, as the session had), command-stream (frameCommands, as it has), framer, emitter.
 // Run each kind in its own process if the figures look odd (code warms up across kinds).
+// The connection's machine (an actor or the snapshot core) is bench/machine-cost.mjs's.
 import { EventEmitter } from 'node:events';
 import { fromEvent, merge, Subject } from 'rxjs';
-import { createActor } from 'xstate';
-import { connectionMachine } from '../dist/machines/connection.js';
 import { parseConfigText } from '../dist/src/config/index.js';
-import { silentLogger } from '../dist/src/log.js';
 import { createFramer } from '../dist/src/protocols/framer.js';
 import { frameCommands } from '../dist/src/session/frame-commands.js';
 import { connectionInput } from '../dist/src/session/session.js';
@@ -24,21 +21,11 @@ const config = parseConfigText(
   'object-cost.conf',
 );
 const server = config.servers[0];
-const logger = silentLogger();
 const input = () => connectionInput(server, false, '127.0.0.1');
-const framer = () => createFramer('imap', { bufferSize: 4096 });
+const framer = () => createFramer('imap', 4096);
 
 const KINDS = {
-  actor: () => {
-    const actor = createActor(connectionMachine, { input: input() });
-    actor.on('*', () => undefined);
-    actor.subscribe(() => undefined);
-    actor.start();
-    return actor;
-  },
-  'actor-new': () => createActor(connectionMachine, { input: input() }),
   input,
-  'logger-child': () => logger.child({ client: '127.0.0.1', server: '127.0.0.1:143', protocol: 'imap' }),
   'abort-controller': () => new AbortController(),
   'aborted-controller': () => {
     const controller = new AbortController();
@@ -51,7 +38,8 @@ const KINDS = {
   },
   'command-stream': () => {
     const source = new EventEmitter();
-    const stream = frameCommands(source, framer, () => 'command');
+    const made = framer();
+    const stream = frameCommands(source, { framer: () => made, mode: () => 'command', held: () => false, yielding: () => undefined });
     return [source, stream, stream.commands$.subscribe(() => undefined)];
   },
   framer,
