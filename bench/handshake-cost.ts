@@ -3,7 +3,7 @@
  * changes on the handshake path, optionally under `node --cpu-prof` with the top frames printed.
  *
  *   npx tsx bench/handshake-cost.ts [--mode sessid12] [--rounds 3] [--seconds 3] [--procs 4]
- *                                   [--cpu-prof] [--floor] [--no-build]
+ *                                   [--cpu-prof] [--floor] [--no-build] [--node-flags "--max-semi-space-size=4"]
  *
  * Modes are bench/loadgen.c's (full13, full12, sessid12, ticket12, ticket13, imap). One Postern
  * (dist/, bench/postern-launch.mjs) with an implicit-TLS IMAP server (RSA-2048, tickets on), one
@@ -12,7 +12,8 @@
  * After an untimed warm-up, rounds of `--seconds` each print the proxy's and the generator's CPU
  * per operation (utime+stime, /proc). `--floor` measures bench/floor-launch.mjs instead: a bare
  * Node tls.Server with the same certificate that writes a greeting (with a Map as its session
- * cache), what any Node server pays per handshake. Loopback only; every run is bounded in time.
+ * cache), what any Node server pays per handshake; with `--mode imap`, bench/floor-session.mjs: the
+ * least a Node server does to proxy the same session (same auth service and Dovecot). Loopback only; every run is bounded in time.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -37,13 +38,13 @@ const { values: opt } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     floor: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    'node-flags': { type: 'string' },
   },
   strict: true,
 });
 const MODE = opt.mode as LoadMode;
 const MODES: LoadMode[] = ['full13', 'full12', 'sessid12', 'ticket12', 'ticket13', 'imap'];
 if (!MODES.includes(MODE)) throw new Error(`--mode: one of ${MODES.join(', ')}`);
-if (opt.floor && MODE === 'imap') throw new Error('--floor measures handshakes only');
 const SECONDS = Math.min(60, Number(opt.seconds));
 const PROCS = Math.min(64, Number(opt.procs));
 
@@ -82,7 +83,12 @@ mail {
   const profDir = path.join(HERE, 'results', 'profiles');
   if (opt['cpu-prof']) mkdirSync(profDir, { recursive: true });
   const flags = opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
-  const launch = opt.floor ? [path.join(HERE, 'floor-launch.mjs'), cert.certPath, cert.keyPath, 'session-cache'] : [path.join(HERE, 'postern-launch.mjs'), conf];
+  flags.push(...(opt['node-flags'] ?? '').split(' ').filter(Boolean));
+  const floor =
+    MODE === 'imap'
+      ? [path.join(HERE, 'floor-session.mjs'), cert.certPath, cert.keyPath, String(authPort)]
+      : [path.join(HERE, 'floor-launch.mjs'), cert.certPath, cert.keyPath, 'session-cache'];
+  const launch = opt.floor ? floor : [path.join(HERE, 'postern-launch.mjs'), conf];
   const daemon = spawnDaemon(process.execPath, [...flags, ...launch], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
   const { pid, ports } = await new Promise<{ pid: number; ports: number[] }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${daemon.output()}`)), 20_000);
@@ -93,7 +99,7 @@ mail {
       }
     });
   });
-  const port = opt.floor ? ports[1]! : MODE === 'imap' ? imap! : MODE === 'sessid12' ? cached! : imaps!;
+  const port = opt.floor ? (MODE === 'imap' ? ports[0]! : ports[1]!) : MODE === 'imap' ? imap! : MODE === 'sessid12' ? cached! : imaps!;
   const login = { user: 'user', pass: 'benchpass' };
   await drive(pid, MODE, port, PROCS, 2, 100_000, login); // warm-up
   const proxy: number[] = [];

@@ -17,6 +17,12 @@
  * machine's busy time, so that a rate taken while the generator or the machine saturates is seen
  * as such. `--hs-procs N` sets the handshake generator's processes (4).
  *
+ * The session and handshake rows also measure bare Node, the floor any Node server pays:
+ * bench/floor-session.mjs proxies the same IMAP session (same auth service and Dovecot) with none
+ * of Postern's logic, and bench/floor-launch.mjs is a `tls.Server` with the same RSA certificate
+ * that writes a greeting (a Map as its session cache). A row's Postern / bare Node ratio is what
+ * Postern adds; bare Node / nginx is what the runtime costs.
+ *
  * Every loop is bounded in count and time; everything listens on and talks to 127.0.0.1.
  * Results: bench/results/latest.json.
  */
@@ -182,9 +188,29 @@ function fill(vars: Record<string, string | number>): string {
 // Processes
 
 interface Target {
-  name: 'nginx' | 'postern';
+  name: 'nginx' | 'postern' | 'floor';
   pid: number;
+  /** The floor listens on the ports of the figures it serves (0 for the others). */
   ports: Record<Key, number>;
+}
+
+/** Starts a bare Node floor (bench/floor-*.mjs); its `ready` message names its ports in order. */
+async function startFloor(script: string, args: string[], keys: Key[][]): Promise<{ daemon: Daemon; target: Target }> {
+  const daemon = spawnDaemon(process.execPath, [path.join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
+  const ready = await new Promise<{ pid: number; ports: number[] }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${daemon.output()}`)), 20_000);
+    daemon.child.on('message', (m: { type: string; pid: number; ports: number[] }) => {
+      if (m.type === 'ready') {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+  });
+  const ports = Object.fromEntries(KEYS.map((k) => [k, 0])) as Record<Key, number>;
+  keys.forEach((forPort, i) => {
+    for (const k of forPort) ports[k] = ready.ports[i]!;
+  });
+  return { daemon, target: { name: 'floor', pid: ready.pid, ports } };
 }
 
 interface PosternProc {
@@ -381,13 +407,18 @@ function summarize(runs: Driven[]): DrivenSummary {
 
 /** Handshake figures: the generator's mode and the server it talks to. */
 type HsVariant = 'full-tls13-rsa' | 'full-tls13-ecdsa' | 'full-tls12-rsa' | 'sessionid-tls12' | 'ticket-tls12' | 'ticket-tls13';
-const HANDSHAKES: Record<HsVariant, { mode: LoadMode; port: Key; label: string }> = {
-  'full-tls13-rsa': { mode: 'full13', port: 'imaps', label: 'full TLS 1.3, RSA-2048' },
-  'full-tls13-ecdsa': { mode: 'full13', port: 'imapsEc', label: 'full TLS 1.3, ECDSA P-256' },
-  'full-tls12-rsa': { mode: 'full12', port: 'imaps', label: 'full TLS 1.2, RSA-2048' },
-  'sessionid-tls12': { mode: 'sessid12', port: 'imapsCache', label: 'resumed TLS 1.2, session ID (shared cache)' },
-  'ticket-tls12': { mode: 'ticket12', port: 'imaps', label: 'resumed TLS 1.2, ticket' },
-  'ticket-tls13': { mode: 'ticket13', port: 'imaps', label: 'resumed TLS 1.3, ticket' },
+/**
+ * `floor`: bare Node is measured too. Not for ECDSA (the floor has the RSA certificate) nor for
+ * TLS 1.3 tickets (the floor writes its greeting before Node sends the tickets, so the generator
+ * never gets one).
+ */
+const HANDSHAKES: Record<HsVariant, { mode: LoadMode; port: Key; label: string; floor: boolean }> = {
+  'full-tls13-rsa': { mode: 'full13', port: 'imaps', label: 'full TLS 1.3, RSA-2048', floor: true },
+  'full-tls13-ecdsa': { mode: 'full13', port: 'imapsEc', label: 'full TLS 1.3, ECDSA P-256', floor: false },
+  'full-tls12-rsa': { mode: 'full12', port: 'imaps', label: 'full TLS 1.2, RSA-2048', floor: true },
+  'sessionid-tls12': { mode: 'sessid12', port: 'imapsCache', label: 'resumed TLS 1.2, session ID (shared cache)', floor: true },
+  'ticket-tls12': { mode: 'ticket12', port: 'imaps', label: 'resumed TLS 1.2, ticket', floor: true },
+  'ticket-tls13': { mode: 'ticket13', port: 'imaps', label: 'resumed TLS 1.3, ticket', floor: false },
 };
 const HS_VARIANTS = Object.keys(HANDSHAKES) as HsVariant[];
 
@@ -615,6 +646,16 @@ async function main(): Promise<void> {
     cleanup.push(stopProxies);
     const targets = [N, Pn];
     const order = (r: number) => (r % 2 === 0 ? targets : [...targets].reverse());
+    // Bare Node, beside the proxies in the session and handshake figures.
+    let floorSession: Target | undefined;
+    let floorTls: Target | undefined;
+    if (want('sessions') || want('handshakes')) {
+      const session = await startFloor('floor-session.mjs', [rsa.certPath, rsa.keyPath, String(auth.port)], [['imap']]);
+      const tlsOnly = await startFloor('floor-launch.mjs', [rsa.certPath, rsa.keyPath, 'session-cache'], [[], ['imaps', 'imapsCache']]);
+      cleanup.push(() => session.daemon.stop(2000), () => tlsOnly.daemon.stop(2000));
+      floorSession = session.target;
+      floorTls = tlsOnly.target;
+    }
 
     // ---- 1. relay + 5. CPU per MB
     if (want('relay')) {
@@ -643,18 +684,25 @@ async function main(): Promise<void> {
     }
 
     const login = { user: USER, pass: PASS };
-    /** Rounds of one driven figure, the proxies' order alternating; medians per proxy. */
-    const driven = async (what: string, rounds: number, run: (t: Target) => Promise<Driven>) => {
-      const acc: Record<string, Driven[]> = { nginx: [], postern: [] };
+    type DrivenFigure = { nginx: DrivenSummary; postern: DrivenSummary; floor?: DrivenSummary };
+    /**
+     * Rounds of one driven figure, the order of the proxies (and bare Node, when `floor` is
+     * given) rotating each round; medians per target.
+     */
+    const driven = async (what: string, rounds: number, run: (t: Target) => Promise<Driven>, floor?: Target): Promise<DrivenFigure> => {
+      const all = floor ? [N, Pn, floor] : targets;
+      const acc: Record<string, Driven[]> = Object.fromEntries(all.map((t) => [t.name, []]));
       for (let r = 0; r < rounds; r++) {
-        for (const t of order(r)) {
+        for (let i = 0; i < all.length; i++) {
+          const t = all[(r + i) % all.length]!;
           acc[t.name]!.push(await run(t));
           await sleep(300);
         }
       }
-      const out = { nginx: summarize(acc.nginx!), postern: summarize(acc.postern!) };
+      const out: DrivenFigure = { nginx: summarize(acc.nginx!), postern: summarize(acc.postern!), ...(floor ? { floor: summarize(acc.floor!) } : {}) };
       const pct = (x: DrivenSummary) => `proxy ${x.proxyPct.toFixed(0)}% / generator ${x.genPct.toFixed(0)}% of a core`;
-      log(`bench: ${what}: nginx ${out.nginx.rate.toFixed(0)}/s (${pct(out.nginx)}), postern ${out.postern.rate.toFixed(0)}/s (${pct(out.postern)})`);
+      const floorNote = out.floor ? `, bare Node ${out.floor.rate.toFixed(0)}/s (${pct(out.floor)})` : '';
+      log(`bench: ${what}: nginx ${out.nginx.rate.toFixed(0)}/s (${pct(out.nginx)}), postern ${out.postern.rate.toFixed(0)}/s (${pct(out.postern)})${floorNote}`);
       for (const [name, x] of Object.entries(out)) if (x.errors) log(`bench:   ${name}: ${x.errors} failed, first: ${x.firstError}`);
       return out;
     };
@@ -673,16 +721,18 @@ async function main(): Promise<void> {
         await drive(t.pid, 'imap', t.ports.imap, 8, P.warmMs / 1000, P.sessionMax, login);
         await drive(t.pid, 'ticket13', t.ports.imaps, 4, P.warmMs / 2000, P.handshakeMax);
       }
+      if (floorSession) await drive(floorSession.pid, 'imap', floorSession.ports.imap, 8, P.warmMs / 1000, P.sessionMax, login);
+      if (floorTls) await drive(floorTls.pid, 'full13', floorTls.ports.imaps, 4, P.warmMs / 2000, P.handshakeMax);
       await sleep(300);
     };
 
     // ---- 2. full IMAP sessions: connect, greeting, STARTTLS, full TLS 1.3, LOGIN, LOGOUT
     if (want('sessions')) {
       await warmUp();
-      const out: Record<string, { nginx: DrivenSummary; postern: DrivenSummary }> = {};
+      const out: Record<string, DrivenFigure> = {};
       for (const c of P.sessionConcurrency) {
         log(`bench: full IMAP sessions, ${c} concurrent, ${P.roundsSessions} rounds`);
-        out[`c${c}`] = await driven(`sessions c=${c}`, P.roundsSessions, (t) => drive(t.pid, 'imap', t.ports.imap, c, P.sessionMs / 1000, P.sessionMax, login));
+        out[`c${c}`] = await driven(`sessions c=${c}`, P.roundsSessions, (t) => drive(t.pid, 'imap', t.ports.imap, c, P.sessionMs / 1000, P.sessionMax, login), floorSession);
       }
       results.sessions = out;
     }
@@ -690,10 +740,11 @@ async function main(): Promise<void> {
     // ---- 3. TLS handshakes: connect, handshake, greeting, close
     if (want('handshakes')) {
       await warmUp();
-      const out: Record<string, { nginx: DrivenSummary; postern: DrivenSummary }> = {};
+      const out: Record<string, DrivenFigure> = {};
       for (const v of HS_VARIANTS) {
         const h = HANDSHAKES[v];
-        out[v] = await driven(`handshakes ${v}`, P.roundsHandshakes, (t) => drive(t.pid, h.mode, t.ports[h.port], P.handshakeConcurrency, P.handshakeMs / 1000, P.handshakeMax));
+        const run = (t: Target) => drive(t.pid, h.mode, t.ports[h.port], P.handshakeConcurrency, P.handshakeMs / 1000, P.handshakeMax);
+        out[v] = await driven(`handshakes ${v}`, P.roundsHandshakes, run, h.floor ? floorTls : undefined);
       }
       results.handshakes = out;
     }
@@ -787,6 +838,9 @@ interface TargetCheck {
 export function evaluateTargets(r: Any): TargetCheck[] {
   const out: TargetCheck[] = [];
   const ratio = (a: number, b: number) => a / b;
+  /** Where bare Node was measured beside: what the runtime costs and what Postern adds. */
+  const floorNote = (x: Any) =>
+    x.floor ? `; bare Node ${ratio(x.floor.proxyUsPerOp, x.nginx.proxyUsPerOp).toFixed(2)}x nginx, Postern ${ratio(x.postern.proxyUsPerOp, x.floor.proxyUsPerOp).toFixed(2)}x bare Node` : '';
   if (r.relay) {
     for (const [v, x] of Object.entries<Any>(r.relay)) {
       const q = ratio(x.postern.mbps, x.nginx.mbps);
@@ -805,13 +859,13 @@ export function evaluateTargets(r: Any): TargetCheck[] {
       const full = v.startsWith('full');
       const goal = full ? 1.25 : 2.0;
       const note = full ? '' : ` (resumed: nginx ${(x.nginx.resumedFraction * 100).toFixed(0)}%, Postern ${(x.postern.resumedFraction * 100).toFixed(0)}%)`;
-      out.push({ name: `proxy CPU per handshake ${v}`, goal: `<= ${goal.toFixed(2)}x nginx`, value: `${q.toFixed(2)}x${note}`, met: q <= goal });
+      out.push({ name: `proxy CPU per handshake ${v}`, goal: `<= ${goal.toFixed(2)}x nginx`, value: `${q.toFixed(2)}x${note}${floorNote(x)}`, met: q <= goal });
     }
   }
   if (r.sessions) {
     for (const [c, x] of Object.entries<Any>(r.sessions)) {
       const q = ratio(x.postern.proxyUsPerOp, x.nginx.proxyUsPerOp);
-      out.push({ name: `proxy CPU per full IMAP session ${c}`, goal: '<= 1.3x nginx', value: `${q.toFixed(2)}x`, met: q <= 1.3 });
+      out.push({ name: `proxy CPU per full IMAP session ${c}`, goal: '<= 1.3x nginx', value: `${q.toFixed(2)}x${floorNote(x)}`, met: q <= 1.3 });
     }
     const x = r.sessions.c32;
     if (x) {
@@ -870,12 +924,20 @@ export function renderTable(r: Any): string {
     for (const [v, x] of Object.entries<Any>(r.relay)) add(`CPU ms per MB, ${v}`, f(x.nginx.cpuMsPerMb, 2), f(x.postern.cpuMsPerMb, 2), q(x.postern.cpuMsPerMb, x.nginx.cpuMsPerMb));
   }
   const us = (x: Any) => f(x.proxyUsPerOp);
+  /** Bare Node in the Postern column: its ratio to nginx, and Postern's to it in the notes. */
+  const floorRow = (op: string, x: Any) => {
+    if (!x.floor) return;
+    const resumed = op === 'handshake' && x.floor.resumedFraction > 0 ? `, resumed ${f(x.floor.resumedFraction * 100)}%` : '';
+    const note = `bare Node / nginx in the ratio column; Postern / bare Node ${q(x.postern.proxyUsPerOp, x.floor.proxyUsPerOp)}; bare Node at ${f(x.floor.proxyPct)}% of a core, ${f(x.floor.rate)}/s${resumed}`;
+    add(`  bare Node CPU us per ${op}`, '', us(x.floor), q(x.floor.proxyUsPerOp, x.nginx.proxyUsPerOp), note);
+  };
   const gen = (n: Any, p: Any) => `generator ${f(n.genPct)}% / ${f(p.genPct)}%, proxy ${f(n.proxyPct)}% / ${f(p.proxyPct)}% of a core; machine ${f(n.machinePct)}% / ${f(p.machinePct)}% busy`;
   if (r.sessions) {
     for (const [c, x] of Object.entries<Any>(r.sessions)) {
       const conc = c.slice(1);
       add(`full IMAP sessions/s, ${conc} concurrent`, f(x.nginx.rate), f(x.postern.rate), q(x.postern.rate, x.nginx.rate), `${gen(x.nginx, x.postern)}; errors ${x.nginx.errors}/${x.postern.errors}`);
       add(`  proxy CPU us per session`, us(x.nginx), us(x.postern), q(x.postern.proxyUsPerOp, x.nginx.proxyUsPerOp));
+      floorRow('session', x);
       add(`  generator CPU us per session`, f(x.nginx.genUsPerOp), f(x.postern.genUsPerOp), '');
     }
   }
@@ -884,6 +946,7 @@ export function renderTable(r: Any): string {
       const resumed = v.startsWith('full') ? '' : `resumed ${f(x.nginx.resumedFraction * 100)}% / ${f(x.postern.resumedFraction * 100)}%; `;
       add(`handshakes/s ${v}`, f(x.nginx.rate), f(x.postern.rate), q(x.postern.rate, x.nginx.rate), `${x.nginx.protocol}; ${resumed}${gen(x.nginx, x.postern)}${x.nginx.errors || x.postern.errors ? `; errors ${x.nginx.errors}/${x.postern.errors}` : ''}`);
       add(`  proxy CPU us per handshake`, us(x.nginx), us(x.postern), q(x.postern.proxyUsPerOp, x.nginx.proxyUsPerOp));
+      floorRow('handshake', x);
       add(`  generator CPU us per handshake`, f(x.nginx.genUsPerOp), f(x.postern.genUsPerOp), '');
     }
   }
