@@ -3,7 +3,7 @@
  * changes on the handshake path, optionally under `node --cpu-prof` with the top frames printed.
  *
  *   npx tsx bench/handshake-cost.ts [--mode sessid12] [--rounds 3] [--seconds 3] [--procs 4]
- *                                   [--cpu-prof] [--floor] [--no-build] [--node-flags "--max-semi-space-size=4"]
+ *                                   [--cpu-prof] [--floor] [--no-build] [--node-flags="--max-semi-space-size=4"]
  *
  * Modes are bench/loadgen.c's (full13, full12, sessid12, ticket12, ticket13, imap). One Postern
  * (dist/, bench/postern-launch.mjs) with an implicit-TLS IMAP server (RSA-2048, tickets on), one
