@@ -1,19 +1,21 @@
-// The floor for a full IMAP session (bench/handshake-cost.ts --mode imap --floor): the least a
-// Node server does to proxy the session bench/loadgen.c drives, with none of Postern's logic.
+// The floor for a full IMAP session (bench/run.ts, bench/handshake-cost.ts --mode imap --floor):
+// the least a Node server does to proxy an IMAP session, with none of Postern's logic.
 //   node bench/floor-session.mjs <cert> <key> <auth-port>
-// Per client, the same bytes as nginx and Postern on the wire: a greeting; `STARTTLS` answered
-// and the plaintext socket wrapped in a server TLSSocket; `LOGIN user pass` sent to the
-// auth_http service as one HTTP/1.0 request on its own connection; the backend from its answer
-// logged in to with synchronising literals (nginx's ngx_mail_proxy_imap_handler); its tagged OK
-// passed on; then both sockets piped to each other until either closes. No limits, timeouts,
-// quoting, escaping, logging or error replies: anything unexpected destroys both sockets.
-// IPC as bench/floor-launch.mjs: -> ready { ports: [imap] }, <- shutdown.
+// Per client, the same bytes as nginx and Postern on the wire: a greeting; on the plaintext port,
+// `STARTTLS` answered and the socket wrapped in a server TLSSocket (or LOGIN at once); on the
+// implicit-TLS port, a tls.Server's socket; `LOGIN user pass` sent to the auth_http service as
+// one HTTP/1.0 request on its own connection; the backend from its answer logged in to with
+// synchronising literals (nginx's ngx_mail_proxy_imap_handler); its tagged OK passed on; then
+// both sockets piped to each other until either closes. No limits, timeouts, quoting, escaping,
+// pipelining, logging or error replies: anything unexpected destroys both sockets.
+// IPC as bench/floor-launch.mjs: -> ready { ports: [imap, imaps] }, <- shutdown.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 
 const [certPath, keyPath, authPort] = process.argv.slice(2);
-const context = tls.createSecureContext({ cert: readFileSync(certPath), key: readFileSync(keyPath), minVersion: 'TLSv1.2' });
+const credentials = { cert: readFileSync(certPath), key: readFileSync(keyPath), minVersion: 'TLSv1.2' };
+const context = tls.createSecureContext(credentials);
 
 /** Calls `onLine(line)` for each CRLF-terminated line `socket` sends, until it returns false. */
 const readLines = (socket, onLine) => {
@@ -81,33 +83,42 @@ const proxy = (client, tag, user, pass, host, port) => {
   });
 };
 
-const server = net.createServer({ noDelay: true }, (plain) => {
-  plain.on('error', () => plain.destroy());
-  plain.write('* OK IMAP4 ready\r\n');
-  readLines(plain, (line) => {
-    const [tag, command] = line.split(' ');
-    if (command?.toUpperCase() !== 'STARTTLS') return plain.destroy(), false;
-    plain.write(`${tag} OK begin TLS negotiation now\r\n`);
-    const client = new tls.TLSSocket(plain, { isServer: true, secureContext: context });
-    client.on('error', () => client.destroy());
-    readLines(client, (login) => {
-      const [ltag, verb, user, pass] = login.split(' ');
-      if (verb?.toUpperCase() !== 'LOGIN' || !user || !pass) return client.destroy(), false;
-      client.pause();
-      authenticate(user, pass, (host, port) => {
-        if (!host) return client.destroy();
-        proxy(client, ltag, user, pass, host, port);
-        client.resume();
-      });
+/** `LOGIN` (and, on plaintext, `STARTTLS` first), then the proxied session. */
+const loggedOut = (client, plaintext) => {
+  readLines(client, (line) => {
+    const [tag, verb, user, pass] = line.split(' ');
+    if (plaintext && verb?.toUpperCase() === 'STARTTLS') {
+      client.write(`${tag} OK begin TLS negotiation now\r\n`);
+      const secure = new tls.TLSSocket(client, { isServer: true, secureContext: context });
+      secure.on('error', () => secure.destroy());
+      loggedOut(secure, false);
       return false;
+    }
+    if (verb?.toUpperCase() !== 'LOGIN' || !user || !pass) return client.destroy(), false;
+    client.pause();
+    authenticate(user, pass, (host, port) => {
+      if (!host) return client.destroy();
+      proxy(client, tag, user, pass, host, port);
+      client.resume();
     });
     return false;
   });
-});
+};
 
-const imapPort = await new Promise((resolve) => server.listen(0, '127.0.0.1', 511, () => resolve(server.address().port)));
+const greet = (plaintext) => (client) => {
+  client.on('error', () => client.destroy());
+  client.write('* OK IMAP4 ready\r\n');
+  loggedOut(client, plaintext);
+};
+const plain = net.createServer({ noDelay: true }, greet(true));
+const implicit = tls.createServer(credentials, greet(false));
+implicit.on('connection', (socket) => socket.setNoDelay(true));
+implicit.on('tlsClientError', () => undefined);
+
+const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', 511, () => resolve(server.address().port)));
+const ports = [await listen(plain), await listen(implicit)];
 process.on('disconnect', () => process.exit(0));
 process.on('message', (m) => {
   if (m?.type === 'shutdown') process.exit(0);
 });
-process.send?.({ type: 'ready', pid: process.pid, ports: [imapPort] });
+process.send?.({ type: 'ready', pid: process.pid, ports });

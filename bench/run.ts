@@ -98,6 +98,8 @@ const P = {
   idleSessions: 2000,
   memoryOpenConcurrency: 64,
   holdMs: QUICK ? 1000 : 3000,
+  /** How long a Node process's RSS may take to settle after its idle connections opened (settledRssKb). */
+  settleMaxMs: 75_000,
   warmMs: QUICK ? 1000 : 2000,
   roundsSessions: Number(opt.rounds ?? (QUICK ? 2 : 3)),
   roundsHandshakes: Number(opt.rounds ?? (QUICK ? 2 : 3)),
@@ -106,7 +108,7 @@ const P = {
   edgeLogin: { ms: QUICK ? 1500 : 3000, min: 5, max: 5000 },
 };
 /** Hard cap on the whole run. */
-const WATCHDOG_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
+const WATCHDOG_MS = QUICK ? 10 * 60_000 : 25 * 60_000;
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -428,10 +430,47 @@ const HS_VARIANTS = Object.keys(HANDSHAKES) as HsVariant[];
 interface MemResult {
   rssKb: Record<string, number>;
   kbPerConn: Record<string, number>;
+  /** Node processes, at the first level: once V8 has given back its young generation (settledRssKb). */
+  settled?: Settled;
   eldHeldP99Ms?: number;
   eldHeldMaxMs?: number;
   eldOpeningP99Ms?: number;
   openRate: number;
+}
+
+interface Settled {
+  rssKb: number;
+  /** Per connection (or relayed session) above the process's RSS before they opened. */
+  kbPer: number;
+  /** Seconds after the first reading until the lowest one. */
+  afterS: number;
+}
+
+/**
+ * A Node process's RSS once V8 has given back the young generation it grew while the
+ * connections opened: V8's memory reducer does it only after the process has been idle for a
+ * while (here 10-60 s after the last connection opened), so a reading taken a few seconds after
+ * opening measures that transient as much as the connections. nginx has no such transient. Polls
+ * every 2 s, up to P.settleMaxMs: once the RSS has dropped 5% below `heldKb`, three polls that
+ * find nothing lower end the wait. Returns the lowest reading.
+ */
+async function settledRssKb(pid: number, heldKb: number, baseKb: number, count: number): Promise<Settled> {
+  const t0 = performance.now();
+  let lowest = heldKb;
+  let lowestAt = 0;
+  let quiet = 0;
+  while (performance.now() - t0 < P.settleMaxMs) {
+    await sleep(2000);
+    const kb = treeRssKb(pid);
+    if (kb < lowest) {
+      lowest = kb;
+      lowestAt = performance.now() - t0;
+      quiet = 0;
+    } else if (lowest < heldKb * 0.95 && ++quiet >= 3) {
+      break;
+    }
+  }
+  return { rssKb: lowest, kbPer: (lowest - baseKb) / count, afterS: lowestAt / 1000 };
 }
 
 async function memory(t: Target, mode: 'plain' | 'tls', postern: PosternProc | undefined): Promise<MemResult> {
@@ -464,6 +503,7 @@ async function memory(t: Target, mode: 'plain' | 'tls', postern: PosternProc | u
       await sleep(P.holdMs);
       rss[String(level)] = treeRssKb(t.pid);
       per[String(level)] = (rss[String(level)]! - rss['0']!) / level;
+      if (t.name !== 'nginx' && level === P.memoryLevels[0]) res.settled = await settledRssKb(t.pid, rss[String(level)]!, rss['0']!, level);
     }
     if (postern) {
       const e = await postern.request<{ p99: number; max: number }>({ type: 'eld-stop' }, 'eld');
@@ -486,6 +526,7 @@ interface IdleResult {
   rssKb0: number;
   rssKb: number;
   kbPerSession: number;
+  settled?: Settled;
   sessions: number;
   openS: number;
   closedEarly: number;
@@ -513,8 +554,9 @@ async function idleRelayed(t: Target, mode: 'plain' | 'tls', n: number): Promise
     const openS = (performance.now() - t0) / 1000;
     await sleep(P.holdMs);
     const rssKb = treeRssKb(t.pid);
+    const settled = t.name === 'nginx' ? undefined : await settledRssKb(t.pid, rssKb, rssKb0, conns.length);
     const closedEarly = conns.filter((c) => c.sock.destroyed).length;
-    return { rssKb0, rssKb, kbPerSession: (rssKb - rssKb0) / conns.length, sessions: conns.length, openS, closedEarly };
+    return { rssKb0, rssKb, kbPerSession: (rssKb - rssKb0) / conns.length, sessions: conns.length, openS, closedEarly, ...(settled ? { settled } : {}) };
   } finally {
     for (const c of conns) c.destroy();
   }
@@ -649,8 +691,8 @@ async function main(): Promise<void> {
     // Bare Node, beside the proxies in the session and handshake figures.
     let floorSession: Target | undefined;
     let floorTls: Target | undefined;
-    if (want('sessions') || want('handshakes')) {
-      const session = await startFloor('floor-session.mjs', [rsa.certPath, rsa.keyPath, String(auth.port)], [['imap']]);
+    if (want('relay') || want('sessions') || want('handshakes')) {
+      const session = await startFloor('floor-session.mjs', [rsa.certPath, rsa.keyPath, String(auth.port)], [['imap'], ['imaps']]);
       const tlsOnly = await startFloor('floor-launch.mjs', [rsa.certPath, rsa.keyPath, 'session-cache'], [[], ['imaps', 'imapsCache']]);
       cleanup.push(() => session.daemon.stop(2000), () => tlsOnly.daemon.stop(2000));
       floorSession = session.target;
@@ -660,11 +702,17 @@ async function main(): Promise<void> {
     // ---- 1. relay + 5. CPU per MB
     if (want('relay')) {
       const relay: Record<string, Record<string, { mbps: number[]; cpuMsPerMb: number[] }>> = {};
-      for (const v of RELAY_VARIANTS) relay[v] = { nginx: { mbps: [], cpuMsPerMb: [] }, postern: { mbps: [], cpuMsPerMb: [] }, direct: { mbps: [], cpuMsPerMb: [] } };
+      // Bare Node relays the IMAP variants (bench/floor-session.mjs speaks IMAP only).
+      const floorRelays = (v: RelayVariant) => floorSession !== undefined && v.startsWith('imap');
+      for (const v of RELAY_VARIANTS) {
+        relay[v] = { nginx: { mbps: [], cpuMsPerMb: [] }, postern: { mbps: [], cpuMsPerMb: [] }, direct: { mbps: [], cpuMsPerMb: [] } };
+        if (floorRelays(v)) relay[v].floor = { mbps: [], cpuMsPerMb: [] };
+      }
       for (let r = 0; r < P.rounds; r++) {
         log(`bench: relay round ${r + 1}/${P.rounds}`);
         for (const v of RELAY_VARIANTS) {
-          const seq: Array<Target | 'direct'> = r % 3 === 0 ? [N, Pn, 'direct'] : r % 3 === 1 ? [Pn, 'direct', N] : ['direct', N, Pn];
+          const all: Array<Target | 'direct'> = [N, Pn, 'direct', ...(floorRelays(v) ? [floorSession!] : [])];
+          const seq = all.map((_, i) => all[(r + i) % all.length]!);
           for (const t of seq) {
             const name = t === 'direct' ? 'direct' : t.name;
             const run = await relayRun(v, t, dc, P.fetchesPerRun);
@@ -761,6 +809,14 @@ async function main(): Promise<void> {
           log(`bench: memory ${mode} ${t.name}: ${P.memoryLevels.join(', ')} idle connections`);
           out[mode]![t.name] = await memory(t, mode, t.name === 'postern' ? postern : undefined);
         }
+        // Bare Node, a fresh process: a net.Server and a tls.Server (ECDSA, as the TLS figure's server) that greet and hold.
+        const floor = await startFloor('floor-launch.mjs', [ec.certPath, ec.keyPath], [['imap'], ['imapsEc']]);
+        try {
+          log(`bench: memory ${mode} bare Node: ${P.memoryLevels.join(', ')} idle connections`);
+          out[mode]!.floor = await memory(floor.target, mode, undefined);
+        } finally {
+          await floor.daemon.stop(2000);
+        }
       }
       results.memory = out;
     }
@@ -776,6 +832,14 @@ async function main(): Promise<void> {
         for (const t of order(mode === 'plain' ? 0 : 1)) {
           log(`bench: ${P.idleSessions} idle relayed IMAP sessions, ${mode}, ${t.name}`);
           out[mode]![t.name] = await idleRelayed(t, mode, P.idleSessions);
+        }
+        // Bare Node, also a fresh process, with the ECDSA certificate the TLS figure's server has.
+        const floor = await startFloor('floor-session.mjs', [ec.certPath, ec.keyPath, String(auth.port)], [['imap'], ['imapsEc']]);
+        try {
+          log(`bench: ${P.idleSessions} idle relayed IMAP sessions, ${mode}, bare Node`);
+          out[mode]!.floor = await idleRelayed(floor.target, mode, P.idleSessions);
+        } finally {
+          await floor.daemon.stop(2000);
         }
       }
       results.idle = out;
@@ -850,7 +914,10 @@ export function evaluateTargets(r: Any): TargetCheck[] {
   if (r.relay) {
     for (const [v, x] of Object.entries<Any>(r.relay)) {
       const q = ratio(x.postern.cpuMsPerMb, x.nginx.cpuMsPerMb);
-      out.push({ name: `relay CPU per MB ${v}`, goal: '<= 1.0x nginx', value: `${q.toFixed(2)}x`, met: q <= 1.0 });
+      const floor = x.floor
+        ? `; bare Node ${ratio(x.floor.cpuMsPerMb, x.nginx.cpuMsPerMb).toFixed(2)}x nginx, Postern ${ratio(x.postern.cpuMsPerMb, x.floor.cpuMsPerMb).toFixed(2)}x bare Node`
+        : '';
+      out.push({ name: `relay CPU per MB ${v}`, goal: '<= 1.0x nginx', value: `${q.toFixed(2)}x${floor}`, met: q <= 1.0 });
     }
   }
   if (r.handshakes) {
@@ -879,7 +946,17 @@ export function evaluateTargets(r: Any): TargetCheck[] {
       const x = r.memory[mode];
       if (!x) continue;
       const q = ratio(x.postern.kbPerConn['2000'], x.nginx.kbPerConn['2000']);
-      out.push({ name: `RSS per idle ${mode} conn (2000)`, goal: `<= ${limit}x nginx`, value: `${q.toFixed(2)}x`, met: q <= limit });
+      const floor = x.floor
+        ? `; bare Node ${ratio(x.floor.kbPerConn['2000'], x.nginx.kbPerConn['2000']).toFixed(2)}x nginx, Postern +${(x.postern.kbPerConn['2000'] - x.floor.kbPerConn['2000']).toFixed(1)} KB above bare Node`
+        : '';
+      out.push({ name: `RSS per idle ${mode} conn (2000), 3 s after opening`, goal: `<= ${limit}x nginx`, value: `${q.toFixed(2)}x${floor}`, met: q <= limit });
+      const ps = x.postern.settled;
+      if (ps) {
+        const qs = ratio(ps.kbPer, x.nginx.kbPerConn['2000']);
+        const fs = x.floor?.settled;
+        const above = fs ? `; Postern +${(ps.kbPer - fs.kbPer).toFixed(1)} KB above bare Node settled (${(fs.kbPer / x.nginx.kbPerConn['2000']).toFixed(2)}x nginx)` : '';
+        out.push({ name: `RSS per idle ${mode} conn (2000), settled`, goal: `<= ${limit}x nginx`, value: `${qs.toFixed(2)}x after ${ps.afterS.toFixed(0)} s${above}`, met: qs <= limit });
+      }
     }
     const base = Math.max(...['plain', 'tls'].filter((m) => r.memory[m]).map((m) => r.memory[m].postern.rssKb['0'] / 1024));
     out.push({ name: 'baseline RSS, no connection', goal: '<= 50 MB', value: `${base.toFixed(1)} MB`, met: base <= 50 });
@@ -894,7 +971,15 @@ export function evaluateTargets(r: Any): TargetCheck[] {
       const x = r.idle[mode];
       if (!x) continue;
       const q = ratio(x.postern.kbPerSession, x.nginx.kbPerSession);
-      out.push({ name: `RSS per idle relayed ${mode} session (${x.postern.sessions})`, goal: mode === 'tls' ? '<= 2.0x nginx' : '(no target)', value: `${q.toFixed(2)}x`, met: mode === 'tls' ? q <= 2.0 : null });
+      const floor = x.floor ? `; bare Node ${ratio(x.floor.kbPerSession, x.nginx.kbPerSession).toFixed(2)}x nginx, Postern ${ratio(x.postern.kbPerSession, x.floor.kbPerSession).toFixed(2)}x bare Node` : '';
+      out.push({ name: `RSS per idle relayed ${mode} session (${x.postern.sessions}), 3 s after opening`, goal: mode === 'tls' ? '<= 2.0x nginx' : '(no target)', value: `${q.toFixed(2)}x${floor}`, met: mode === 'tls' ? q <= 2.0 : null });
+      const ps = x.postern.settled;
+      if (ps) {
+        const qs = ratio(ps.kbPer, x.nginx.kbPerSession);
+        const fs = x.floor?.settled;
+        const vsFloor = fs ? `; bare Node settled ${(fs.kbPer / x.nginx.kbPerSession).toFixed(2)}x nginx, Postern ${(ps.kbPer / fs.kbPer).toFixed(2)}x bare Node` : '';
+        out.push({ name: `RSS per idle relayed ${mode} session (${x.postern.sessions}), settled`, goal: mode === 'tls' ? '<= 2.0x nginx' : '(no target)', value: `${qs.toFixed(2)}x after ${ps.afterS.toFixed(0)} s${vsFloor}`, met: mode === 'tls' ? qs <= 2.0 : null });
+      }
     }
   }
   if (r.edge) {
@@ -920,8 +1005,15 @@ export function renderTable(r: Any): string {
   const add = (figure: string, n: string, p: string, ratio: string, extra = '') => rows.push([figure, n, p, ratio, extra]);
   const q = (p: number, n: number) => (n > 0 && Number.isFinite(p / n) ? `${(p / n).toFixed(2)}x` : '-');
   if (r.relay) {
-    for (const [v, x] of Object.entries<Any>(r.relay)) add(`relay ${v} (MB/s)`, f(x.nginx.mbps), f(x.postern.mbps), q(x.postern.mbps, x.nginx.mbps), `direct ${f(x.direct.mbps)}`);
-    for (const [v, x] of Object.entries<Any>(r.relay)) add(`CPU ms per MB, ${v}`, f(x.nginx.cpuMsPerMb, 2), f(x.postern.cpuMsPerMb, 2), q(x.postern.cpuMsPerMb, x.nginx.cpuMsPerMb));
+    for (const [v, x] of Object.entries<Any>(r.relay)) {
+      add(`relay ${v} (MB/s)`, f(x.nginx.mbps), f(x.postern.mbps), q(x.postern.mbps, x.nginx.mbps), `direct ${f(x.direct.mbps)}${x.floor ? `, bare Node ${f(x.floor.mbps)}` : ''}`);
+    }
+    for (const [v, x] of Object.entries<Any>(r.relay)) {
+      const floor = x.floor
+        ? `bare Node ${f(x.floor.cpuMsPerMb, 2)} (${q(x.floor.cpuMsPerMb, x.nginx.cpuMsPerMb)} nginx; Postern ${q(x.postern.cpuMsPerMb, x.floor.cpuMsPerMb)} bare Node)`
+        : '';
+      add(`CPU ms per MB, ${v}`, f(x.nginx.cpuMsPerMb, 2), f(x.postern.cpuMsPerMb, 2), q(x.postern.cpuMsPerMb, x.nginx.cpuMsPerMb), floor);
+    }
   }
   const us = (x: Any) => f(x.proxyUsPerOp);
   /** Bare Node in the Postern column: its ratio to nginx, and Postern's to it in the notes. */
@@ -955,10 +1047,20 @@ export function renderTable(r: Any): string {
     for (const mode of ['plain', 'tls']) {
       const x = r.memory[mode];
       if (!x) continue;
-      add(`RSS MB, 0 idle ${mode}`, f(x.nginx.rssKb['0'] / 1024, 1), f(x.postern.rssKb['0'] / 1024, 1), q(x.postern.rssKb['0'], x.nginx.rssKb['0']));
+      add(`RSS MB, 0 idle ${mode}`, f(x.nginx.rssKb['0'] / 1024, 1), f(x.postern.rssKb['0'] / 1024, 1), q(x.postern.rssKb['0'], x.nginx.rssKb['0']), x.floor ? `bare Node (a tls.Server and a net.Server) ${f(x.floor.rssKb['0'] / 1024, 1)} MB` : '');
       for (const l of levels) {
         add(`RSS MB, ${l} idle ${mode}`, f(x.nginx.rssKb[l] / 1024, 1), f(x.postern.rssKb[l] / 1024, 1), q(x.postern.rssKb[l], x.nginx.rssKb[l]));
         add(`  KB per idle ${mode} conn (${l})`, f(x.nginx.kbPerConn[l], 1), f(x.postern.kbPerConn[l], 1), q(x.postern.kbPerConn[l], x.nginx.kbPerConn[l]));
+        if (x.floor) {
+          const note = `bare Node / nginx in the ratio column; Postern / bare Node ${q(x.postern.kbPerConn[l], x.floor.kbPerConn[l])}`;
+          add(`  bare Node KB per idle ${mode} conn (${l})`, '', f(x.floor.kbPerConn[l], 1), q(x.floor.kbPerConn[l], x.nginx.kbPerConn[l]), note);
+        }
+        if (x.postern.settled && l === levels[0]) {
+          const ps = x.postern.settled;
+          const fs = x.floor?.settled;
+          const floor = fs ? `; bare Node ${f(fs.kbPer, 1)} KB (${q(fs.kbPer, x.nginx.kbPerConn[l])} nginx) after ${f(fs.afterS)} s, Postern +${f(ps.kbPer - fs.kbPer, 1)} KB above it` : '';
+          add(`  KB per idle ${mode} conn (${l}), settled`, f(x.nginx.kbPerConn[l], 1), f(ps.kbPer, 1), q(ps.kbPer, x.nginx.kbPerConn[l]), `once V8 gave back its young generation: after ${f(ps.afterS)} s${floor}`);
+        }
       }
       add(
         `  Postern event-loop delay p99 ms (${mode})`,
@@ -976,6 +1078,16 @@ export function renderTable(r: Any): string {
       const n = x.postern.sessions;
       add(`RSS MB, ${n} idle relayed ${mode} sessions`, f(x.nginx.rssKb / 1024, 1), f(x.postern.rssKb / 1024, 1), q(x.postern.rssKb, x.nginx.rssKb), `before: ${f(x.nginx.rssKb0 / 1024, 1)} / ${f(x.postern.rssKb0 / 1024, 1)} MB`);
       add(`  KB per idle relayed ${mode} session`, f(x.nginx.kbPerSession, 1), f(x.postern.kbPerSession, 1), q(x.postern.kbPerSession, x.nginx.kbPerSession), `LOGIN + SELECT INBOX + IDLE; opened in ${f(x.nginx.openS, 1)} / ${f(x.postern.openS, 1)} s; closed early ${x.nginx.closedEarly}/${x.postern.closedEarly}`);
+      if (x.floor) {
+        const note = `bare Node / nginx in the ratio column; Postern / bare Node ${q(x.postern.kbPerSession, x.floor.kbPerSession)}; closed early ${x.floor.closedEarly}`;
+        add(`  bare Node KB per idle relayed ${mode} session`, '', f(x.floor.kbPerSession, 1), q(x.floor.kbPerSession, x.nginx.kbPerSession), note);
+      }
+      if (x.postern.settled) {
+        const ps = x.postern.settled;
+        const fs = x.floor?.settled;
+        const floor = fs ? `; bare Node ${f(fs.kbPer, 1)} KB (${q(fs.kbPer, x.nginx.kbPerSession)} nginx) after ${f(fs.afterS)} s, Postern / bare Node ${q(ps.kbPer, fs.kbPer)}` : '';
+        add(`  KB per idle relayed ${mode} session, settled`, f(x.nginx.kbPerSession, 1), f(ps.kbPer, 1), q(ps.kbPer, x.nginx.kbPerSession), `once V8 gave back its young generation: after ${f(ps.afterS)} s${floor}`);
+      }
     }
   }
   if (r.edge) {
