@@ -51,6 +51,12 @@ class FramingLoop implements CommandStream {
   readonly commands$: Observable<Framed>;
   #subscriber: Subscriber<Framed> | null = null;
   #nextTurn: NodeJS.Immediate | null = null;
+  /**
+   * Whether a chunk has come through this loop. Until one has, there is nothing to frame (what a
+   * socket before it left unframed was taken at the switch: STARTTLS drops it), and a wake-up
+   * must not make the framer an idle connection does not need (~340 B with its scanner).
+   */
+  #fed = false;
 
   constructor(
     readonly source: FramedSource,
@@ -82,6 +88,7 @@ class FramingLoop implements CommandStream {
   pushed(chunk: Buffer): void {
     const subscriber = this.#subscriber;
     if (subscriber === null) return;
+    this.#fed = true;
     try {
       this.control.framer().push(chunk);
     } catch (error) {
@@ -93,7 +100,7 @@ class FramingLoop implements CommandStream {
 
   run(): void {
     const subscriber = this.#subscriber;
-    if (this.#nextTurn !== null || subscriber === null) return;
+    if (this.#nextTurn !== null || subscriber === null || !this.#fed) return;
     const { control } = this;
     try {
       for (let budget = COMMANDS_PER_TURN; ; budget--) {

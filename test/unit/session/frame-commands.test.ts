@@ -21,6 +21,9 @@ describe('frameCommands', () => {
       if (seen.length === 1) mode = null;
     });
     expect(made).toBe(0);
+    // The machine starts reading (a TLS connection's first wake-up) before any byte: no framer yet.
+    stream.wake();
+    expect(made).toBe(0);
     socket.emit('data', Buffer.from('a1 NOOP\r\na2 NO'));
     socket.emit('data', Buffer.from('OP\r\na3 NOOP\r\n'));
     expect(made).toBe(1);
