@@ -1,6 +1,6 @@
 // The floor for bench/conn-cost.ts: what bare Node costs per connection, with no proxy logic.
 //   node --expose-gc bench/floor-launch.mjs <cert> <key> [session-cache]
-// A net.Server that writes a greeting line, and a tls.Server (same ECDSA certificate, TLS 1.2-1.3)
+// A net.Server that writes a greeting line, and a tls.Server (the certificate given, TLS 1.2-1.3)
 // that writes it after the handshake; both hold connections until the client closes. With
 // `session-cache`, the least a Node server does for TLS session-ID resumption: `newSession` and
 // `resumeSession` over a Map (bench/handshake-cost.ts --floor). Same IPC

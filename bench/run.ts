@@ -17,11 +17,12 @@
  * machine's busy time, so that a rate taken while the generator or the machine saturates is seen
  * as such. `--hs-procs N` sets the handshake generator's processes (4).
  *
- * The session and handshake rows also measure bare Node, the floor any Node server pays:
- * bench/floor-session.mjs proxies the same IMAP session (same auth service and Dovecot) with none
- * of Postern's logic, and bench/floor-launch.mjs is a `tls.Server` with the same RSA certificate
- * that writes a greeting (a Map as its session cache). A row's Postern / bare Node ratio is what
- * Postern adds; bare Node / nginx is what the runtime costs.
+ * The relay (IMAP), session, handshake and memory rows also measure bare Node, the floor any
+ * Node server pays: bench/floor-session.mjs proxies the same IMAP sessions (same auth service and
+ * Dovecot) with none of Postern's logic, and bench/floor-launch.mjs is a `tls.Server` and a
+ * `net.Server` that write a greeting (a Map as its session cache). A row's Postern / bare Node
+ * ratio is what Postern adds; bare Node / nginx is what the runtime costs. For Node processes
+ * the memory rows also read RSS once V8 has settled (settledRssKb).
  *
  * Every loop is bounded in count and time; everything listens on and talks to 127.0.0.1.
  * Results: bench/results/latest.json.
@@ -454,7 +455,7 @@ interface Settled {
 /**
  * A Node process's RSS once V8 has given back the young generation it grew while the
  * connections opened: V8's memory reducer does it only after the process has been idle for a
- * while (here 10-60 s after the last connection opened), so a reading taken a few seconds after
+ * while (here 4-95 s after the last connection opened), so a reading taken a few seconds after
  * opening measures that transient as much as the connections. nginx has no such transient. Polls
  * every 2 s, up to P.settleMaxMs: once the RSS has dropped 5% below `heldKb`, three polls that
  * find nothing lower end the wait. Returns the lowest reading. When V8 runs its reducer is its
@@ -704,7 +705,7 @@ async function main(): Promise<void> {
     cleanup.push(stopProxies);
     const targets = [N, Pn];
     const order = (r: number) => (r % 2 === 0 ? targets : [...targets].reverse());
-    // Bare Node, beside the proxies in the session and handshake figures.
+    // Bare Node, beside the proxies in the relay, session and handshake figures.
     let floorSession: Target | undefined;
     let floorTls: Target | undefined;
     if (want('relay') || want('sessions') || want('handshakes')) {
