@@ -1,4 +1,5 @@
-// The floor for bench/conn-cost.ts: what bare Node costs per connection, with no proxy logic.
+// The floor for bench/conn-cost.ts, bench/handshake-cost.ts --floor and `npm run bench`: what bare
+// Node costs per connection, with no proxy logic.
 //   node --expose-gc bench/floor-launch.mjs <cert> <key> [session-cache]
 // A net.Server that writes a greeting line, and a tls.Server (the certificate given, TLS 1.2-1.3)
 // that writes it after the handshake; both hold connections until the client closes. With
