@@ -86,7 +86,7 @@ const want = (p: Phase) => only.has(p);
 const P = {
   rounds: Number(opt.rounds ?? (QUICK ? 2 : 5)),
   messageBytes: 10_000_000,
-  fetchesPerRun: QUICK ? 2 : 3,
+  fetchesPerRun: QUICK ? 4 : 12,
   sessionMs: QUICK ? 1500 : 3000,
   sessionMax: 50_000,
   /** Generator processes for the sessions figure (each runs one session at a time). */
