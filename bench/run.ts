@@ -200,18 +200,23 @@ interface Target {
   ports: Record<Key, number>;
 }
 
-/** Starts a bare Node floor (bench/floor-*.mjs); its `ready` message names its ports in order. */
-async function startFloor(script: string, args: string[], keys: Key[][]): Promise<{ daemon: Daemon; target: Target }> {
-  const daemon = spawnDaemon(process.execPath, [path.join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
-  const ready = await new Promise<{ pid: number; ports: number[] }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${daemon.output()}`)), 20_000);
-    daemon.child.on('message', (m: { type: string; pid: number; ports: number[] }) => {
+/** A helper process's `ready` IPC message (within 20 s, or its output in the error). */
+function readyMessage<M extends { type: string }>(daemon: Daemon, what: string): Promise<M> {
+  return new Promise<M>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${daemon.output()}`)), 20_000);
+    daemon.child.on('message', (m: M) => {
       if (m.type === 'ready') {
         clearTimeout(timer);
         resolve(m);
       }
     });
   });
+}
+
+/** Starts a bare Node floor (bench/floor-*.mjs); its `ready` message names its ports in order. */
+async function startFloor(script: string, args: string[], keys: Key[][]): Promise<{ daemon: Daemon; target: Target }> {
+  const daemon = spawnDaemon(process.execPath, [path.join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
+  const ready = await readyMessage<{ type: string; pid: number; ports: number[] }>(daemon, script);
   const ports = Object.fromEntries(KEYS.map((k) => [k, 0])) as Record<Key, number>;
   keys.forEach((forPort, i) => {
     for (const k of forPort) ports[k] = ready.ports[i]!;
@@ -279,15 +284,7 @@ async function startAuthChild(backends: Record<string, number>): Promise<{ daemo
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     cwd: ROOT,
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`auth server did not start:\n${daemon.output()}`)), 20_000);
-    daemon.child.on('message', (m: { type: string; port: number }) => {
-      if (m.type === 'ready') {
-        clearTimeout(timer);
-        resolve(m.port);
-      }
-    });
-  });
+  const { port } = await readyMessage<{ type: string; port: number }>(daemon, 'auth server');
   return { daemon, port };
 }
 
