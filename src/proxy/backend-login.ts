@@ -7,6 +7,7 @@ import { LoginStepError, type LoginStep } from '../protocols/login-step.js';
 import { protocolFor } from '../protocols/registry.js';
 import { backendTlsFor, type BackendTls } from './backend-tls.js';
 import { ReplyBuffer } from './reply-buffer.js';
+import { connectPlainBackend, readsIntoConsumer, setBackendConsumer } from './backend-reads.js';
 import { forwardClientAddress, type ClientAddressFacts } from './client-address-forward.js';
 
 export class BackendLoginError extends Error {
@@ -73,6 +74,12 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
     let stepIndex = 0;
     /** Set while a TLS handshake with the backend runs: errors then are handshake failures. */
     let handshaking = false;
+    /**
+     * What arrived past a full reply buffer, read again when the next step starts; meanwhile the
+     * socket is paused (nginx leaves such bytes in the kernel), so a backend cannot make the login
+     * hoard bytes.
+     */
+    let unread: Buffer | null = null;
 
     const fail = (error: BackendLoginError) => {
       cleanup();
@@ -111,12 +118,10 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       fail(new BackendLoginError(`upstream sent too long response line: ${JSON.stringify(excerpt)} while reading response from upstream`));
     };
     const onData = (chunk: Buffer) => {
-      const unread = received.take(chunk);
-      if (unread.length > 0) {
-        // What does not fit waits in the paused socket (nginx leaves it in the kernel), which
-        // stops reading once its own buffer is full: a backend cannot make the login hoard bytes.
+      const past = received.take(chunk);
+      if (past.length > 0) {
         socket.pause();
-        socket.unshift(unread);
+        unread = unread === null ? Buffer.from(past) : Buffer.concat([unread, past]);
       }
       if (!received.endsLine) {
         if (received.full) tooLong();
@@ -142,7 +147,9 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       if (step.send === undefined) {
         cleanup();
         socket.pause();
-        resolve({ socket, firstReply: step.keepReply ? Buffer.alloc(0) : received.bytes });
+        // What came after the last reply is the client's, first thing in the relay.
+        const reply = step.keepReply ? Buffer.alloc(0) : received.bytes;
+        resolve({ socket, firstReply: unread === null ? reply : Buffer.concat([reply, unread]) });
         return;
       }
       if (step.upgrade) {
@@ -152,6 +159,9 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       received.clear();
       sendNext(step);
       socket.resume();
+      const held = unread;
+      unread = null;
+      if (held !== null) onData(held);
     };
 
     /** Over `plain` (STARTTLS) or on a new connection: the login goes on once the backend is trusted. */
@@ -185,7 +195,8 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       plain.pause();
       // The plain socket's own errors now surface on the TLS socket.
       plain.on('error', () => undefined);
-      const buffered = plain.readableLength > 0 ? (plain.read() as Buffer | null)?.length ?? 0 : 0;
+      const buffered = (unread?.length ?? 0) + (plain.readableLength > 0 ? (plain.read() as Buffer | null)?.length ?? 0 : 0);
+      unread = null;
       const extra = received.length - script.replyLength(reply, target) + buffered;
       if (extra > 0) options.logger?.warn({ bytes: extra }, 'upstream sent data after its STARTTLS reply, discarded');
       received.clear();
@@ -195,7 +206,8 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
 
     function cleanup() {
       options.signal.removeEventListener('abort', onAbort);
-      socket.off('data', onData);
+      if (readsIntoConsumer(socket)) setBackendConsumer(socket, null);
+      else socket.off('data', onData);
       socket.off('error', onError);
       socket.off('end', onEnd);
     }
@@ -211,8 +223,12 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       return;
     }
     const tlsFirst = backendTls?.mode === 'on';
-    // `noDelay` rather than `setNoDelay()`: set once connected, not before and again after.
-    socket = net.connect({ host: target.server, port: target.port, noDelay: !tlsFirst });
+    // `noDelay` rather than `setNoDelay()`: set once connected, not before and again after. A
+    // backend that stays plaintext reads as backend-reads.ts says; TLS runs over Node's own reads.
+    socket =
+      backendTls === null
+        ? connectPlainBackend({ host: target.server, port: target.port, noDelay: true }, onData)
+        : net.connect({ host: target.server, port: target.port, noDelay: !tlsFirst });
     // The PROXY header precedes everything, TLS included (nginx writes it on connect).
     if (options.proxyHeader !== undefined) socket.write(options.proxyHeader);
     if (tlsFirst) {
@@ -226,7 +242,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       });
       return;
     }
-    socket.on('data', onData);
+    if (!readsIntoConsumer(socket)) socket.on('data', onData);
     socket.on('error', onError);
     socket.on('end', onEnd);
   });

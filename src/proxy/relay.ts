@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { readsIntoConsumer, relayBackendReads } from './backend-reads.js';
 
 export interface RelayOptions {
   /** Bytes for the client before anything else: the backend's login reply. */
@@ -100,7 +101,9 @@ function forward(relay: Relay, from: Socket, to: Socket, side: Direction['side']
   const direction: Direction = { relay, from, to, side, ended: false };
   (from as RelaySocket)[OUT] = direction;
   (to as RelaySocket)[IN] = direction;
-  from.on('data', onData);
+  // A plaintext backend's reads come through backend-reads.ts (no `data` events); it pauses on a full `to` the same way.
+  if (readsIntoConsumer(from)) relayBackendReads(from, to);
+  else from.on('data', onData);
   to.on('drain', onDrain);
   from.on('end', onEnd);
   from.on('error', onError);

@@ -1,0 +1,143 @@
+import net from 'node:net';
+import type { Writable } from 'node:stream';
+
+/**
+ * How a plaintext backend connection reads: into buffers Postern chooses (net's `onread`), not
+ * into a new 64 KB buffer per read as Node's sockets do by default.
+ *
+ * Why: Node allocates each read's buffer outside V8's heap, and V8 counts it as external memory.
+ * A bulk relay (a FETCH of a large message) allocates about as much as it moves. Once the
+ * process's old generation is above V8's incremental-marking threshold (8 MB, which a proxy with
+ * its modules and a few thousand sessions always is), that external memory starts a full
+ * mark-compact every ~30 MB: 20–30 of them per `npm run bench` relay round, where bare Node,
+ * below the threshold, ran one (docs/performance.md, change 15).
+ *
+ * How (net asks for the next read's buffer right after each read):
+ * - A read lands in one process-wide buffer (`PROBE`) and is copied out, exact size, before its
+ *   callback returns, as Node's own reads are: nothing refers to `PROBE` afterwards, so every
+ *   backend socket can share it, and a session between bursts holds no read buffer at all.
+ * - After a read that filled its buffer (bulk data is flowing), the next read lands in a 64 KB
+ *   buffer from a small process-wide pool, which is handed to the client's `write()` as it is,
+ *   with no copy, and goes back to the pool once that write is done. A read that did not fill
+ *   its buffer (the kernel had no more) sends the socket back to `PROBE`.
+ * - At most `MAX_LENT` pool buffers wait for a read at any time (a socket holds the one chosen
+ *   for its next read until that read comes): a session that goes quiet right after a full read
+ *   holds one, so this bounds what quiet sessions can hold, whatever their number; past it,
+ *   reads go to `PROBE`.
+ */
+const PROBE_SIZE = 16 * 1024;
+const BULK_SIZE = 64 * 1024;
+const PROBE = Buffer.allocUnsafe(PROBE_SIZE);
+/** Pool buffers no write or socket holds, ready for the next bulk read. */
+const spare: Buffer[] = [];
+const MAX_SPARE = 8;
+/** Pool buffers chosen for a socket's next read, not read into yet. */
+let lent = 0;
+const MAX_LENT = 64;
+
+const recycle = (buffer: Buffer): void => {
+  if (spare.length < MAX_SPARE) spare.push(buffer);
+};
+
+/** Who takes a backend's bytes during the login: each chunk a copy it may keep. */
+export type BytesConsumer = (chunk: Buffer) => void;
+
+class BackendReads {
+  /** The login's reader; null once the login is over. */
+  consumer: BytesConsumer | null = null;
+  /** The client's transport, once the relay runs. */
+  #relayTo: Writable | null = null;
+  /** The pool buffer chosen for the next read, or null (`PROBE`). */
+  #lent: Buffer | null = null;
+  /** The last read filled its buffer: more is likely waiting in the kernel. */
+  #full = false;
+  /** Bytes read while no one takes them (between the login and the relay): the client's first. */
+  #held: Buffer[] | null = null;
+
+  /** The buffer for the next read (net's `onread.buffer`). */
+  next(): Buffer {
+    if (!this.#full || lent >= MAX_LENT) return PROBE;
+    lent += 1;
+    return (this.#lent = spare.pop() ?? Buffer.allocUnsafe(BULK_SIZE));
+  }
+
+  /** One read (net's `onread.callback`); false pauses the socket. */
+  read(length: number, buffer: Buffer): boolean {
+    this.#full = length === buffer.length;
+    const pooled = buffer !== PROBE;
+    if (pooled) this.#returned();
+    const relayTo = this.#relayTo;
+    if (relayTo !== null) {
+      if (!pooled) return relayTo.write(Buffer.from(buffer.subarray(0, length)));
+      return relayTo.write(buffer.subarray(0, length), () => recycle(buffer));
+    }
+    const copy = Buffer.from(buffer.subarray(0, length));
+    if (pooled) recycle(buffer);
+    if (this.consumer !== null) {
+      this.consumer(copy);
+      return true;
+    }
+    (this.#held ??= []).push(copy);
+    return false;
+  }
+
+  /** From now on each read goes to `client`, after what was held. */
+  relayTo(client: Writable): void {
+    this.consumer = null;
+    this.#relayTo = client;
+    for (const chunk of this.#held ?? []) client.write(chunk);
+    this.#held = null;
+  }
+
+  /** The socket closed: the buffer chosen for its next read goes back. */
+  closed(): void {
+    const buffer = this.#lent;
+    if (buffer === null) return;
+    this.#returned();
+    recycle(buffer);
+  }
+
+  #returned(): void {
+    this.#lent = null;
+    lent -= 1;
+  }
+}
+
+const READS = Symbol('backend socket reads');
+type BackendSocket = net.Socket & { [READS]?: BackendReads };
+
+function onRead(this: BackendSocket, length: number, buffer: Buffer): boolean {
+  return this[READS]!.read(length, buffer);
+}
+
+function onClose(this: BackendSocket): void {
+  this[READS]!.closed();
+}
+
+/** A plaintext connection to a backend whose reads are chosen as above; `consumer` gets them until the relay. */
+export function connectPlainBackend(options: net.TcpNetConnectOpts, consumer: BytesConsumer): net.Socket {
+  const reads = new BackendReads();
+  reads.consumer = consumer;
+  const socket: BackendSocket = net.connect({ ...options, onread: { buffer: () => reads.next(), callback: onRead as (n: number, b: Uint8Array) => boolean } });
+  socket[READS] = reads;
+  socket.on('close', onClose);
+  return socket;
+}
+
+/** Reads `socket` with `consumer` from now on (a login step's own reader). */
+export function setBackendConsumer(socket: net.Socket, consumer: BytesConsumer | null): void {
+  (socket as BackendSocket)[READS]!.consumer = consumer;
+}
+
+/** Whether `socket` was made by connectPlainBackend (its bytes come to a consumer, not as `data` events). */
+export function readsIntoConsumer(socket: net.Socket): boolean {
+  return (socket as BackendSocket)[READS] !== undefined;
+}
+
+/**
+ * The relay's backend-to-client direction: each read written to `client`; a `write()` that asks
+ * to wait pauses the backend (the relay resumes it on `client`'s `drain`).
+ */
+export function relayBackendReads(socket: net.Socket, client: Writable): void {
+  (socket as BackendSocket)[READS]!.relayTo(client);
+}
