@@ -10,6 +10,9 @@
  *   npm run bench -- --rounds 7 --pin  (pin the proxies to CPU 1, everything else to CPU 0)
  *   npm run bench -- --cpu-prof --only relay   Postern under --cpu-prof, top frames printed
  *   npm run bench -- --no-build        use dist/ as it is
+ *   npm run bench -- --node-flags="--trace-gc" --only relay
+ *                                      V8/Node flags for Postern and bare Node; each process's
+ *                                      output is kept in bench/results/node-output/
  *
  * Handshakes and full IMAP sessions are driven by a C load generator (bench/loadgen.c, built with
  * cc and the OpenSSL headers) in several processes; every such row carries the proxy's CPU per
@@ -71,6 +74,7 @@ const { values: opt } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
     'hs-procs': { type: 'string' },
+    'node-flags': { type: 'string' },
     out: { type: 'string' },
   },
   strict: true,
@@ -214,8 +218,22 @@ function readyMessage<M extends { type: string }>(daemon: Daemon, what: string):
 }
 
 /** Starts a bare Node floor (bench/floor-*.mjs); its `ready` message names its ports in order. */
+/** `--node-flags`: given to every Node process measured (Postern and bare Node) alike. */
+const NODE_FLAGS = (opt['node-flags'] ?? '').split(/\s+/).filter((f) => f !== '');
+/** With `--node-flags`, what each measured Node process printed (a `--trace-gc` log, say), kept at the end. */
+const nodeOutputs: Array<{ name: string; daemon: Daemon }> = [];
+
+function keepNodeOutputs(): void {
+  if (NODE_FLAGS.length === 0) return;
+  const dir = path.join(RESULTS, 'node-output');
+  mkdirSync(dir, { recursive: true });
+  nodeOutputs.forEach(({ name, daemon }, i) => writeFileSync(path.join(dir, `${i + 1}-${name}.log`), daemon.output()));
+  log(`bench: the output of ${nodeOutputs.length} Node processes (${NODE_FLAGS.join(' ')}) is in ${path.relative(ROOT, dir)}`);
+}
+
 async function startFloor(script: string, args: string[], keys: Key[][]): Promise<{ daemon: Daemon; target: Target }> {
-  const daemon = spawnDaemon(process.execPath, [path.join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
+  const daemon = spawnDaemon(process.execPath, [...NODE_FLAGS, path.join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
+  nodeOutputs.push({ name: script.replace(/\.mjs$/, ''), daemon });
   const ready = await readyMessage<{ type: string; pid: number; ports: number[] }>(daemon, script);
   const ports = Object.fromEntries(KEYS.map((k) => [k, 0])) as Record<Key, number>;
   keys.forEach((forPort, i) => {
@@ -233,10 +251,11 @@ interface PosternProc {
 }
 
 async function startPostern(confPath: string, nodeFlags: string[]): Promise<PosternProc> {
-  const daemon = spawnDaemon(process.execPath, [...nodeFlags, path.join(HERE, 'postern-launch.mjs'), confPath], {
+  const daemon = spawnDaemon(process.execPath, [...NODE_FLAGS, ...nodeFlags, path.join(HERE, 'postern-launch.mjs'), confPath], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     cwd: ROOT,
   });
+  nodeOutputs.push({ name: 'postern', daemon });
   const child = daemon.child;
   let seq = 0;
   const pending = new Map<number, (m: Record<string, unknown>) => void>();
@@ -890,6 +909,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const c of cleanup.reverse()) await c().catch((e: Error) => log(`bench: cleanup: ${e.message}`));
+    keepNodeOutputs();
   }
 
   results.durationS = Math.round((Date.now() - started) / 1000);
