@@ -10,6 +10,7 @@
  *   npm run bench -- --rounds 7 --pin  (pin the proxies to CPU 1, everything else to CPU 0)
  *   npm run bench -- --cpu-prof --only relay   Postern under --cpu-prof, top frames printed
  *   npm run bench -- --no-build        use dist/ as it is
+ *   npm run bench -- --only relay --relay imap-plain,pop3-plain   only these relay paths
  *   npm run bench -- --node-flags="--trace-gc" --only relay
  *                                      V8/Node flags for Postern and bare Node; each process's
  *                                      output is kept in bench/results/node-output/
@@ -75,6 +76,7 @@ const { values: opt } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     'hs-procs': { type: 'string' },
     'node-flags': { type: 'string' },
+    relay: { type: 'string' },
     out: { type: 'string' },
   },
   strict: true,
@@ -315,7 +317,10 @@ function pin(pid: number, cpu: number): void {
 // 1. Relay throughput
 
 type RelayVariant = 'imap-plain' | 'imap-starttls' | 'imap-tls' | 'pop3-plain' | 'pop3-starttls' | 'pop3-tls';
-const RELAY_VARIANTS: RelayVariant[] = ['imap-plain', 'imap-starttls', 'imap-tls', 'pop3-plain', 'pop3-starttls', 'pop3-tls'];
+const ALL_RELAY_VARIANTS: RelayVariant[] = ['imap-plain', 'imap-starttls', 'imap-tls', 'pop3-plain', 'pop3-starttls', 'pop3-tls'];
+/** `--relay imap-plain,pop3-plain`: only these paths in the relay phase (a profile of one path, say). */
+const RELAY_VARIANTS = opt.relay === undefined ? ALL_RELAY_VARIANTS : ALL_RELAY_VARIANTS.filter((v) => opt.relay!.split(',').includes(v));
+if (RELAY_VARIANTS.length === 0) throw new Error(`--relay: none of ${ALL_RELAY_VARIANTS.join(', ')}`);
 
 interface RelayRun {
   mbps: number[];
