@@ -263,6 +263,25 @@ describe('a reply exactly as long as proxy_buffer', () => {
 });
 
 describe('backpressure', () => {
+  it('bytes past a full greeting are read as the next reply, once the next command is sent (as nginx reads them from the kernel)', async () => {
+    const seen: string[] = [];
+    const b = await backend(async (c) => {
+      // The greeting in two reads, the second bringing the rest of the buffer and the reply to USER.
+      const greeting = sized('+OK ', BUFFER);
+      await c.write(greeting.slice(0, 100));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await c.write(greeting.slice(100) + '+OK user\r\n');
+      seen.push(await c.line());
+      seen.push(await c.line());
+      await c.write('+OK logged in\r\n');
+      await c.line();
+    });
+    const session = await login('pop3', b.port);
+    expect(seen).toEqual(['USER alice', 'PASS s3cret']);
+    expect(session.firstReply.toString('latin1')).toBe('+OK logged in\r\n');
+    session.socket.destroy();
+  });
+
   it('bytes after a full, complete reply stay unread in the socket, then reach the relay in order', async () => {
     const tail = Array.from({ length: 100_000 }, (_, i) => `line ${i}\r\n`).join('');
     const b = await backend(async (c) => {
@@ -270,7 +289,11 @@ describe('backpressure', () => {
       await c.line();
       await c.write('+OK\r\n');
       await c.line();
-      await c.write(sized('+OK ', BUFFER) + tail);
+      // The reply in two reads: the second brings the rest of the buffer and more, past it.
+      const reply = sized('+OK ', BUFFER);
+      await c.write(reply.slice(0, 100));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await c.write(reply.slice(100) + tail);
       await c.line();
     });
     const session = await login('pop3', b.port);
