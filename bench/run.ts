@@ -316,8 +316,9 @@ function pin(pid: number, cpu: number): void {
 // ---------------------------------------------------------------------------------------------
 // 1. Relay throughput
 
-type RelayVariant = 'imap-plain' | 'imap-starttls' | 'imap-tls' | 'pop3-plain' | 'pop3-starttls' | 'pop3-tls';
-const ALL_RELAY_VARIANTS: RelayVariant[] = ['imap-plain', 'imap-starttls', 'imap-tls', 'pop3-plain', 'pop3-starttls', 'pop3-tls'];
+/** The relay paths: a message fetched (IMAP FETCH, POP3 RETR), or, for `imap-append`, uploaded (APPEND, plaintext). */
+type RelayVariant = 'imap-plain' | 'imap-starttls' | 'imap-tls' | 'pop3-plain' | 'pop3-starttls' | 'pop3-tls' | 'imap-append';
+const ALL_RELAY_VARIANTS: RelayVariant[] = ['imap-plain', 'imap-starttls', 'imap-tls', 'pop3-plain', 'pop3-starttls', 'pop3-tls', 'imap-append'];
 /** `--relay imap-plain,pop3-plain`: only these paths in the relay phase (a profile of one path, say). */
 const RELAY_VARIANTS = opt.relay === undefined ? ALL_RELAY_VARIANTS : ALL_RELAY_VARIANTS.filter((v) => opt.relay!.split(',').includes(v));
 if (RELAY_VARIANTS.length === 0) throw new Error(`--relay: none of ${ALL_RELAY_VARIANTS.join(', ')}`);
@@ -333,6 +334,7 @@ function relayPort(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle): nu
     switch (v) {
       case 'imap-plain':
       case 'imap-starttls':
+      case 'imap-append':
         return dc.imapPort;
       case 'imap-tls':
         return dc.imapsPort!;
@@ -343,7 +345,7 @@ function relayPort(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle): nu
         return dc.pop3sPort!;
     }
   }
-  return { 'imap-plain': t.ports.imap, 'imap-starttls': t.ports.imap, 'imap-tls': t.ports.imaps, 'pop3-plain': t.ports.pop3, 'pop3-starttls': t.ports.pop3, 'pop3-tls': t.ports.pop3s }[v];
+  return { 'imap-plain': t.ports.imap, 'imap-append': t.ports.imap, 'imap-starttls': t.ports.imap, 'imap-tls': t.ports.imaps, 'pop3-plain': t.ports.pop3, 'pop3-starttls': t.ports.pop3, 'pop3-tls': t.ports.pop3s }[v];
 }
 
 async function relayRun(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle, fetches: number): Promise<RelayRun> {
@@ -371,8 +373,16 @@ async function relayRun(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle
       conn.write(`PASS ${PASS}\r\n`);
       await conn.ok();
     }
+    if (v === 'imap-append') {
+      conn.write('c CREATE Uploads\r\n');
+      await conn.tagged('c').catch(() => undefined); // NO once it exists: either will do
+    }
     const fetch = (i: number) =>
-      imap ? conn.bulkRead(`f${i} FETCH 1 BODY.PEEK[]\r\n`, imapTaggedEnd(`f${i}`)) : conn.bulkRead('RETR 1\r\n', pop3End);
+      v === 'imap-append'
+        ? append(conn, `a${i}`)
+        : imap
+          ? conn.bulkRead(`f${i} FETCH 1 BODY.PEEK[]\r\n`, imapTaggedEnd(`f${i}`))
+          : conn.bulkRead('RETR 1\r\n', pop3End);
     await fetch(0); // warm-up: page cache, Dovecot's index, the proxy's JIT
     const pid = t === 'direct' ? undefined : t.pid;
     const cpu0 = pid ? cpuMs(pid) : 0;
@@ -387,12 +397,31 @@ async function relayRun(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle
       mbps.push(n / 1e6 / (dt / 1000));
     }
     const cpu1 = pid ? cpuMs(pid) : 0;
+    if (v === 'imap-append') {
+      // The uploads go: the next run appends to an empty mailbox again.
+      conn.write('u SELECT Uploads\r\nd STORE 1:* +FLAGS.SILENT (\\Deleted)\r\ne EXPUNGE\r\n');
+      await conn.tagged('e', 30_000);
+    }
     conn.write(imap ? 'z LOGOUT\r\n' : 'QUIT\r\n');
     await conn.quit('');
     return { mbps, bytes, cpuMsPerMb: pid ? (cpu1 - cpu0) / (bytes / 1e6) : null };
   } finally {
     conn.destroy();
   }
+}
+
+/** What `imap-append` uploads: a message of `P.messageBytes` in 80-byte lines. */
+let upload: string | undefined;
+
+/** One APPEND of `upload` (a synchronising literal); its size. */
+async function append(conn: Conn, tag: string): Promise<number> {
+  upload ??= 'Subject: upload\r\n\r\n' + `${'u'.repeat(78)}\r\n`.repeat(Math.floor(P.messageBytes / 80));
+  conn.write(`${tag} APPEND Uploads {${upload.length}}\r\n`);
+  const reply = await conn.readLine();
+  if (!reply.startsWith('+')) throw new Error(`imap-append: ${reply}`);
+  conn.write(upload + '\r\n');
+  await conn.tagged(tag, 60_000);
+  return upload.length;
 }
 
 // ---------------------------------------------------------------------------------------------
