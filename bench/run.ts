@@ -219,7 +219,6 @@ function readyMessage<M extends { type: string }>(daemon: Daemon, what: string):
   });
 }
 
-/** Starts a bare Node floor (bench/floor-*.mjs); its `ready` message names its ports in order. */
 /** `--node-flags`: given to every Node process measured (Postern and bare Node) alike. */
 const NODE_FLAGS = (opt['node-flags'] ?? '').split(/\s+/).filter((f) => f !== '');
 /** With `--node-flags`, what each measured Node process printed (a `--trace-gc` log, say), kept at the end. */
@@ -233,6 +232,7 @@ function keepNodeOutputs(): void {
   log(`bench: the output of ${nodeOutputs.length} Node processes (${NODE_FLAGS.join(' ')}) is in ${path.relative(ROOT, dir)}`);
 }
 
+/** Starts a bare Node floor (bench/floor-*.mjs); its `ready` message names its ports in order. */
 async function startFloor(script: string, args: string[], keys: Key[][]): Promise<{ daemon: Daemon; target: Target }> {
   const daemon = spawnDaemon(process.execPath, [...NODE_FLAGS, path.join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT });
   nodeOutputs.push({ name: script.replace(/\.mjs$/, ''), daemon });
@@ -377,22 +377,23 @@ async function relayRun(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle
       conn.write('c CREATE Uploads\r\n');
       await conn.tagged('c').catch(() => undefined); // NO once it exists: either will do
     }
-    const fetch = (i: number) =>
+    /** One timed transfer: a fetch, or an upload. */
+    const transfer = (i: number) =>
       v === 'imap-append'
         ? append(conn, `a${i}`)
         : imap
           ? conn.bulkRead(`f${i} FETCH 1 BODY.PEEK[]\r\n`, imapTaggedEnd(`f${i}`))
           : conn.bulkRead('RETR 1\r\n', pop3End);
-    await fetch(0); // warm-up: page cache, Dovecot's index, the proxy's JIT
+    await transfer(0); // warm-up: page cache, Dovecot's index, the proxy's JIT
     const pid = t === 'direct' ? undefined : t.pid;
     const cpu0 = pid ? cpuMs(pid) : 0;
     const mbps: number[] = [];
     let bytes = 0;
     for (let i = 1; i <= fetches; i++) {
       const t0 = performance.now();
-      const n = await fetch(i);
+      const n = await transfer(i);
       const dt = performance.now() - t0;
-      if (n < P.messageBytes * 0.9) throw new Error(`${v}: short fetch (${n} bytes)`);
+      if (n < P.messageBytes * 0.9) throw new Error(`${v}: short transfer (${n} bytes)`);
       bytes += n;
       mbps.push(n / 1e6 / (dt / 1000));
     }
