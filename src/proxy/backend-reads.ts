@@ -62,6 +62,8 @@ class BackendReads {
 
   /** The buffer for the next read (net's `onread.buffer`). */
   next(): Buffer {
+    // Asked again before a read came (net does not, today): the same one, so none is lost.
+    if (this.#lent !== null) return this.#lent;
     if (!this.#full || lent >= MAX_LENT) return PROBE;
     lent += 1;
     return (this.#lent = spare.pop() ?? Buffer.allocUnsafe(BULK_SIZE));
