@@ -1,8 +1,8 @@
 /**
  * The relay's backend-to-client bytes when the backend socket reads into buffers Postern chooses
  * (src/proxy/backend-reads.ts): one buffer shared by every backend socket, copied out of at once,
- * and a buffer of the socket's own while bulk data flows, handed to the client's write() as it
- * is. Whatever the backends send, in whatever bursts, and however slowly each client reads,
+ * and, while bulk data flows, buffers from a shared pool handed to the client's write() as they
+ * are. Whatever the backends send, in whatever bursts, and however slowly each client reads,
  * every client gets its own backend's bytes, in order: a read never lands in a buffer a pending
  * write still holds. Several sessions run at once so that they share the process-wide buffer.
  * Real sockets on loopback; each case is bounded in bytes.
@@ -103,13 +103,17 @@ async function session(number: number, reader: Plan['reader']): Promise<Buffer[]
 
 let nextSession = 0;
 
+/** Each plan's bytes drawn and kept under a new session number; the numbers, in order. */
+const register = (plans: Plan[]): number[] =>
+  plans.map((p) => {
+    const number = nextSession++ % 256;
+    sends.set(number, { ...p, bytes: p.bursts.map((b) => randomBytes(b.size)) });
+    return number;
+  });
+
 describe('backend reads into chosen buffers (relay, backend to client)', () => {
   test.prop([fc.array(plan, { minLength: 1, maxLength: 5 })], { numRuns: 12 })('every client gets its own backend bytes, in order', async (plans) => {
-    const numbers = plans.map((p) => {
-      const number = nextSession++ % 256;
-      sends.set(number, { ...p, bytes: p.bursts.map((b) => randomBytes(b.size)) });
-      return number;
-    });
+    const numbers = register(plans);
     const received = await Promise.all(numbers.map((n, i) => session(n, plans[i]!.reader)));
     numbers.forEach((n, i) => {
       const sent = sends.get(n)!.bytes;
@@ -127,11 +131,7 @@ describe('backend reads into chosen buffers (relay, backend to client)', () => {
     };
     const chatty = (): Plan => ({ bursts: Array.from({ length: 150 }, (_, i) => ({ size: 1 + ((i * 389) % 15_000), pauseMs: 1 })), reader: null });
     const plans = [stalled, chatty(), chatty(), { ...chatty(), reader: { startMs: 100, everyBytes: 20_000, pauseMs: 5 } }];
-    const numbers = plans.map((p) => {
-      const number = nextSession++ % 256;
-      sends.set(number, { ...p, bytes: p.bursts.map((b) => randomBytes(b.size)) });
-      return number;
-    });
+    const numbers = register(plans);
     const received = await Promise.all(numbers.map((n, i) => session(n, plans[i]!.reader)));
     numbers.forEach((n, i) => expect(digest(received[i]!)).toBe(digest(sends.get(n)!.bytes)));
   });

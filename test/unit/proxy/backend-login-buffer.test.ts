@@ -263,6 +263,35 @@ describe('a reply exactly as long as proxy_buffer', () => {
 });
 
 describe('backpressure', () => {
+  it('bytes the backend sends between the login and the relay reach the client first, once the relay starts', async () => {
+    const b = await backend(async (c) => {
+      await c.write('+OK hello\r\n');
+      await c.line();
+      await c.write('+OK\r\n');
+      await c.line();
+      await c.write('+OK logged in\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await c.write('early\r\n');
+      await c.line();
+      await c.write('late\r\n');
+    });
+    const session = await login('pop3', b.port);
+    // Read on before the relay takes the socket: what comes is held, not lost.
+    session.socket.resume();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const ended = relay(await accepted, session.socket, { toClient: session.firstReply, toBackend: Buffer.from('NOOP\r\n'), idleTimeoutMs: 10_000 });
+    let relayed = '';
+    client.on('data', (chunk: Buffer) => (relayed += chunk.toString('latin1')));
+    await vi.waitFor(() => expect(relayed).toBe('+OK logged in\r\nearly\r\nlate\r\n'));
+    client.destroy();
+    await ended;
+    server.close();
+  });
+
   it('bytes past a full greeting are read as the next reply, once the next command is sent (as nginx reads them from the kernel)', async () => {
     const seen: string[] = [];
     const b = await backend(async (c) => {
