@@ -1,4 +1,4 @@
-import { and, assign, emit, not, setup } from 'xstate';
+import { and, assign, emit, not, setup } from '../src/xstate.js';
 import type { Protocol } from '../src/config/types.js';
 import type { CapabilityView, LineView, SaslChallenge } from '../src/protocols/dialect.js';
 import { mailProtocols } from '../src/protocols/registry.js';

@@ -1,4 +1,4 @@
-import { createActor, SimulatedClock } from 'xstate';
+import { createActor, SimulatedClock } from '../xstate.js';
 import { connectionMachine } from '../../machines/connection.js';
 import type { ConnectionEffect } from '../../machines/types.js';
 import { encodeJournalLine } from './codec.js';

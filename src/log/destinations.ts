@@ -1,7 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import dgram from 'node:dgram';
 import { hostname } from 'node:os';
-import sonicBoom from 'sonic-boom';
+import { createRequire } from 'node:module';
 import type { SyslogTarget } from '../config/types.js';
 import { errnoText } from '../process/errno.js';
 import { levelNumber, type Level } from './levels.js';
@@ -14,9 +14,10 @@ export interface Destination {
 
 /**
  * sonic-boom, the file stream pino writes with, used directly: pino itself (~7 MB of resident
- * memory once loaded) is only needed for `postern_log_format json`.
+ * memory once loaded) is only needed for `postern_log_format json`. Loaded with require(): an
+ * `import` would run Node's CommonJS export lexer over it (src/xstate.ts).
  */
-const { SonicBoom } = sonicBoom;
+const { SonicBoom } = createRequire(import.meta.url)('sonic-boom') as typeof import('sonic-boom');
 type FileStream = InstanceType<typeof SonicBoom>;
 
 interface OpenFile {

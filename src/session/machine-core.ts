@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
-import { createActor, type Actor, type InspectionEvent, type Observer, type SnapshotFrom } from 'xstate';
+import type { Actor, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
+import { createActor } from '../xstate.js';
 import { connectionMachine, READS_INPUT, SASL_STEPS, saslTag, type SaslStep } from '../../machines/connection.js';
 import type { ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
 import type { ServerConfig } from '../config/types.js';

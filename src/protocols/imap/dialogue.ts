@@ -1,4 +1,4 @@
-import { not } from 'xstate';
+import { not } from '../../xstate.js';
 import { say, toAuth, type Dialogue } from '../../../machines/dialogue.js';
 
 /**

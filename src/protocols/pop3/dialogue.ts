@@ -1,4 +1,4 @@
-import { and, not } from 'xstate';
+import { and, not } from '../../xstate.js';
 import { check, refuse, say, saslToAuth, toAuth, unsafe, type Dialogue } from '../../../machines/dialogue.js';
 import { hasCrLfOrNul } from '../../secret.js';
 

@@ -1,4 +1,4 @@
-import { not } from 'xstate';
+import { not } from '../../xstate.js';
 import { check, note, say, type DialogueFacts, type DialogueMemory, type Dialogue } from '../../../machines/dialogue.js';
 import { SMTP_AUTH_SUCCEEDED } from './dialect.js';
 
