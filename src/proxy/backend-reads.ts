@@ -31,15 +31,20 @@ import type { Writable } from 'node:stream';
  * size is what each piece still costs in copies and external memory (16 KB: 1.0–1.2x nginx's
  * CPU per MB on that path; 4 KB: 0.85–0.93x, docs/performance.md change 15).
  */
-const PROBE_SIZE = 4 * 1024;
+export const PROBE_SIZE = 4 * 1024;
 const BULK_SIZE = 64 * 1024;
 const PROBE = Buffer.allocUnsafe(PROBE_SIZE);
 /** Pool buffers no write or socket holds, ready for the next bulk read. */
 const spare: Buffer[] = [];
-const MAX_SPARE = 8;
+export const MAX_SPARE = 8;
 /** Pool buffers chosen for a socket's next read, not read into yet. */
 let lent = 0;
-const MAX_LENT = 64;
+export const MAX_LENT = 64;
+
+/** The pool now, for the metrics (`postern_relay_read_buffers`) and the tests of its bounds. */
+export function readBuffers(): { lent: number; spare: number } {
+  return { lent, spare: spare.length };
+}
 
 const recycle = (buffer: Buffer): void => {
   if (spare.length < MAX_SPARE) spare.push(buffer);

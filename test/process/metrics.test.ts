@@ -111,6 +111,8 @@ mail {
       'postern_tls_handshake_errors_total': 1,
       'postern_relay_bytes_total{direction="client_to_upstream"}': 4 * AFTER_LOGIN.sent.length,
       'postern_relay_bytes_total{direction="upstream_to_client"}': 4 * AFTER_LOGIN.received.length,
+      // Every session over: no backend socket holds a pool buffer for its next read.
+      'postern_relay_read_buffers{state="lent"}': 0,
     };
     // The last sessions end just after their clients: poll until the counts settle.
     let text = '';
@@ -123,6 +125,7 @@ mail {
     expect(value(text, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
     expect(value(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(text).toContain('# TYPE postern_auth_request_duration_seconds histogram');
+    expect(text).toContain('# TYPE postern_relay_read_buffers gauge');
   });
 
   it('writes one access log line per ended connection', async () => {
