@@ -41,7 +41,7 @@ export function conformanceSeed(env: NodeJS.ProcessEnv = process.env): number {
 }
 export type * from './types.js';
 
-/** The error a failing run throws; fast-check keeps the one of the shrunk counterexample. */
+/** The error a failing run throws; fast-check keeps the one of the last value that failed, the value of `counterexamplePath`. */
 export class Violation extends Error {
   constructor(
     readonly problems: string[],
@@ -90,6 +90,58 @@ export function selectProperties(list: Array<PropertyId | number> | undefined): 
   );
 }
 
+/** How `checkValues` drives fast-check. */
+export interface CheckOptions {
+  /** Values to try in a search. */
+  runs: number;
+  seed: number;
+  /** Replay: run the one value that `seed` and this path name, once, and shrink nothing. */
+  path?: string;
+  /** Time budget for the search and shrinking (fast-check's `interruptAfterTimeLimit`). */
+  budgetMs: number;
+}
+
+/** What `checkValues` found: fast-check's details and how many values `run` was given. */
+export interface CheckOutcome<T> {
+  details: fc.RunDetails<[T]>;
+  /** Calls of `run` (a replay: at most 1). */
+  executions: number;
+}
+
+/**
+ * fast-check driving, apart from any server: `run` is called with values of `arbitrary` and
+ * fails a value by throwing. A search tries `runs` values from `seed` and shrinks the first
+ * failure; `details.counterexamplePath` is the path of the last value that failed, the one whose
+ * error `details.errorInstance` is.
+ *
+ * A replay (`path`) runs exactly that value, once: `endOnFailure`, so fast-check does not shrink
+ * it further (a search stopped by its time budget, or whose smaller candidates passed by timing,
+ * reports a value that still has failing shrinks: shrinking on would run and report another,
+ * smaller counterexample), and nothing after it (if it passes, fast-check would go on with the
+ * values that follow it on the path's level: its shrink siblings, or the next runs).
+ */
+export async function checkValues<T>(arbitrary: fc.Arbitrary<T>, run: (value: T) => Promise<void>, o: CheckOptions): Promise<CheckOutcome<T>> {
+  const replay = o.path !== undefined;
+  let executions = 0;
+  let running: Promise<void> | undefined;
+  const property = fc.asyncProperty(arbitrary, async (value) => {
+    if (replay && executions > 0) return;
+    executions++;
+    running = run(value);
+    await running;
+  });
+  const details: fc.RunDetails<[T]> = await fc.check<[T]>(property, {
+    numRuns: replay ? 1 : o.runs,
+    seed: o.seed,
+    ...(replay ? { path: o.path, endOnFailure: true } : {}),
+    plugins: [fc.interruptAfterTimeLimit(o.budgetMs)],
+  });
+  // The time budget stops fast-check, not the run in progress: let it end (its outcome is
+  // ignored), so that it does not overlap what the caller does next (the next property, a replay).
+  await running?.catch(() => undefined);
+  return { details, executions };
+}
+
 async function runProperty(ctx: Context, gen: DialectGen, def: PropertyDef<unknown>, onProgress?: (e: ProgressEvent) => void): Promise<PropertyResult> {
   const base = { id: def.id, number: def.number, title: def.title };
   const skip = def.skip(ctx);
@@ -111,33 +163,34 @@ async function runProperty(ctx: Context, gen: DialectGen, def: PropertyDef<unkno
       tally.set(hit.id, t);
     }
   };
-  const property = fc.asyncProperty(def.arbitrary(ctx, gen), async (value) => {
-    executions++;
-    const v = await def.check(ctx, gen, value);
-    const quirks = v.quirks ?? [];
-    const problems = ctx.strict ? [...v.problems, ...quirks.map((q) => `${q.problem} [known nginx quirk ${q.id}]`)] : v.problems;
-    if (!shrinking && !ctx.strict) count(quirks);
-    onProgress?.({ type: 'run', property: def.id, run: executions, ok: problems.length === 0 });
-    if (problems.length > 0) {
-      shrinking = true;
-      throw new Violation(problems, v.transcript);
-    }
-  });
-  const details = await fc.check(property, {
-    numRuns: ctx.runs,
-    seed: ctx.seed,
-    ...(ctx.path !== undefined ? { path: ctx.path } : {}),
-    plugins: [fc.interruptAfterTimeLimit(ctx.propertyBudgetMs)],
-  });
+  const replay = ctx.path !== undefined;
+  const { details } = await checkValues(
+    def.arbitrary(ctx, gen),
+    async (value) => {
+      executions++;
+      const v = await def.check(ctx, gen, value);
+      const quirks = v.quirks ?? [];
+      const problems = ctx.strict ? [...v.problems, ...quirks.map((q) => `${q.problem} [known nginx quirk ${q.id}]`)] : v.problems;
+      if (!shrinking && !ctx.strict) count(quirks);
+      onProgress?.({ type: 'run', property: def.id, run: executions, ok: problems.length === 0 });
+      if (problems.length > 0) {
+        shrinking = true;
+        throw new Violation(problems, v.transcript);
+      }
+    },
+    { runs: ctx.runs, seed: ctx.seed, path: ctx.path, budgetMs: ctx.propertyBudgetMs },
+  );
   const durationMs = Date.now() - started;
   // fast-check also reports `failed` without a counterexample: interrupted before any run passed.
   const found = details.failed && details.counterexamplePath !== null;
-  const result: PropertyResult = { ...base, status: found ? 'failed' : 'passed', runs: details.numRuns, durationMs, ...(details.interrupted ? { interrupted: true } : {}) };
+  // A replay counts the one run it made (fast-check also counts the values it stepped over after a pass).
+  const runs = replay ? executions : details.numRuns;
+  const result: PropertyResult = { ...base, status: found ? 'failed' : 'passed', runs, durationMs, ...(details.interrupted ? { interrupted: true } : {}) };
   // A replay (`path`) runs its one counterexample; otherwise a pass takes every run asked for.
-  if (!found && (details.failed || details.interrupted || (ctx.path === undefined && details.numRuns < ctx.runs))) {
+  if (!found && (details.failed || details.interrupted || (!replay && details.numRuns < ctx.runs))) {
     result.status = 'incomplete';
     result.incompleteReason = details.interrupted
-      ? `stopped by the time budget of ${ctx.propertyBudgetMs} ms after ${details.numRuns} of ${ctx.path === undefined ? ctx.runs : 1} runs`
+      ? `stopped by the time budget of ${ctx.propertyBudgetMs} ms after ${runs} of ${replay ? 1 : ctx.runs} runs`
       : `only ${details.numRuns} of ${ctx.runs} runs were made`;
   }
   if (tally.size > 0) result.quirks = [...tally.values()].sort((a, b) => a.id.localeCompare(b.id));
