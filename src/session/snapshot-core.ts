@@ -5,6 +5,7 @@ import { JournalWriter } from '../journal/record.js';
 import type { FrameMode } from '../protocols/types.js';
 import { contained, saslStepOf, type MachineCore, type MachineCoreOptions, type MachineHooks } from './machine-core.js';
 import type { ConnectionMachine } from './options.js';
+import { shareConfiguration } from './shared-configuration.js';
 
 type Snapshot = SnapshotFrom<ConnectionMachine>;
 type System = ActorSystem<{ actors: Record<string, AnyActorRef> }>;
@@ -202,6 +203,7 @@ export class SnapshotCore implements MachineCore {
     let snapshot: Snapshot;
     try {
       snapshot = next();
+      shareConfiguration(snapshot);
       this.#snapshot = snapshot;
       const deferred = this.#deferred;
       for (let i = 0; i < deferred.length; i++) deferred[i]!();
