@@ -27,7 +27,7 @@ export interface ConnectionInput {
   timeoutMs: number;
   authHttpTimeoutMs: number;
   serverName: string;
-  /** `<random.unixtime@server_name>`: APOP/CRAM-MD5 challenge, made by the runtime. */
+  /** `<random.unixtime@server_name>`: APOP/CRAM-MD5 challenge, made by the runtime; empty where neither is enabled. */
   salt: string;
   clientIp: string;
   /** SMTP: the client's host name for `Client-Host` and XCLIENT `NAME=` (`[UNAVAILABLE]` without a resolver). */

@@ -66,7 +66,7 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
     timeoutMs: server.timeoutMs,
     authHttpTimeoutMs: server.authHttpTimeoutMs,
     serverName: server.serverName,
-    salt: `<${randomInt(0, 2 ** 31 - 1)}.${Math.floor(Date.now() / 1000)}@${server.serverName}>`,
+    salt: usesSalt(settings.authMethods) ? `<${randomInt(0, 2 ** 31 - 1)}.${Math.floor(Date.now() / 1000)}@${server.serverName}>` : '',
     clientIp,
     // From `resolver` (SMTP); without one nginx sends the `[UNAVAILABLE]` placeholder.
     clientHost,
@@ -75,6 +75,16 @@ export function connectionInput(server: ServerConfig, implicitTls: boolean, clie
     xclient: server.xclient,
     proxySmtpAuth: settings.proxySmtpAuth,
   };
+}
+
+/**
+ * Only APOP and CRAM-MD5 use the salt (the POP3 greeting shows it for either): as nginx
+ * (ngx_mail_salt in src/mail/ngx_mail_{pop3,imap,smtp}_handler.c), a connection gets one only
+ * where the server enables one of them. Elsewhere it is empty, and an idle connection does not
+ * hold a ~190 B string made from a random number for nothing.
+ */
+function usesSalt(authMethods: readonly string[]): boolean {
+  return authMethods.includes('apop') || authMethods.includes('cram-md5');
 }
 
 type Snapshot = SnapshotFrom<ConnectionMachine>;

@@ -73,8 +73,12 @@ interface Armed {
 /** One connection's machine as its snapshot, advanced in the process-wide scope above. */
 export class SnapshotCore implements MachineCore {
   #snapshot: Snapshot | undefined;
-  /** What the current step deferred; run once the step is done (one step of a core at a time). */
-  readonly #deferred: Array<() => void> = [];
+  /**
+   * What the current step deferred; run once the step is done (one step of a core at a time).
+   * Made by the step's first deferral and let go after it: an array that grew keeps its backing
+   * store (~150 B) when emptied, and an idle connection would hold it.
+   */
+  #deferred: Array<() => void> | null = null;
   /** Events that arrived while one was being handled (an effect's handler sends one, say): an actor's mailbox. */
   #queue: ConnectionEvent[] | null = null;
   #handling = false;
@@ -132,7 +136,7 @@ export class SnapshotCore implements MachineCore {
   // The shared scope's calls, made while this connection is advanced.
 
   defer(fn: () => void): void {
-    this.#deferred.push(fn);
+    (this.#deferred ??= []).push(fn);
   }
 
   emitted(effect: ConnectionEffect): void {
@@ -149,7 +153,9 @@ export class SnapshotCore implements MachineCore {
       this.#disarm(id);
       this.#deliver(event);
     }, delay);
-    (this.#armed ??= []).push({ id, timer });
+    // A literal of one: the usual single timer (`timeout`) without a grown backing store.
+    if (this.#armed === null) this.#armed = [{ id, timer }];
+    else this.#armed.push({ id, timer });
   }
 
   cancel(id: string): void {
@@ -206,12 +212,12 @@ export class SnapshotCore implements MachineCore {
       shareConfiguration(snapshot);
       this.#snapshot = snapshot;
       const deferred = this.#deferred;
-      for (let i = 0; i < deferred.length; i++) deferred[i]!();
+      if (deferred !== null) for (let i = 0; i < deferred.length; i++) deferred[i]!();
     } catch (error) {
       this.#fault(error);
       return;
     } finally {
-      this.#deferred.length = 0;
+      this.#deferred = null;
       this.#handling = false;
       current = outer;
       scope.self = outerSelf;
