@@ -9,13 +9,11 @@ import { Hold, ReadGate } from './read-gate.js';
 import { toMachineEvent, type SaslRejected } from './to-event.js';
 
 /** Where the framed input goes, and where a framing fault goes. */
-export interface InputSink {
+export interface InputSink extends SaslRejected {
   /** The connection's framer (made when the first bytes arrive). */
   framer(): CommandFramer;
   send(event: ConnectionEvent): void;
   fail(error: unknown): void;
-  /** nginx's info line for a refused SASL payload. */
-  saslRejected: SaslRejected;
 }
 
 /**
@@ -63,7 +61,7 @@ export class ClientInput implements FramingControl, Observer<Framed> {
   next(item: Framed): void {
     // Decoding a line is this connection's fault alone, like the machine's own.
     try {
-      this.sink.send(toMachineEvent(item, this.core.saslStep(), this.sink.saslRejected));
+      this.sink.send(toMachineEvent(item, this.core.saslStep(), this.sink));
     } catch (error) {
       this.sink.fail(error);
     }
@@ -93,13 +91,16 @@ export class ClientInput implements FramingControl, Observer<Framed> {
   reply(text: string): void {
     if (this.transport.write(text, 'latin1') || this.#gate.has(Hold.RepliesQueued)) return;
     this.#gate.set(Hold.RepliesQueued, true);
-    this.transport.once('drain', this.#drained);
+    this.transport.once('drain', (this.#drained ??= () => this.#replyDrained()));
   }
 
-  readonly #drained = (): void => {
+  /** The `drain` listener, made the first time the client leaves replies unread (most never do). */
+  #drained: (() => void) | undefined;
+
+  #replyDrained(): void {
     this.#gate.set(Hold.RepliesQueued, false);
     this.#commands.wake();
-  };
+  }
 
   /**
    * No more input from this transport: a later `wake` (a microtask) frames nothing, and a drain
@@ -107,6 +108,6 @@ export class ClientInput implements FramingControl, Observer<Framed> {
    */
   stop(): void {
     this.#subscription.unsubscribe();
-    this.transport.off('drain', this.#drained);
+    if (this.#drained !== undefined) this.transport.off('drain', this.#drained);
   }
 }

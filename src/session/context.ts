@@ -84,8 +84,10 @@ export class SessionContext implements MachineHooks, InputSink {
     this.core.send(event);
   }
 
-  /** Handed on with each framed line (src/session/to-event.ts), hence a bound function. */
-  readonly saslRejected = (message: string): void => this.log.write('info', message);
+  /** nginx's info line for a refused SASL payload (src/session/to-event.ts). */
+  saslRejected(message: string): void {
+    this.log.write('info', message);
+  }
 
   framer(): CommandFramer {
     return (this.#framer ??= framerFor(this.server.protocol, protocolFor(this.server.protocol).settings(this.server).clientBuffer));

@@ -7,7 +7,9 @@ import { Secret } from '../secret.js';
 type SaslValue = { user?: string; password?: Secret };
 
 /** Told nginx's info line when a SASL payload is refused (the session logs it). */
-export type SaslRejected = (message: string) => void;
+export interface SaslRejected {
+  saslRejected(message: string): void;
+}
 
 const MECHANISM: Record<SaslStep, string> = { plain: 'PLAIN', loginUser: 'LOGIN', loginPassword: 'LOGIN', 'cram-md5': 'CRAM-MD5', external: 'EXTERNAL' };
 
@@ -15,7 +17,7 @@ const MECHANISM: Record<SaslStep, string> = { plain: 'PLAIN', loginUser: 'LOGIN'
 function decodeSasl(step: SaslStep, payload: Secret, rejected?: SaslRejected): SaslValue | null {
   const decoded = decodeBase64Lenient(payload.reveal());
   if (decoded === null) {
-    rejected?.(`client sent invalid base64 encoding in AUTH ${MECHANISM[step]} command`);
+    rejected?.saslRejected(`client sent invalid base64 encoding in AUTH ${MECHANISM[step]} command`);
     return null;
   }
   switch (step) {
@@ -23,12 +25,12 @@ function decodeSasl(step: SaslStep, payload: Secret, rejected?: SaslRejected): S
       const parsed = parseSaslPlain(decoded);
       // nginx's ngx_mail_auth_plain: no NUL before a login, or none after it.
       const first = decoded.indexOf(0);
-      if (parsed === null) rejected?.(`client sent invalid ${first < 0 || first + 1 >= decoded.length ? 'login' : 'password'} in AUTH PLAIN command`);
+      if (parsed === null) rejected?.saslRejected(`client sent invalid ${first < 0 || first + 1 >= decoded.length ? 'login' : 'password'} in AUTH PLAIN command`);
       return parsed;
     }
     case 'cram-md5': {
       const parsed = parseCramMd5(decoded);
-      if (parsed === null) rejected?.('client sent invalid CRAM-MD5 hash in AUTH CRAM-MD5 command');
+      if (parsed === null) rejected?.saslRejected('client sent invalid CRAM-MD5 hash in AUTH CRAM-MD5 command');
       return parsed === null ? null : { user: parsed.user, password: parsed.digest };
     }
     case 'loginUser':
