@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ConnectionLog } from '../log.js';
-import { logSocketError, type SessionFacts } from '../log/session-report.js';
+import type { SessionFacts } from '../log/session-report.js';
+import { attachSession, onClientError, onClientGone } from './client-listeners.js';
 import { SessionContext } from './context.js';
 import { runEffect } from './effects.js';
 import { actorCore, connectionInput, type MachineCoreOptions } from './machine-core.js';
@@ -25,7 +26,7 @@ export function startSession(socket: Socket, options: SessionOptions, log: Conne
     return machine.inspect === undefined ? snapshotCore(input, hooks, machine) : actorCore(input, hooks, machine);
   });
   socket.setNoDelay(true);
-  (socket as ClientSocket)[SESSION] = session;
+  attachSession(socket, session);
   socket.on('error', onClientError);
   socket.on('close', onClientGone);
   // At debug level a line before the greeting (which the machine writes as it starts), as nginx's own.
@@ -40,24 +41,6 @@ export function startSession(socket: Socket, options: SessionOptions, log: Conne
   session.listen(socket);
   // Paused while resolving the client (`resolver`); flowing as for any other connection now.
   if (session.input?.holding === false) socket.resume();
-}
-
-/**
- * The session of a client socket, for the socket's listeners below: functions shared by every
- * connection rather than closures made per connection (with the scope they keep, ~250 B of an
- * idle connection's heap; docs/performance.md, change 19).
- */
-const SESSION = Symbol('session: the session this socket is the client of');
-type ClientSocket = Socket & { [SESSION]?: SessionContext };
-
-function onClientError(this: ClientSocket, error: Error): void {
-  const session = this[SESSION];
-  if (session !== undefined) logSocketError(session.log, error);
-}
-
-/** `end` (plaintext) or `close`: the machine hears that the client went. */
-function onClientGone(this: ClientSocket): void {
-  this[SESSION]?.send({ type: 'client.closed' });
 }
 
 /** The chart, the inspector, the journal and the debug trace of one connection's machine. */

@@ -1,7 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { tlsInfo } from '../net/client-certificate.js';
 import type { TlsEndpoint } from '../net/tls-endpoint.js';
-import { logSocketError } from '../log/session-report.js';
+import { attachSession, onClientError, onClientGone } from './client-listeners.js';
 import type { SessionContext } from './context.js';
 
 /**
@@ -74,8 +74,9 @@ function readFrom(session: SessionContext, secure: TLSSocket): void {
   options.events?.tlsEstablished(facts.tls.version, facts.tls.resumed);
   log.context.action = 'in auth state';
   session.transport = secure;
-  secure.on('error', (error) => logSocketError(log, error));
-  secure.on('end', () => session.send({ type: 'client.closed' }));
+  attachSession(secure, session);
+  secure.on('error', onClientError);
+  secure.on('end', onClientGone);
   session.listen(secure);
   session.send({ type: 'tls.established', tls: tlsInfo(secure, session.server.ssl, session.server.authHttpPassClientCert) });
 }
