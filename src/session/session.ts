@@ -24,7 +24,7 @@ export function runSession(socket: Socket, options: SessionOptions): void {
   const { server } = options;
   const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
   // The socket's own addresses are read only when a line (or a metrics label) needs them.
-  const log = new ConnectionLog(toErrorLog(options.logger), clientIp, () => addressText(options.listenHost ?? socket.localAddress, socket.localPort));
+  const log = new ConnectionLog(toErrorLog(options.logger), clientIp, listeningAddress.bind(socket, options.listenHost));
   const facts: SessionFacts = { startedAt: Date.now(), tls: undefined, failure: undefined };
   log.connected(() => addressText(socket.remoteAddress, socket.remotePort));
   options.events?.opened(server.protocol, log.context.server ?? '');
@@ -51,6 +51,15 @@ export function runSession(socket: Socket, options: SessionOptions): void {
       socket.destroy();
     },
   });
+}
+
+/**
+ * nginx's `server:` of a connection's log lines: the listening host as configured, or the
+ * socket's own address. Bound per connection rather than a closure: a closure would keep this
+ * function's whole scope alive for the connection's life (~0.1 KB; docs/performance.md, change 19).
+ */
+function listeningAddress(this: Socket, listenHost: string | undefined): string {
+  return addressText(listenHost ?? this.localAddress, this.localPort);
 }
 
 /** The `resolver` lookup of the client's name, then the session; `timeout` bounds the wait. */
