@@ -34,6 +34,20 @@ const failOnNoop = async (s: Script): Promise<void> => {
 /** The seeds of the known gap, and a few more. */
 const SEEDS = [108916938, 1824854825, 1, 2, 3, 42];
 
+/** Replays `seed` + `path` through `checkValues`, recording every value it runs. */
+async function replayPath(seed: number, path: string) {
+  const seen: string[] = [];
+  const replay = await checkValues(
+    scripts,
+    async (s) => {
+      seen.push(played(s));
+      await failOnNoop(s);
+    },
+    { runs: 25, seed, path, budgetMs: 60_000 },
+  );
+  return { seen, replay };
+}
+
 describe('replaying seed + path runs exactly the reported counterexample', () => {
   it.each(SEEDS)('seed %i: a search whose shrinking stopped early, then its replay', async (seed) => {
     // The search: NOOP fails, but only twice more once shrinking started (later candidates pass, as
@@ -59,15 +73,7 @@ describe('replaying seed + path runs exactly the reported counterexample', () =>
     expect(played(plain.counterexample![0])).not.toBe(played(reported));
 
     // The replay: that very value, once, unshrunk, reported with the same seed and path.
-    const seen: string[] = [];
-    const replay = await checkValues(
-      scripts,
-      async (s) => {
-        seen.push(played(s));
-        await failOnNoop(s);
-      },
-      { runs: 25, seed, path, budgetMs: 60_000 },
-    );
+    const { seen, replay } = await replayPath(seed, path);
     expect(seen).toEqual([played(reported)]);
     expect(replay.executions).toBe(1);
     expect(replay.details.failed).toBe(true);
@@ -91,15 +97,7 @@ describe('replaying seed + path runs exactly the reported counterexample', () =>
     const path = search.details.counterexamplePath!;
     const reported = search.details.counterexample![0];
     expect((search.details.errorInstance as Error).message).toBe(played(reported));
-    const seen: string[] = [];
-    const replay = await checkValues(
-      scripts,
-      async (s) => {
-        seen.push(played(s));
-        await failOnNoop(s);
-      },
-      { runs: 25, seed, path, budgetMs: 60_000 },
-    );
+    const { seen, replay } = await replayPath(seed, path);
     expect(seen).toEqual([played(reported)]);
     expect(replay.details.counterexamplePath).toBe(path);
   });
