@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
-import type { Subscription } from 'rxjs/internal/Subscription';
 import type { ConnectionEvent } from '../../machines/types.js';
-import type { Observer } from 'rxjs/internal/types';
+import type { Observer, SubscriptionLike, TeardownLogic } from 'rxjs/internal/types';
 import type { CommandFramer, FrameMode, Framed } from '../protocols/types.js';
 import { frameCommands, type CommandStream, type FramingControl } from './frame-commands.js';
 import type { MachineCore } from './machine-core.js';
@@ -20,11 +19,21 @@ export interface InputSink extends SaslRejected {
  * One transport's input (the TCP socket, then the TLS socket after STARTTLS): its bytes framed
  * into machine events while the machine reads, its replies written with backpressure, and its
  * flow control (read-gate.ts). Dropped at STARTTLS, at the relay and at the close.
+ *
+ * It subscribes to the framed commands as its own subscriber: an object that is both an
+ * `Observer` and a `Subscription` is one rxjs uses as it is (`isSubscriber` in rxjs's
+ * Observable.subscribe), where a plain observer would be wrapped in a `SafeSubscriber`, a
+ * `ConsumerObserver` and a finalizer array grown to 17 slots for the one teardown: ~290 B that
+ * every idle connection held (docs/performance.md, change 20). What the wrapper guarantees is kept
+ * here: nothing is delivered once closed, and the source's teardown runs once.
  */
-export class ClientInput implements FramingControl, Observer<Framed> {
+export class ClientInput implements FramingControl, Observer<Framed>, SubscriptionLike {
   readonly #gate: ReadGate;
   readonly #commands: CommandStream;
-  readonly #subscription: Subscription;
+  /** Unsubscribed, or the source failed: nothing more is delivered. */
+  closed = false;
+  /** The framing loop's teardown, the one thing this subscriber is ever given (rxjs's `add`). */
+  #teardown: Exclude<TeardownLogic, void> | null = null;
 
   constructor(
     private readonly transport: Socket,
@@ -35,7 +44,28 @@ export class ClientInput implements FramingControl, Observer<Framed> {
     gate.set(Hold.Busy, core.frameMode() === null);
     // This object is both the framing loop's control and its observer: no closures per connection.
     this.#commands = frameCommands(transport, this);
-    this.#subscription = this.#commands.commands$.subscribe(this);
+    this.#commands.commands$.subscribe(this);
+  }
+
+  // The subscription (rxjs calls `add` with the source's teardown as it subscribes).
+
+  add(teardown: TeardownLogic): void {
+    if (teardown === undefined || teardown === this) return;
+    if (this.closed) runTeardown(teardown);
+    else if (this.#teardown === null) this.#teardown = teardown;
+    else throw new Error('a client input subscribes to one source');
+  }
+
+  remove(teardown: Exclude<TeardownLogic, void>): void {
+    if (this.#teardown === teardown) this.#teardown = null;
+  }
+
+  unsubscribe(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const teardown = this.#teardown;
+    this.#teardown = null;
+    if (teardown !== null) runTeardown(teardown);
   }
 
   // The framing loop's control (FramingControl).
@@ -59,6 +89,7 @@ export class ClientInput implements FramingControl, Observer<Framed> {
   // The framed commands (Observer).
 
   next(item: Framed): void {
+    if (this.closed) return;
     // Decoding a line is this connection's fault alone, like the machine's own.
     try {
       this.sink.send(toMachineEvent(item, this.core.saslStep(), this.sink));
@@ -68,10 +99,14 @@ export class ClientInput implements FramingControl, Observer<Framed> {
   }
 
   error(error: unknown): void {
+    if (this.closed) return;
     this.sink.fail(error);
+    this.unsubscribe();
   }
 
-  complete(): void {}
+  complete(): void {
+    this.unsubscribe();
+  }
 
   /** Whether something holds the input now (the transport is paused). */
   get holding(): boolean {
@@ -107,7 +142,12 @@ export class ClientInput implements FramingControl, Observer<Framed> {
    * after STARTTLS or the relay started neither resumes the transport nor keeps this input alive.
    */
   stop(): void {
-    this.#subscription.unsubscribe();
+    this.unsubscribe();
     if (this.#drained !== undefined) this.transport.off('drain', this.#drained);
   }
+}
+
+function runTeardown(teardown: Exclude<TeardownLogic, void>): void {
+  if (typeof teardown === 'function') teardown();
+  else teardown.unsubscribe();
 }
