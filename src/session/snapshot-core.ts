@@ -3,6 +3,7 @@ import { connectionMachine, READS_INPUT, type SaslStep } from '../../machines/co
 import type { ConnectionEffect, ConnectionEvent, ConnectionInput } from '../../machines/types.js';
 import { JournalWriter } from '../journal/record.js';
 import type { FrameMode } from '../protocols/types.js';
+import { arm, Deadline, disarm } from './deadlines.js';
 import { contained, saslStepOf, type MachineCore, type MachineCoreOptions, type MachineHooks } from './machine-core.js';
 import type { ConnectionMachine } from './options.js';
 import { shareConfiguration } from './shared-configuration.js';
@@ -64,10 +65,22 @@ const scope: Scope = {
   actionExecutor: (action) => action.exec?.(action.info, action.params),
 };
 
-/** A delayed event armed by `after`: its id (to cancel it) and its timer. */
-interface Armed {
-  id: string;
-  timer: NodeJS.Timeout;
+/** A delayed event armed by `after`: its id (to cancel it), the event and its connection. */
+class ArmedEvent extends Deadline {
+  /** The connection's next armed event, in the order they were armed. */
+  nextArmed: ArmedEvent | null = null;
+
+  constructor(
+    readonly core: SnapshotCore,
+    readonly id: string,
+    readonly event: ConnectionEvent,
+  ) {
+    super();
+  }
+
+  expired(): void {
+    this.core.fired(this);
+  }
 }
 
 /** One connection's machine as its snapshot, advanced in the process-wide scope above. */
@@ -82,8 +95,8 @@ export class SnapshotCore implements MachineCore {
   /** Events that arrived while one was being handled (an effect's handler sends one, say): an actor's mailbox. */
   #queue: ConnectionEvent[] | null = null;
   #handling = false;
-  /** The delayed events `after` armed (at most a few: `timeout`, an auth wait, the SMTP greeting delay). */
-  #armed: Armed[] | null = null;
+  /** The delayed events `after` armed, first armed first (at most a few: `timeout`, an auth wait, the SMTP greeting delay). */
+  #armed: ArmedEvent | null = null;
   #over = false;
   readonly #machine: ConnectionMachine;
   readonly #input: ConnectionInput;
@@ -149,30 +162,48 @@ export class SnapshotCore implements MachineCore {
   schedule(event: ConnectionEvent, delay: number, id: string): void {
     // Stopped by a fault while this step's deferred work still runs: nothing is armed any more.
     if (this.#over) return;
-    const timer = setTimeout(() => {
-      this.#disarm(id);
-      this.#deliver(event);
-    }, delay);
-    // A literal of one: the usual single timer (`timeout`) without a grown backing store.
-    if (this.#armed === null) this.#armed = [{ id, timer }];
-    else this.#armed.push({ id, timer });
+    const armed = new ArmedEvent(this, id, event);
+    if (this.#armed === null) this.#armed = armed;
+    else {
+      let last = this.#armed;
+      while (last.nextArmed !== null) last = last.nextArmed;
+      last.nextArmed = armed;
+    }
+    arm(armed, delay);
   }
 
   cancel(id: string): void {
-    const armed = this.#disarm(id);
-    if (armed !== undefined) clearTimeout(armed.timer);
+    for (let armed = this.#armed; armed !== null; armed = armed.nextArmed) {
+      if (armed.id === id) {
+        this.#forget(armed);
+        disarm(armed);
+        return;
+      }
+    }
   }
 
   cancelAll(): void {
-    for (const { timer } of this.#armed ?? []) clearTimeout(timer);
+    for (let armed = this.#armed; armed !== null; armed = armed.nextArmed) disarm(armed);
     this.#armed = null;
   }
 
-  #disarm(id: string): Armed | undefined {
-    const armed = this.#armed;
-    const at = armed?.findIndex((entry) => entry.id === id) ?? -1;
-    if (at < 0) return undefined;
-    return armed!.splice(at, 1)[0];
+  /** An armed event's deadline passed. */
+  fired(armed: ArmedEvent): void {
+    this.#forget(armed);
+    this.#deliver(armed.event);
+  }
+
+  #forget(armed: ArmedEvent): void {
+    if (this.#armed === armed) {
+      this.#armed = armed.nextArmed;
+      return;
+    }
+    for (let before = this.#armed; before !== null; before = before.nextArmed) {
+      if (before.nextArmed === armed) {
+        before.nextArmed = armed.nextArmed;
+        return;
+      }
+    }
   }
 
   /** An event into the machine now, or after the one being handled (as an actor's mailbox orders them). */
