@@ -5,13 +5,14 @@ import type { ListenConfig, MailConfig, ServerConfig } from './config/types.js';
 import { createLogger, logFilesOpen, toErrorLog, type ErrorLog, type Logger } from './log.js';
 import { accessLog } from './log/access-log.js';
 import { allOf, type SessionEvents } from './log/session-events.js';
+import { addressText } from './log/session-report.js';
 import { processMetrics } from './metrics/proxy-metrics.js';
 import { serverTls } from './net/secure-context.js';
 import { buildServerContexts } from './net/tls-contexts.js';
 import { tlsFiles, type TlsFiles } from './net/tls-files.js';
 import { TlsEndpoint } from './net/tls-endpoint.js';
 import { endpointSessions, localSessionServices, type SessionServices } from './net/session-cache.js';
-import { runSession, type AuthService, type ConnectionMachine, type SessionInspector } from './session/session.js';
+import { runSession, type AuthService, type ConnectionMachine, type SessionInspector, type SessionOptions } from './session/session.js';
 import { ConnectionBudget, PerAddressLimit } from './net/connection-budget.js';
 import { protocolFor } from './protocols/registry.js';
 import { fileJournal, type FileJournalFactory } from './journal/file-sink.js';
@@ -129,6 +130,8 @@ interface Route {
   socketKey: string;
   /** `set_real_ip_from`; null when the server has none. */
   trusted: TrustedSources | null;
+  /** What each of its connections is given: one object for all of them (a PROXY header's client adds a copy). */
+  session: SessionOptions;
 }
 
 const isWildcard = (listen: ListenConfig): boolean => listen.host === '0.0.0.0' || listen.host === '::';
@@ -245,7 +248,22 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       const events = eventsFor(server, next);
       for (const listen of server.listens) {
         const key = addressKey(listen);
-        out.set(key, { server, listen, implicitTls: listen.ssl || server.sslOn, tls, auth, journal, logger: loggerFor(server, next.logFormat), events, perAddress, trusted, socketKey: socketKeys.get(key)! });
+        const implicitTls = listen.ssl || server.sslOn;
+        const logger = loggerFor(server, next.logFormat);
+        const session: SessionOptions = {
+          server,
+          listenAddress: addressText(listen.host, listen.port),
+          implicitTls,
+          tls,
+          auth,
+          logger,
+          budget,
+          ...(events === undefined ? {} : { events }),
+          ...(journal === undefined ? {} : { journal }),
+          ...(inspector === undefined ? {} : { inspector }),
+          ...(options.machine === undefined ? {} : { machine: options.machine }),
+        };
+        out.set(key, { server, listen, implicitTls, tls, auth, journal, logger, events, perAddress, trusted, socketKey: socketKeys.get(key)!, session });
       }
     }
     return out;
@@ -336,20 +354,7 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
   };
 
   const serve = (socket: net.Socket, route: Route, client?: ClientAddress) => {
-    runSession(socket, {
-      ...(client === undefined ? {} : { client }),
-      server: route.server,
-      listenHost: route.listen.host,
-      implicitTls: route.implicitTls,
-      tls: route.tls,
-      auth: route.auth,
-      logger: route.logger,
-      budget,
-      ...(route.events === undefined ? {} : { events: route.events }),
-      ...(route.journal === undefined ? {} : { journal: route.journal }),
-      ...(inspector === undefined ? {} : { inspector }),
-      ...(options.machine === undefined ? {} : { machine: options.machine }),
-    });
+    runSession(socket, client === undefined ? route.session : { ...route.session, client });
   };
 
   /** `postern_limit_conn_per_ip` reached: the internal-error line (no TLS is spent on an `ssl` listen), then close. */

@@ -2,39 +2,18 @@ import { nextConnectionNumber, type ConnectionContext } from './context.js';
 import type { Level } from './levels.js';
 import type { ErrorLog, Fields, Logger } from './logger.js';
 
-/**
- * A session's context, its `server` read on first use: the listening address costs a system call
- * when the socket is a wildcard's. A class, so that a connection holds one object and no closures.
- */
+/** A session's context: a class, so that a connection holds one object and no closures. */
 class SessionContext implements ConnectionContext {
   readonly number = nextConnectionNumber();
   starttls = false;
   login: string | undefined = undefined;
   upstream: string | undefined = undefined;
   action: string | undefined = undefined;
-  #server: string | undefined;
-  #lookUp: (() => string) | undefined;
 
   constructor(
     readonly client: string,
-    server: string | (() => string) | undefined,
-  ) {
-    if (typeof server === 'function') this.#lookUp = server;
-    else this.#server = server;
-  }
-
-  get server(): string | undefined {
-    if (this.#server === undefined && this.#lookUp !== undefined) {
-      this.#server = this.#lookUp();
-      this.#lookUp = undefined;
-    }
-    return this.#server;
-  }
-
-  set server(value: string | undefined) {
-    this.#server = value;
-    this.#lookUp = undefined;
-  }
+    public server: string | undefined,
+  ) {}
 }
 
 /**
@@ -45,11 +24,11 @@ class SessionContext implements ConnectionContext {
 export class ConnectionLog implements Logger {
   readonly context: ConnectionContext;
 
-  /** `server`: the listening address, or how to get it when a line first needs it (a socket's own address costs a system call). */
+  /** `server`: the listening address (nginx's `server:`). */
   constructor(
     private readonly log: ErrorLog,
     client: string,
-    server?: string | (() => string),
+    server?: string,
   ) {
     this.context = new SessionContext(client, server);
   }

@@ -32,8 +32,8 @@ export interface SessionOptions {
   auth: AuthService;
   /** The server's error_log. */
   logger: Logger;
-  /** The listening host as configured (nginx's `server:` in log lines: `0.0.0.0:143` for `listen 143`); default, the socket's own. */
-  listenHost?: string;
+  /** nginx's `server:` in log lines, the listening address and port as configured (`0.0.0.0:143` for `listen 143`); default, the socket's own. */
+  listenAddress?: string;
   /** The access log and the metrics: told of a session's few countable moments. */
   events?: SessionEvents;
   /** Opens a journal for a new connection (the `postern_journal` extension directive). */

@@ -23,8 +23,8 @@ export { connectionInput } from './machine-core.js';
 export function runSession(socket: Socket, options: SessionOptions): void {
   const { server } = options;
   const clientIp = options.client?.ip ?? unmapIpv4(socket.remoteAddress ?? '');
-  // The socket's own addresses are read only when a line (or a metrics label) needs them.
-  const log = new ConnectionLog(toErrorLog(options.logger), clientIp, listeningAddress.bind(socket, options.listenHost));
+  // The listener's address is known (a socket's own would cost a system call: a server's tests pass none).
+  const log = new ConnectionLog(toErrorLog(options.logger), clientIp, options.listenAddress ?? addressText(socket.localAddress, socket.localPort));
   const facts: SessionFacts = { startedAt: Date.now(), tls: undefined, failure: undefined };
   log.connected(() => addressText(socket.remoteAddress, socket.remotePort));
   options.events?.opened(server.protocol, log.context.server ?? '');
@@ -51,15 +51,6 @@ export function runSession(socket: Socket, options: SessionOptions): void {
       socket.destroy();
     },
   });
-}
-
-/**
- * nginx's `server:` of a connection's log lines: the listening host as configured, or the
- * socket's own address. Bound per connection rather than a closure: a closure would keep this
- * function's whole scope alive for the connection's life (~0.1 KB; docs/performance.md, change 19).
- */
-function listeningAddress(this: Socket, listenHost: string | undefined): string {
-  return addressText(listenHost ?? this.localAddress, this.localPort);
 }
 
 /** The `resolver` lookup of the client's name, then the session; `timeout` bounds the wait. */
