@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { DetailedPeerCertificate, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { ClientCertificate, TlsInfo } from '../../machines/types.js';
 import type { SslConfig } from '../config/types.js';
+import { negotiated, type Negotiated } from './negotiated.js';
 import { X509_VERIFY_ERRORS } from './x509-verify-errors.js';
 
 /** The failures `ssl_verify_client optional_no_ca` lets through (nginx's ngx_ssl_verify_error_optional). */
@@ -42,8 +43,8 @@ export function keepClientChains(server: TlsServer): void {
  * client certificate as nginx reports it. Node verified the chain (`requestCert`, never
  * rejecting); `ssl_verify_depth`, which Node does not have, is applied here.
  */
-export function tlsInfo(socket: TLSSocket, ssl: SslConfig, passClientCert: boolean): TlsInfo {
-  const info: TlsInfo = { protocol: socket.getProtocol() ?? 'unknown', cipher: socket.getCipher().name };
+export function tlsInfo(socket: TLSSocket, ssl: SslConfig, passClientCert: boolean, suite: Negotiated = negotiated(socket)): TlsInfo {
+  const info: TlsInfo = suite;
   if (ssl.verifyClient === 'off') return info;
   // Not getPeerX509Certificate(): it empties the chain for a later getPeerCertificate(true).
   const chain = peerChain(socket);

@@ -1,5 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import { tlsInfo } from '../net/client-certificate.js';
+import { negotiated, negotiatedSession } from '../net/negotiated.js';
 import type { TlsEndpoint } from '../net/tls-endpoint.js';
 import { attachSession, onClientError, onClientGone } from './client-listeners.js';
 import type { SessionContext } from './context.js';
@@ -70,7 +71,8 @@ function readFrom(session: SessionContext, secure: TLSSocket): void {
     session.send({ type: 'client.closed' });
     return;
   }
-  facts.tls = { version: secure.getProtocol() ?? '', cipher: secure.getCipher()?.name ?? '', resumed: secure.isSessionReused() };
+  const suite = negotiated(secure);
+  facts.tls = negotiatedSession(suite, secure.isSessionReused());
   options.events?.tlsEstablished(facts.tls.version, facts.tls.resumed);
   log.context.action = 'in auth state';
   session.transport = secure;
@@ -78,7 +80,7 @@ function readFrom(session: SessionContext, secure: TLSSocket): void {
   secure.on('error', onClientError);
   secure.on('end', onClientGone);
   session.listen(secure);
-  session.send({ type: 'tls.established', tls: tlsInfo(secure, session.server.ssl, session.server.authHttpPassClientCert) });
+  session.send({ type: 'tls.established', tls: tlsInfo(secure, session.server.ssl, session.server.authHttpPassClientCert, suite) });
 }
 
 /** nginx removes a session whose client certificate it refused, so that resuming cannot skip the check. */
