@@ -8,7 +8,8 @@
  *
  * The clock is `performance.now()` (monotonic, as Node's timers). A list's timer may fire a little
  * before its first entry is due on that clock (Node's loop time lags it by the current turn): the
- * entry then waits for the rest.
+ * entry then waits for the rest. So a test that fakes the timers must fake `performance` with them
+ * (vitest's `useFakeTimers()` does by default).
  */
 export abstract class Deadline {
   /** When it expires, in `performance.now()` milliseconds; set by `arm`. */
