@@ -2,8 +2,8 @@ import { nextConnectionNumber, type ConnectionContext } from './context.js';
 import type { Level } from './levels.js';
 import type { ErrorLog, Fields, Logger } from './logger.js';
 
-/** A session's context: a class, so that a connection holds one object and no closures. */
-class SessionContext implements ConnectionContext {
+/** A session's log context (not the session runtime's `SessionContext`): a class, so that a connection holds one object and no closures. */
+class LogContext implements ConnectionContext {
   readonly number = nextConnectionNumber();
   starttls = false;
   login: string | undefined = undefined;
@@ -30,7 +30,7 @@ export class ConnectionLog implements Logger {
     client: string,
     server?: string,
   ) {
-    this.context = new SessionContext(client, server);
+    this.context = new LogContext(client, server);
   }
 
   enabled(level: Level): boolean {
