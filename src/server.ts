@@ -117,20 +117,16 @@ interface Route {
   server: ServerConfig;
   listen: ListenConfig;
   implicitTls: boolean;
-  tls: TlsEndpoint | null;
-  auth: AuthService;
-  journal: JournalFactory | undefined;
-  /** The server's error_log: its own, the mail block's, else the process's. */
-  logger: ErrorLog;
-  /** The server's access log and the process's metrics. */
-  events: SessionEvents | undefined;
   /** `postern_limit_conn_per_ip`, one table per `server { }`; null when off. */
   perAddress: PerAddressLimit | null;
   /** The address key of the socket that accepts this address's connections: its own, or a wildcard's (see sharedSockets). */
   socketKey: string;
   /** `set_real_ip_from`; null when the server has none. */
   trusted: TrustedSources | null;
-  /** What each of its connections is given: one object for all of them (a PROXY header's client adds a copy). */
+  /**
+   * What each of its connections is given (TLS side, auth service, journal, error_log, access log
+   * and metrics): one object for all of them (a PROXY header's client adds a copy).
+   */
   session: SessionOptions;
 }
 
@@ -249,21 +245,21 @@ export async function startProxy(config: MailConfig, options: StartOptions): Pro
       for (const listen of server.listens) {
         const key = addressKey(listen);
         const implicitTls = listen.ssl || server.sslOn;
-        const logger = loggerFor(server, next.logFormat);
         const session: SessionOptions = {
           server,
           listenAddress: addressText(listen.host, listen.port),
           implicitTls,
           tls,
           auth,
-          logger,
+          // The server's error_log: its own, the mail block's, else the process's.
+          logger: loggerFor(server, next.logFormat),
           budget,
           ...(events === undefined ? {} : { events }),
           ...(journal === undefined ? {} : { journal }),
           ...(inspector === undefined ? {} : { inspector }),
           ...(options.machine === undefined ? {} : { machine: options.machine }),
         };
-        out.set(key, { server, listen, implicitTls, tls, auth, journal, logger, events, perAddress, trusted, socketKey: socketKeys.get(key)!, session });
+        out.set(key, { server, listen, implicitTls, perAddress, trusted, socketKey: socketKeys.get(key)!, session });
       }
     }
     return out;
