@@ -3,7 +3,7 @@
  * changes on the handshake path, optionally under `node --cpu-prof` with the top frames printed.
  *
  *   npx tsx bench/handshake-cost.ts [--mode sessid12] [--rounds 3] [--seconds 3] [--procs 4]
- *                                   [--cpu-prof] [--floor] [--no-build] [--node-flags="--max-semi-space-size=4"]
+ *                                   [--cpu-prof] [--perf] [--floor] [--no-build] [--node-flags="--max-semi-space-size=4"]
  *
  * Modes are bench/loadgen.c's (full13, full12, sessid12, ticket12, ticket13, imap). One Postern
  * (dist/, bench/postern-launch.mjs) with an implicit-TLS IMAP server (RSA-2048, tickets on), one
@@ -13,15 +13,19 @@
  * per operation (utime+stime, /proc). `--floor` measures bench/floor-launch.mjs instead: a bare
  * Node tls.Server with the same certificate that writes a greeting (with a Map as its session
  * cache), what any Node server pays per handshake; with `--mode imap`, bench/floor-session.mjs: the
- * least a Node server does to proxy the same session (same auth service and Dovecot). Loopback only; every run is bounded in time.
+ * least a Node server does to proxy the same session (same auth service and Dovecot). `--perf`
+ * records the server with `perf record -g` during the timed rounds (not the warm-up) and prints
+ * where the whole process's CPU went (bench/perf-split.ts): the statechart, Postern's JavaScript,
+ * Node's, OpenSSL, the collector, the compiler. Loopback only; every run is bounded in time.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts, generateCert, makeTempDir, removeDir, spawnDaemon, startAuthServer, startDovecot } from '../test/e2e/harness/index.js';
 import { buildLoadgen, drive, type LoadMode } from './lib/loadgen.js';
+import { PERF_CATEGORIES, splitPerfScript } from './perf-split.js';
 import { median, sleep } from './lib/stats.js';
 import { summarizeProfile } from './profile-summary.js';
 
@@ -36,6 +40,7 @@ const { values: opt } = parseArgs({
     seconds: { type: 'string', default: '3' },
     procs: { type: 'string', default: '4' },
     'cpu-prof': { type: 'boolean', default: false },
+    perf: { type: 'boolean', default: false },
     floor: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
     'node-flags': { type: 'string' },
@@ -83,6 +88,8 @@ mail {
   const profDir = path.join(HERE, 'results', 'profiles');
   if (opt['cpu-prof']) mkdirSync(profDir, { recursive: true });
   const flags = opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+  // perf names JIT-compiled JavaScript frames from the map file this flag writes (/tmp/perf-PID.map).
+  if (opt.perf) flags.push('--perf-basic-prof');
   flags.push(...(opt['node-flags'] ?? '').split(' ').filter(Boolean));
   const floor =
     MODE === 'imap'
@@ -102,6 +109,9 @@ mail {
   const port = opt.floor ? (MODE === 'imap' ? ports[0]! : ports[1]!) : MODE === 'imap' ? imap! : MODE === 'sessid12' ? cached! : imaps!;
   const login = { user: 'user', pass: 'benchpass' };
   await drive(pid, MODE, port, PROCS, 2, 100_000, login); // warm-up
+  const perfData = path.join(tmp, 'perf.data');
+  const recording = opt.perf ? spawn('perf', ['record', '-q', '-g', '-F', '999', '-p', String(pid), '-o', perfData], { stdio: 'ignore' }) : null;
+  if (recording) await sleep(500); // perf attached before the first round
   const proxy: number[] = [];
   const gen: number[] = [];
   for (let r = 0; r < Number(opt.rounds); r++) {
@@ -110,6 +120,16 @@ mail {
     gen.push(d.genUsPerOp);
     log(`${MODE} round ${r + 1}: ${d.rate.toFixed(0)}/s, proxy ${d.proxyUsPerOp.toFixed(0)} µs/op (${d.proxyPct.toFixed(0)}% of a core), generator ${d.genUsPerOp.toFixed(0)} µs/op (${d.genPct.toFixed(0)}%), machine ${d.machinePct.toFixed(0)}% busy, resumed ${d.ops ? ((100 * d.resumed) / d.ops).toFixed(0) : 0}%, errors ${d.errors}${d.firstError ? ` (${d.firstError})` : ''}`);
     await sleep(200);
+  }
+  if (recording) {
+    const stopped = new Promise((resolve) => recording.once('exit', resolve));
+    recording.kill('SIGINT');
+    await stopped;
+    const script = spawnSync('perf', ['script', '-i', perfData, '-F', 'comm,tid,ip,sym,dso'], { encoding: 'latin1', maxBuffer: 1 << 30 });
+    rmSync(`/tmp/perf-${pid}.map`, { force: true });
+    const split = splitPerfScript(script.stdout);
+    process.stdout.write(`perf, the timed rounds (${split.samples} samples), by the JavaScript frame nearest each sample's leaf:\n`);
+    for (const c of PERF_CATEGORIES) process.stdout.write(`  ${(100 * split.shares[c]).toFixed(1).padStart(5)}%  ${c}\n`);
   }
   process.stdout.write(`${MODE}${opt.floor ? ' (bare Node floor)' : ''}: proxy CPU per op, median ${median(proxy).toFixed(0)} µs (rounds ${proxy.map((x) => x.toFixed(0)).join(', ')}); generator ${median(gen).toFixed(0)} µs\n`);
   daemon.child.send({ type: 'shutdown' });

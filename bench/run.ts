@@ -110,7 +110,17 @@ const P = {
    * (settledRssKb): past V8's memory-reducer watchdog (100 s after the last full GC).
    */
   settleMaxMs: 110_000,
-  warmMs: QUICK ? 1000 : 2000,
+  /**
+   * Warm-up before the sessions and handshake phases: rounds of this long, until a proxy's CPU per
+   * session moves less than `warmSteady` from one round to the next (at least `warmMinRounds`, at
+   * most `warmMaxMs` in all). Postern's CPU per session settled only after ~20 s of sessions
+   * (V8 still optimising its code: 2,370 µs in the first 5 s, ~1,800 from the fifth round on;
+   * bare Node's ~1,400 from the first), so a fixed 2 s measured its compiler too.
+   */
+  warmRoundMs: QUICK ? 1000 : 2500,
+  warmMinRounds: QUICK ? 2 : 3,
+  warmMaxMs: QUICK ? 6000 : 40_000,
+  warmSteady: 0.05,
   roundsSessions: Number(opt.rounds ?? (QUICK ? 2 : 3)),
   roundsHandshakes: Number(opt.rounds ?? (QUICK ? 2 : 3)),
   roundsEdge: Number(opt.rounds ?? 2),
@@ -825,20 +835,34 @@ async function main(): Promise<void> {
 
     /**
      * Untimed sessions (8 at a time) against each proxy before the sessions and handshake
-     * phases: a proxy in service is warm, and without this Postern's first rounds measure V8
-     * compiling its code (TurboFan frames were a large share of a cold quick run's CPU).
+     * phases, until its CPU per session is steady (P.warmSteady), then each handshake kind once:
+     * a proxy in service is warm, and without this Postern's first rounds measure V8 compiling
+     * its code (TurboFan's frames were 5.7% of its whole-process CPU in the first 12 s of
+     * sessions, 3.1% over 40 s: bench/handshake-cost.ts --perf). nginx has no such warm-up to do.
      */
     let warm = false;
+    const warmSessions = async (name: string, pid: number, port: number) => {
+      const perOp: number[] = [];
+      const t0 = performance.now();
+      for (;;) {
+        const d = await drive(pid, 'imap', port, 8, P.warmRoundMs / 1000, P.sessionMax, login);
+        perOp.push(d.proxyUsPerOp);
+        const [before, last] = perOp.slice(-2) as [number, number];
+        const steady = perOp.length >= P.warmMinRounds && Math.abs(last - before) <= P.warmSteady * before;
+        if (steady || performance.now() - t0 + P.warmRoundMs > P.warmMaxMs) break;
+      }
+      log(`bench: warm-up ${name}: CPU µs per session by round ${perOp.map((x) => x.toFixed(0)).join(', ')}`);
+    };
     const warmUp = async () => {
       if (warm) return;
       warm = true;
-      log(`bench: warm-up, ${P.warmMs} ms of sessions and handshakes per proxy (not measured)`);
+      log(`bench: warm-up, sessions in ${P.warmRoundMs} ms rounds until steady (at most ${P.warmMaxMs / 1000} s), then each handshake kind (not measured)`);
       for (const t of targets) {
-        await drive(t.pid, 'imap', t.ports.imap, 8, P.warmMs / 1000, P.sessionMax, login);
-        await drive(t.pid, 'ticket13', t.ports.imaps, 4, P.warmMs / 2000, P.handshakeMax);
+        await warmSessions(t.name, t.pid, t.ports.imap);
+        for (const v of HS_VARIANTS) await drive(t.pid, HANDSHAKES[v].mode, t.ports[HANDSHAKES[v].port], 4, P.warmRoundMs / 2000, P.handshakeMax);
       }
-      if (floorSession) await drive(floorSession.pid, 'imap', floorSession.ports.imap, 8, P.warmMs / 1000, P.sessionMax, login);
-      if (floorTls) await drive(floorTls.pid, 'full13', floorTls.ports.imaps, 4, P.warmMs / 2000, P.handshakeMax);
+      if (floorSession) await warmSessions('bare Node', floorSession.pid, floorSession.ports.imap);
+      if (floorTls) for (const v of HS_VARIANTS.filter((v) => HANDSHAKES[v].floor)) await drive(floorTls.pid, HANDSHAKES[v].mode, floorTls.ports[HANDSHAKES[v].port], 4, P.warmRoundMs / 2000, P.handshakeMax);
       await sleep(300);
     };
 
