@@ -14,8 +14,9 @@
  *   - heap and RSS per idle connection: `--idle` connections held after the greeting, measured
  *     after a forced GC (`--expose-gc`), each mode in a fresh process (as `npm run bench` does:
  *     RSS never shrinks, so a process that served other load reads low).
- * `--heap-snapshots` then diffs two heap snapshots of a fresh Postern (before / after `--idle`
- * idle connections, per mode) and prints what one connection holds, by constructor.
+ * `--heap-snapshots` then diffs two heap snapshots of a fresh Postern and of a fresh bare Node
+ * (before / after `--idle` idle connections, per mode) and prints what one connection holds, by
+ * constructor.
  * Loopback only; every wait is bounded.
  */
 import { spawnSync } from 'node:child_process';
@@ -154,8 +155,8 @@ async function idle(s: Server, mode: 'plain' | 'tls'): Promise<{ heap: number; e
 
 /** Heap snapshots of `s` before and after IDLE idle connections; prints the per-connection diff. */
 async function snapshots(s: Server, mode: 'plain' | 'tls', dir: string): Promise<void> {
-  const before = path.join(dir, `${mode}-before.heapsnapshot`);
-  const after = path.join(dir, `${mode}-after.heapsnapshot`);
+  const before = path.join(dir, `${s.name}-${mode}-before.heapsnapshot`);
+  const after = path.join(dir, `${s.name}-${mode}-after.heapsnapshot`);
   await s.request('gc');
   await s.request('heap-snapshot', { file: before });
   const conns = await pool(IDLE, 64, async () => {
@@ -167,7 +168,7 @@ async function snapshots(s: Server, mode: 'plain' | 'tls', dir: string): Promise
   await s.request('gc');
   await s.request('heap-snapshot', { file: after });
   for (const c of conns) c.destroy();
-  process.stdout.write(`\nPostern, ${mode}, ${IDLE} idle connections: `);
+  process.stdout.write(`\n${s.name === 'postern' ? 'Postern' : 'bare Node'}, ${mode}, ${IDLE} idle connections: `);
   printHeapDiff(heapDiff(before, after, IDLE), 30);
 }
 
@@ -244,8 +245,8 @@ mail {
     for (const [row, r] of rows) process.stdout.write(`| ${row} | ${fmt(r.get('postern'))} | ${fmt(r.get('floor'))} |\n`);
     if (opt['heap-snapshots']) {
       // Warm a fresh process first (so that lazily built module state is not counted per connection).
-      for (const mode of ['plain', 'tls'] as const) {
-        const s = await launch('postern', [await writeConf()], []);
+      for (const [mode, name] of [['plain', 'postern'], ['plain', 'floor'], ['tls', 'postern'], ['tls', 'floor']] as const) {
+        const s = name === 'postern' ? await launch('postern', [await writeConf()], []) : await launch('floor', [ec.certPath, ec.keyPath], []);
         await pool(64, 16, async () => {
           const c = await Conn.open(mode === 'plain' ? s.plainPort : s.tlsPort, { tls: mode === 'tls' });
           await c.readLine();

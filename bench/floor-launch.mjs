@@ -5,10 +5,11 @@
 // that writes it after the handshake; both hold connections until the client closes. With
 // `session-cache`, the least a Node server does for TLS session-ID resumption: `newSession` and
 // `resumeSession` over a Map (bench/handshake-cost.ts --floor). Same IPC
-// messages as bench/postern-launch.mjs: -> ready { ports: [plain, tls] }, <- mem, <- shutdown.
+// messages as bench/postern-launch.mjs: -> ready { ports: [plain, tls] }, <- gc, <- mem, <- heap-snapshot, <- shutdown.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import { writeHeapSnapshot } from 'node:v8';
 
 const [certPath, keyPath, cache] = process.argv.slice(2);
 const GREETING = '* OK floor ready\r\n';
@@ -37,7 +38,12 @@ const ports = [await listen(plain), await listen(secure)];
 const reply = (m) => process.send?.(m);
 process.on('disconnect', () => process.exit(0));
 process.on('message', (m) => {
-  if (m?.type === 'mem') {
+  if (m?.type === 'gc') {
+    globalThis.gc?.();
+    reply({ type: 'gc-done', id: m.id, available: typeof globalThis.gc === 'function' });
+  } else if (m?.type === 'heap-snapshot') {
+    reply({ type: 'heap-snapshot', id: m.id, file: writeHeapSnapshot(m.file) });
+  } else if (m?.type === 'mem') {
     globalThis.gc?.();
     const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage();
     reply({ type: 'mem', id: m.id, heapUsed, external, arrayBuffers, rss });

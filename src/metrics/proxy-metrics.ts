@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SessionEnd, SessionEvents } from '../log/session-events.js';
-import { readBuffers } from '../proxy/backend-reads.js';
+import { readBuffers } from '../proxy/relay-reads.js';
 
 let loaded: typeof import('prom-client') | undefined;
 /**
@@ -46,10 +46,10 @@ export class ProxyMetrics implements SessionEvents {
     this.#handshakes = new Counter({ name: 'postern_tls_handshakes_total', help: 'Client TLS handshakes completed, by protocol version and resumption.', labelNames: ['version', 'resumed'], registers });
     this.#handshakeErrors = new Counter({ name: 'postern_tls_handshake_errors_total', help: 'Client TLS handshakes that failed.', registers });
     this.#relayBytes = new Counter({ name: 'postern_relay_bytes_total', help: 'Bytes relayed after the login, counted when a session ends.', labelNames: ['direction'], registers });
-    // Read when scraped: the pool plaintext backends read bulk data into (src/proxy/backend-reads.ts).
+    // Read when scraped: the pool relayed sockets read bulk data into (src/proxy/relay-reads.ts).
     new Gauge({
       name: 'postern_relay_read_buffers',
-      help: "64 KB buffers of the backend read pool: lent (chosen for a backend socket's next read), spare (kept for reuse).",
+      help: "64 KB buffers of the relay's read pool: lent (chosen for a relayed socket's next read), spare (kept for reuse).",
       labelNames: ['state'],
       registers,
       collect() {

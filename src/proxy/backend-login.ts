@@ -7,7 +7,7 @@ import { LoginStepError, type LoginStep } from '../protocols/login-step.js';
 import { protocolFor } from '../protocols/registry.js';
 import { backendTlsFor, type BackendTls } from './backend-tls.js';
 import { ReplyBuffer } from './reply-buffer.js';
-import { connectPlainBackend, readsIntoConsumer, setBackendConsumer } from './backend-reads.js';
+import { connectPlainBackend, readsIntoConsumer, setBackendConsumer } from './relay-reads.js';
 import { forwardClientAddress, type ClientAddressFacts } from './client-address-forward.js';
 
 export class BackendLoginError extends Error {
@@ -224,7 +224,8 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
     }
     const tlsFirst = backendTls?.mode === 'on';
     // `noDelay` rather than `setNoDelay()`: set once connected, not before and again after. A
-    // backend that stays plaintext reads as backend-reads.ts says; TLS runs over Node's own reads.
+    // backend that stays plaintext reads as relay-reads.ts says; TLS runs over Node's own reads
+    // until the relay (which then reads it into chosen buffers too).
     socket =
       backendTls === null
         ? connectPlainBackend({ host: target.server, port: target.port, noDelay: true }, onData)

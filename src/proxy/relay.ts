@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { readsIntoConsumer, relayBackendReads } from './backend-reads.js';
+import { readIntoChosenBuffers, readsIntoConsumer, relayChosenReads } from './relay-reads.js';
 
 export interface RelayOptions {
   /** Bytes for the client before anything else: the backend's login reply. */
@@ -101,9 +101,10 @@ function forward(relay: Relay, from: Socket, to: Socket, side: Direction['side']
   const direction: Direction = { relay, from, to, side, ended: false };
   (from as RelaySocket)[OUT] = direction;
   (to as RelaySocket)[IN] = direction;
-  // A plaintext backend's reads come through backend-reads.ts (no `data` events); it pauses on a full `to` the same way.
-  if (readsIntoConsumer(from)) relayBackendReads(from, to);
-  else from.on('data', onData);
+  // Reads into chosen buffers (relay-reads.ts: a plaintext backend from its connect, any other
+  // socket from now on) rather than `data` events; each pauses on a full `to` the same way.
+  if (readsIntoConsumer(from)) relayChosenReads(from, to);
+  else if (!readIntoChosenBuffers(from, to)) from.on('data', onData);
   to.on('drain', onDrain);
   from.on('end', onEnd);
   from.on('error', onError);

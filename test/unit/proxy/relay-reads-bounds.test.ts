@@ -1,5 +1,5 @@
 /**
- * The bounds of the backend read pool (src/proxy/backend-reads.ts). A backend socket whose last
+ * The bounds of the relay's read pool (src/proxy/relay-reads.ts), as a plaintext backend uses it. A backend socket whose last
  * read filled its buffer is lent a 64 KB pool buffer for its next read, and keeps it until that
  * read comes: a session that goes quiet right then holds one. However many sessions do, at most
  * MAX_LENT buffers are lent (the others read into the shared probe and lose no byte), at most
@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectPlainBackend, MAX_LENT, MAX_SPARE, PROBE_SIZE, readBuffers } from '../../../src/proxy/backend-reads.js';
+import { connectPlainBackend, MAX_LENT, MAX_SPARE, PROBE_SIZE, readBuffers } from '../../../src/proxy/relay-reads.js';
 
 const SESSIONS = MAX_LENT + 8;
 /** What each backend sends once asked: more than a pool buffer, so that lent buffers are read into. */
@@ -70,7 +70,7 @@ async function closeAll(clients: net.Socket[]): Promise<void> {
   await Promise.all(closes);
 }
 
-describe('backend read pool bounds', () => {
+describe('relay read pool bounds', () => {
   it('sessions quiet after a full read hold at most MAX_LENT buffers, and give them back when they close', async () => {
     expect(readBuffers()).toEqual({ lent: 0, spare: 0 });
     const { clients } = await quietSessions();

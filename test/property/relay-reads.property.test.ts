@@ -1,6 +1,6 @@
 /**
  * The relay's backend-to-client bytes when the backend socket reads into buffers Postern chooses
- * (src/proxy/backend-reads.ts): one buffer shared by every backend socket, copied out of at once,
+ * (src/proxy/relay-reads.ts): one buffer shared by every backend socket, copied out of at once,
  * and, while bulk data flows, buffers from a shared pool handed to the client's write() as they
  * are. Whatever the backends send, in whatever bursts, and however slowly each client reads,
  * every client gets its own backend's bytes, in order: a read never lands in a buffer a pending
@@ -12,7 +12,7 @@ import net from 'node:net';
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
-import { connectPlainBackend, relayBackendReads } from '../../src/proxy/backend-reads.js';
+import { connectPlainBackend, relayChosenReads } from '../../src/proxy/relay-reads.js';
 import { relay } from '../../src/proxy/relay.js';
 
 const digest = (bytes: Buffer | Buffer[]) => createHash('sha256').update(Buffer.concat(([] as Buffer[]).concat(bytes))).digest('hex');
@@ -152,7 +152,7 @@ describe('backend reads into chosen buffers (relay, backend to client)', () => {
       },
     });
     const backend = connectPlainBackend({ host: '127.0.0.1', port, noDelay: true }, () => undefined);
-    relayBackendReads(backend, client);
+    relayChosenReads(backend, client);
     await new Promise((resolve) => backend.once('end', resolve));
     await new Promise((resolve) => client.end(resolve));
     expect(digest(received)).toBe(digest(sent));

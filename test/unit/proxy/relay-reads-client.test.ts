@@ -1,0 +1,115 @@
+/**
+ * The relay reads the client's transport (an accepted socket, or a server TLS socket over one)
+ * into chosen buffers, as a plaintext backend is read (src/proxy/relay-reads.ts,
+ * `readIntoChosenBuffers`). Node offers that only for sockets it makes itself, so Postern finds
+ * the socket's own read hooks: these tests fail if a Node release takes them away (Postern would
+ * then read with `data` events again, correct but dearer), and hold every byte of an upload, in
+ * order, with what the transport had read before the relay going first.
+ */
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import tls from 'node:tls';
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { relay } from '../../../src/proxy/relay.js';
+import { readBuffers, readIntoChosenBuffers } from '../../../src/proxy/relay-reads.js';
+import { generateCert, makeTempDir, removeDir } from '../../e2e/harness/index.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const open: net.Socket[] = [];
+// Last opened first: a TLS socket before the socket beneath it. (Destroying an accepted socket and
+// then, in the same turn, the server TLS socket over it crashes Node 20.20 and 24.21 with a
+// segmentation fault; Postern destroys the TLS transport, or the accepted socket alone.)
+afterEach(() => {
+  for (const s of open.splice(0).reverse()) s.destroy();
+});
+
+let dir = '';
+let context: tls.SecureContext;
+beforeAll(async () => {
+  dir = await makeTempDir('relay-reads-client');
+  const cert = await generateCert({ type: 'ec', dir, name: 'ec', cn: 'relay.test' });
+  const { readFileSync } = await import('node:fs');
+  context = tls.createSecureContext({ cert: readFileSync(cert.certPath), key: readFileSync(cert.keyPath) });
+});
+afterAll(() => removeDir(dir));
+
+/** `[accepted side, connecting side]` of a loopback connection; with `secure`, a server TLS socket over the accepted one. */
+async function clientPair(secure: boolean): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const raw = net.connect({ host: '127.0.0.1', port });
+  const inner = await accepted;
+  server.close();
+  open.push(inner, raw);
+  if (!secure) {
+    await new Promise((resolve) => (raw.connecting ? raw.once('connect', resolve) : resolve(undefined)));
+    return [inner, raw];
+  }
+  const serverSide = new tls.TLSSocket(inner, { isServer: true, secureContext: context });
+  const clientSide = tls.connect({ socket: raw, rejectUnauthorized: false });
+  open.push(serverSide, clientSide);
+  await Promise.all([new Promise((r) => serverSide.once('secure', r)), new Promise((r) => clientSide.once('secureConnect', r))]);
+  return [serverSide, clientSide];
+}
+
+/** A backend that reads slowly (pausing after each chunk), so that the relay's writes ask it to wait. */
+async function slowBackend(): Promise<{ proxySide: net.Socket; received: Promise<Buffer> }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const proxySide = net.connect({ host: '127.0.0.1', port });
+  const backend = await accepted;
+  server.close();
+  open.push(proxySide, backend);
+  const chunks: Buffer[] = [];
+  backend.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    backend.pause();
+    setTimeout(() => backend.resume(), 1);
+  });
+  const received = new Promise<Buffer>((resolve) => backend.once('end', () => resolve(Buffer.concat(chunks))));
+  backend.on('end', () => backend.end());
+  return { proxySide, received };
+}
+
+describe.each([false, true])('relay reads of the client transport into chosen buffers (TLS: %s)', (secure) => {
+  it('this Node lets the relay choose the transport’s read buffers', async () => {
+    const [transport] = await clientPair(secure);
+    const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+    expect(readIntoChosenBuffers(transport, sink)).toBe(true);
+    // Once: a socket already reading into chosen buffers is not taken again.
+    expect(readIntoChosenBuffers(transport, sink)).toBe(false);
+  });
+
+  it('relays an upload whole and in order, what the transport read before the relay first, through a backend that makes it wait', async () => {
+    const [transport, client] = await clientPair(secure);
+    const { proxySide, received } = await slowBackend();
+    // Read by the transport before the relay starts, and not given out yet (the session's
+    // input had stopped): it must reach the backend before anything read afterwards.
+    transport.pause();
+    const early = randomBytes(3000);
+    client.write(early);
+    await new Promise<void>((resolve) => {
+      const poll = () => (transport.readableLength >= early.length ? resolve() : setTimeout(poll, 5));
+      transport.read(0);
+      poll();
+    });
+    const upload = randomBytes(4 * 1024 * 1024 + 123);
+    const done = relay(transport, proxySide, { toClient: Buffer.alloc(0), toBackend: Buffer.from('prelude\r\n'), idleTimeoutMs: 60_000 });
+    for (let at = 0; at < upload.length; at += 100_000) {
+      if (!client.write(upload.subarray(at, at + 100_000))) await new Promise((r) => client.once('drain', r));
+    }
+    client.end();
+    const bytes = await received;
+    expect(bytes.length).toBe(9 + early.length + upload.length);
+    expect(sha(bytes)).toBe(sha(Buffer.concat([Buffer.from('prelude\r\n'), early, upload])));
+    expect((await done).reason).toMatch(/closed connection/);
+    // The pool's buffers all came back once both sockets closed.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(readBuffers().lent).toBe(0);
+  });
+});
