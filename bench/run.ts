@@ -326,9 +326,10 @@ function pin(pid: number, cpu: number): void {
 // ---------------------------------------------------------------------------------------------
 // 1. Relay throughput
 
-/** The relay paths: a message fetched (IMAP FETCH, POP3 RETR), or, for `imap-append`, uploaded (APPEND, plaintext). */
-type RelayVariant = 'imap-plain' | 'imap-starttls' | 'imap-tls' | 'pop3-plain' | 'pop3-starttls' | 'pop3-tls' | 'imap-append';
-const ALL_RELAY_VARIANTS: RelayVariant[] = ['imap-plain', 'imap-starttls', 'imap-tls', 'pop3-plain', 'pop3-starttls', 'pop3-tls', 'imap-append'];
+/** The relay paths: a message fetched (IMAP FETCH, POP3 RETR), or, for `imap-append` and `imap-append-tls`, uploaded (APPEND, plaintext and implicit TLS). */
+type RelayVariant = 'imap-plain' | 'imap-starttls' | 'imap-tls' | 'pop3-plain' | 'pop3-starttls' | 'pop3-tls' | 'imap-append' | 'imap-append-tls';
+const ALL_RELAY_VARIANTS: RelayVariant[] = ['imap-plain', 'imap-starttls', 'imap-tls', 'pop3-plain', 'pop3-starttls', 'pop3-tls', 'imap-append', 'imap-append-tls'];
+const isUpload = (v: RelayVariant) => v === 'imap-append' || v === 'imap-append-tls';
 /** `--relay imap-plain,pop3-plain`: only these paths in the relay phase (a profile of one path, say). */
 const RELAY_VARIANTS = opt.relay === undefined ? ALL_RELAY_VARIANTS : ALL_RELAY_VARIANTS.filter((v) => opt.relay!.split(',').includes(v));
 if (RELAY_VARIANTS.length === 0) throw new Error(`--relay: none of ${ALL_RELAY_VARIANTS.join(', ')}`);
@@ -347,6 +348,7 @@ function relayPort(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle): nu
       case 'imap-append':
         return dc.imapPort;
       case 'imap-tls':
+      case 'imap-append-tls':
         return dc.imapsPort!;
       case 'pop3-plain':
       case 'pop3-starttls':
@@ -355,7 +357,7 @@ function relayPort(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle): nu
         return dc.pop3sPort!;
     }
   }
-  return { 'imap-plain': t.ports.imap, 'imap-append': t.ports.imap, 'imap-starttls': t.ports.imap, 'imap-tls': t.ports.imaps, 'pop3-plain': t.ports.pop3, 'pop3-starttls': t.ports.pop3, 'pop3-tls': t.ports.pop3s }[v];
+  return { 'imap-plain': t.ports.imap, 'imap-append': t.ports.imap, 'imap-starttls': t.ports.imap, 'imap-tls': t.ports.imaps, 'imap-append-tls': t.ports.imaps, 'pop3-plain': t.ports.pop3, 'pop3-starttls': t.ports.pop3, 'pop3-tls': t.ports.pop3s }[v];
 }
 
 async function relayRun(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle, fetches: number): Promise<RelayRun> {
@@ -383,13 +385,13 @@ async function relayRun(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle
       conn.write(`PASS ${PASS}\r\n`);
       await conn.ok();
     }
-    if (v === 'imap-append') {
+    if (isUpload(v)) {
       conn.write('c CREATE Uploads\r\n');
       await conn.tagged('c').catch(() => undefined); // NO once it exists: either will do
     }
     /** One timed transfer: a fetch, or an upload. */
     const transfer = (i: number) =>
-      v === 'imap-append'
+      isUpload(v)
         ? append(conn, `a${i}`)
         : imap
           ? conn.bulkRead(`f${i} FETCH 1 BODY.PEEK[]\r\n`, imapTaggedEnd(`f${i}`))
@@ -408,7 +410,7 @@ async function relayRun(v: RelayVariant, t: Target | 'direct', dc: DovecotHandle
       mbps.push(n / 1e6 / (dt / 1000));
     }
     const cpu1 = pid ? cpuMs(pid) : 0;
-    if (v === 'imap-append') {
+    if (isUpload(v)) {
       // The uploads go: the next run appends to an empty mailbox again.
       conn.write('u SELECT Uploads\r\nd STORE 1:* +FLAGS.SILENT (\\Deleted)\r\ne EXPUNGE\r\n');
       await conn.tagged('e', 30_000);

@@ -20,23 +20,24 @@ import type { Writable } from 'node:stream';
  * - A read lands in one process-wide buffer (`PROBE`) and is copied out, exact size, before its
  *   callback returns, as Node's own reads are: nothing refers to `PROBE` afterwards, so every
  *   relayed socket can share it, and a session between bursts holds no read buffer at all.
- * - After a read that filled its buffer (bulk data is flowing), the next read lands in a 64 KB
- *   buffer from a small process-wide pool, which is handed to the other side's `write()` as it
- *   is, with no copy, and goes back to the pool once that write is done. A read that did not fill
- *   its buffer (the kernel had no more) sends the socket back to `PROBE`.
+ * - After a read of at least the probe's size (bulk data is flowing), the next read lands in a
+ *   64 KB buffer from a small process-wide pool, which is handed to the other side's `write()` as
+ *   it is, with no copy, and goes back to the pool once that write is done. A smaller read (the
+ *   kernel had no more) sends the socket back to `PROBE`.
  * - At most `MAX_LENT` pool buffers wait for a read at any time (a socket holds the one chosen
- *   for its next read until that read comes): a session that goes quiet right after a full read
+ *   for its next read until that read comes): a session that goes quiet right after a bulk read
  *   holds one, so this bounds what quiet sessions can hold, whatever their number; past it,
  *   reads go to `PROBE`.
  */
 /**
- * Small, because each burst's first read is copied: a backend that writes in ~60 KB pieces
- * (Dovecot's POP3 RETR) is read as one probe read and one pool read per piece, so the probe's
- * size is what each piece still costs in copies and external memory (16 KB: 1.0–1.2x nginx's
- * CPU per MB on that path; 4 KB: 0.85–0.93x, docs/performance.md change 15).
+ * Small, because each burst's first read is copied (change 15 measured POP3 RETR, which Dovecot
+ * writes in ~60 KB pieces, each then read as a probe read and a pool read: 16 KB cost 1.0–1.2x
+ * nginx's CPU per MB, 4 KB 0.85–0.93x; since change 24 a probe-sized read counts as bulk, so the
+ * pieces after a burst's first land in pool buffers whole).
  */
 export const PROBE_SIZE = 4 * 1024;
 const BULK_SIZE = 64 * 1024;
+
 const PROBE = Buffer.allocUnsafe(PROBE_SIZE);
 /** Pool buffers no write or socket holds, ready for the next bulk read. */
 const spare: Buffer[] = [];
@@ -64,7 +65,7 @@ class ChosenReads {
   #relayTo: Writable | null = null;
   /** The pool buffer chosen for the next read, or null (`PROBE`). */
   #lent: Buffer | null = null;
-  /** The last read filled its buffer: more is likely waiting in the kernel. */
+  /** The last read was at least the probe's size: more is likely waiting. */
   #full = false;
   /** Bytes read while no one takes them (between the login and the relay): the client's first. */
   #held: Buffer[] | null = null;
@@ -80,7 +81,10 @@ class ChosenReads {
 
   /** One read (net's `onread.callback`); false pauses the socket. */
   read(length: number, buffer: Buffer): boolean {
-    this.#full = length === buffer.length;
+    // At least the probe's worth: bulk data is flowing. (Not "filled its buffer": a TLS socket
+    // hands over what it decrypted a record at a time, at most 16 KB, and the rest of a record
+    // that began in the probe would never fill a pool buffer.)
+    this.#full = length >= PROBE_SIZE;
     const pooled = buffer !== PROBE;
     if (pooled) this.#returned();
     const relayTo = this.#relayTo;

@@ -1,6 +1,7 @@
 /**
- * The bounds of the relay's read pool (src/proxy/relay-reads.ts), as a plaintext backend uses it. A backend socket whose last
- * read filled its buffer is lent a 64 KB pool buffer for its next read, and keeps it until that
+ * The bounds of the relay's read pool (src/proxy/relay-reads.ts), as a plaintext backend uses it.
+ * A backend socket whose last read was at least the probe's size (here: one that filled the probe)
+ * is lent a 64 KB pool buffer for its next read, and keeps it until that
  * read comes: a session that goes quiet right then holds one. However many sessions do, at most
  * MAX_LENT buffers are lent (the others read into the shared probe and lose no byte), at most
  * MAX_SPARE are kept for reuse, and a socket that closes gives its buffer back. Real sockets on
