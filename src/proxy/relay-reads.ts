@@ -4,8 +4,8 @@ import type { Writable } from 'node:stream';
 /**
  * How a relayed socket reads: into buffers Postern chooses, not into a new 64 KB buffer per
  * read as Node's sockets do by default. A plaintext backend connection reads so from its connect
- * (net's `onread`); the client's transport and a TLS backend from the relay's start
- * (`readIntoChosenBuffers`).
+ * (net's `onread`); the client's transport and a TLS backend once the relay sees bulk data from
+ * them (`readIntoChosenBuffers`, called by src/proxy/relay.ts).
  *
  * Why: Node allocates each read's buffer outside V8's heap, and V8 counts it as external memory.
  * A bulk relay (a FETCH of a large message, an APPEND or a DATA) allocates about as much as it

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { readIntoChosenBuffers, readsIntoConsumer, relayChosenReads } from './relay-reads.js';
+import { PROBE_SIZE, readIntoChosenBuffers, readsIntoConsumer, relayChosenReads } from './relay-reads.js';
 
 export interface RelayOptions {
   /** Bytes for the client before anything else: the backend's login reply. */
@@ -45,6 +45,20 @@ type RelaySocket = Socket & { [OUT]: Direction; [IN]: Direction };
 
 function onData(this: RelaySocket, chunk: Buffer): void {
   if (!this[OUT].to.write(chunk)) this.pause();
+  // Bulk data (an upload): from the next read on, into chosen buffers (relay-reads.ts). Switched
+  // here rather than when the relay starts, so that a session that only trickles (an IDLE held
+  // for hours) never holds what the switch adds (~0.3 KB per TLS session). After this callback:
+  // no read comes before it, and Node is done with this one.
+  if (chunk.length >= PROBE_SIZE) queueMicrotask(() => readBulkIntoChosenBuffers(this));
+}
+
+function readBulkIntoChosenBuffers(socket: RelaySocket): void {
+  const direction = socket[OUT];
+  // Done already (several bulk chunks in one turn), or the relay is over.
+  if (readsIntoConsumer(socket) || direction.relay.done || socket.destroyed) return;
+  // Off first: what the socket had read and not given out is handed on by the switch itself.
+  socket.off('data', onData);
+  if (!readIntoChosenBuffers(socket, direction.to)) socket.on('data', onData);
 }
 
 /** `to` has room again: its source may read on. */
@@ -101,10 +115,10 @@ function forward(relay: Relay, from: Socket, to: Socket, side: Direction['side']
   const direction: Direction = { relay, from, to, side, ended: false };
   (from as RelaySocket)[OUT] = direction;
   (to as RelaySocket)[IN] = direction;
-  // Reads into chosen buffers (relay-reads.ts: a plaintext backend from its connect, any other
-  // socket from now on) rather than `data` events; each pauses on a full `to` the same way.
+  // A plaintext backend reads into chosen buffers (relay-reads.ts) from its connect, any other
+  // socket once bulk data comes (onData); each pauses on a full `to` the same way.
   if (readsIntoConsumer(from)) relayChosenReads(from, to);
-  else if (!readIntoChosenBuffers(from, to)) from.on('data', onData);
+  else from.on('data', onData);
   to.on('drain', onDrain);
   from.on('end', onEnd);
   from.on('error', onError);

@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { relay } from '../../../src/proxy/relay.js';
-import { readBuffers, readIntoChosenBuffers } from '../../../src/proxy/relay-reads.js';
+import { readBuffers, readIntoChosenBuffers, readsIntoConsumer } from '../../../src/proxy/relay-reads.js';
 import { generateCert, makeTempDir, removeDir } from '../../e2e/harness/index.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -76,40 +76,84 @@ async function slowBackend(): Promise<{ proxySide: net.Socket; received: Promise
   return { proxySide, received };
 }
 
-describe.each([false, true])('relay reads of the client transport into chosen buffers (TLS: %s)', (secure) => {
-  it('this Node lets the relay choose the transport’s read buffers', async () => {
-    const [transport] = await clientPair(secure);
-    const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
-    expect(readIntoChosenBuffers(transport, sink)).toBe(true);
-    // Once: a socket already reading into chosen buffers is not taken again.
-    expect(readIntoChosenBuffers(transport, sink)).toBe(false);
-  });
+/** Until `transport` holds at least `bytes` read and not given out (it is paused). */
+async function buffered(transport: net.Socket, bytes: number): Promise<void> {
+  transport.read(0);
+  for (let waited = 0; transport.readableLength < bytes && waited < 5000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+  expect(transport.readableLength).toBeGreaterThanOrEqual(bytes);
+}
 
-  it('relays an upload whole and in order, what the transport read before the relay first, through a backend that makes it wait', async () => {
+describe.each([false, true])('relay reads of the client transport into chosen buffers (TLS: %s)', (secure) => {
+  it('this Node lets the relay choose the transport’s read buffers; what it had read goes first, then every read, in order', async () => {
     const [transport, client] = await clientPair(secure);
-    const { proxySide, received } = await slowBackend();
-    // Read by the transport before the relay starts, and not given out yet (the session's
-    // input had stopped): it must reach the backend before anything read afterwards.
     transport.pause();
     const early = randomBytes(3000);
     client.write(early);
-    await new Promise<void>((resolve) => {
-      const poll = () => (transport.readableLength >= early.length ? resolve() : setTimeout(poll, 5));
-      transport.read(0);
-      poll();
+    await buffered(transport, early.length);
+    const got: Buffer[] = [];
+    const sink = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        got.push(Buffer.from(chunk));
+        done();
+      },
     });
+    expect(readIntoChosenBuffers(transport, sink)).toBe(true);
+    expect(readsIntoConsumer(transport)).toBe(true);
+    // Once: a socket already reading into chosen buffers is not taken again.
+    expect(readIntoChosenBuffers(transport, sink)).toBe(false);
+    expect(Buffer.concat(got).equals(early)).toBe(true);
+    const later = randomBytes(200_000);
+    transport.resume();
+    client.write(later);
+    for (let waited = 0; Buffer.concat(got).length < early.length + later.length && waited < 5000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    expect(sha(Buffer.concat(got))).toBe(sha(Buffer.concat([early, later])));
+  });
+
+  it('relays an upload whole and in order, through a backend that makes it wait, reading it into chosen buffers once it is bulk', async () => {
+    const [transport, client] = await clientPair(secure);
+    const { proxySide, received } = await slowBackend();
+    // Read by the transport before the relay starts, and not given out yet (the session's
+    // input had stopped): it must reach the backend before anything read afterwards. Two reads
+    // of bulk size, and a backend side whose write buffer is full (corked behind a prelude of
+    // its size): the relay's first write asks it to wait, so the second read is still held when
+    // the transport switches to chosen buffers, and must be handed on once, by the switch.
+    transport.pause();
+    const [first, second] = [randomBytes(6000), randomBytes(6000)];
+    client.write(first);
+    await buffered(transport, 6000);
+    client.write(second);
+    await buffered(transport, 12_000);
+    const prelude = randomBytes(proxySide.writableHighWaterMark);
+    proxySide.cork();
+    setTimeout(() => proxySide.uncork(), 20);
     const upload = randomBytes(4 * 1024 * 1024 + 123);
-    const done = relay(transport, proxySide, { toClient: Buffer.alloc(0), toBackend: Buffer.from('prelude\r\n'), idleTimeoutMs: 60_000 });
+    const done = relay(transport, proxySide, { toClient: Buffer.alloc(0), toBackend: prelude, idleTimeoutMs: 60_000 });
     for (let at = 0; at < upload.length; at += 100_000) {
       if (!client.write(upload.subarray(at, at + 100_000))) await new Promise((r) => client.once('drain', r));
     }
     client.end();
     const bytes = await received;
-    expect(bytes.length).toBe(9 + early.length + upload.length);
-    expect(sha(bytes)).toBe(sha(Buffer.concat([Buffer.from('prelude\r\n'), early, upload])));
+    expect(readsIntoConsumer(transport)).toBe(true);
+    expect(bytes.length).toBe(prelude.length + 12_000 + upload.length);
+    expect(sha(bytes)).toBe(sha(Buffer.concat([prelude, first, second, upload])));
     expect((await done).reason).toMatch(/closed connection/);
     // The pool's buffers all came back once both sockets closed.
     await new Promise((r) => setTimeout(r, 50));
     expect(readBuffers().lent).toBe(0);
+  });
+
+  it('leaves a relay that only trickles (commands, an IDLE) on Node’s own reads: it holds nothing more', async () => {
+    const [transport, client] = await clientPair(secure);
+    const { proxySide, received } = await slowBackend();
+    const done = relay(transport, proxySide, { toClient: Buffer.alloc(0), toBackend: Buffer.alloc(0), idleTimeoutMs: 60_000 });
+    const lines = Array.from({ length: 20 }, (_, i) => `a${i} NOOP\r\n`).join('');
+    for (const line of lines.match(/[^\n]+\n/g)!) {
+      client.write(line);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    client.end();
+    expect((await received).toString()).toBe(lines);
+    await done;
+    expect(readsIntoConsumer(transport)).toBe(false);
   });
 });
