@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { relay } from '../../../src/proxy/relay.js';
 import { readBuffers, readIntoChosenBuffers, readsIntoConsumer } from '../../../src/proxy/relay-reads.js';
 import { generateCert, makeTempDir, removeDir } from '../../e2e/harness/index.js';
+import { socketPair } from './loopback.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const open: net.Socket[] = [];
@@ -36,18 +37,9 @@ afterAll(() => removeDir(dir));
 
 /** `[accepted side, connecting side]` of a loopback connection; with `secure`, a server TLS socket over the accepted one. */
 async function clientPair(secure: boolean): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const raw = net.connect({ host: '127.0.0.1', port });
-  const inner = await accepted;
-  server.close();
+  const [inner, raw] = await socketPair();
   open.push(inner, raw);
-  if (!secure) {
-    await new Promise((resolve) => (raw.connecting ? raw.once('connect', resolve) : resolve(undefined)));
-    return [inner, raw];
-  }
+  if (!secure) return [inner, raw];
   const serverSide = new tls.TLSSocket(inner, { isServer: true, secureContext: context });
   const clientSide = tls.connect({ socket: raw, rejectUnauthorized: false });
   open.push(serverSide, clientSide);
@@ -57,13 +49,7 @@ async function clientPair(secure: boolean): Promise<[net.Socket, net.Socket]> {
 
 /** A backend that reads slowly (pausing after each chunk), so that the relay's writes ask it to wait. */
 async function slowBackend(): Promise<{ proxySide: net.Socket; received: Promise<Buffer> }> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const proxySide = net.connect({ host: '127.0.0.1', port });
-  const backend = await accepted;
-  server.close();
+  const [backend, proxySide] = await socketPair();
   open.push(proxySide, backend);
   const chunks: Buffer[] = [];
   backend.on('data', (chunk: Buffer) => {

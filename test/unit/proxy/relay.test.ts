@@ -2,19 +2,7 @@ import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { relay } from '../../../src/proxy/relay.js';
-
-/** A connected pair of real loopback sockets: `[accepted side, connecting side]`. */
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const outer = net.connect({ host: '127.0.0.1', port });
-  const inner = await accepted;
-  await new Promise((resolve) => (outer.connecting ? outer.once('connect', resolve) : resolve(undefined)));
-  server.close();
-  return [inner, outer];
-}
+import { socketPair } from './loopback.js';
 
 /** Everything `socket` receives until it ends or closes. */
 function collect(socket: net.Socket): Promise<Buffer> {
