@@ -7,7 +7,7 @@ import { LoginStepError, type LoginStep } from '../protocols/login-step.js';
 import { protocolFor } from '../protocols/registry.js';
 import { backendTlsFor, type BackendTls } from './backend-tls.js';
 import { ReplyBuffer } from './reply-buffer.js';
-import { connectPlainBackend, readsIntoConsumer, setBackendConsumer } from './relay-reads.js';
+import { connectPlainBackend, readsIntoChosenBuffers, setBackendConsumer } from './relay-reads.js';
 import { forwardClientAddress, type ClientAddressFacts } from './client-address-forward.js';
 
 export class BackendLoginError extends Error {
@@ -206,7 +206,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
 
     function cleanup() {
       options.signal.removeEventListener('abort', onAbort);
-      if (readsIntoConsumer(socket)) setBackendConsumer(socket, null);
+      if (readsIntoChosenBuffers(socket)) setBackendConsumer(socket, null);
       else socket.off('data', onData);
       socket.off('error', onError);
       socket.off('end', onEnd);
@@ -243,7 +243,7 @@ export function loginToBackend(protocol: Protocol, target: BackendTarget, option
       });
       return;
     }
-    if (!readsIntoConsumer(socket)) socket.on('data', onData);
+    if (!readsIntoChosenBuffers(socket)) socket.on('data', onData);
     socket.on('error', onError);
     socket.on('end', onEnd);
   });

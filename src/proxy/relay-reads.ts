@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
  * How a relayed socket reads: into buffers Postern chooses, not into a new 64 KB buffer per
  * read as Node's sockets do by default. A plaintext backend connection reads so from its connect
  * (net's `onread`); the client's transport and a TLS backend once the relay sees bulk data from
- * them (`readIntoChosenBuffers`, called by src/proxy/relay.ts).
+ * them (`switchToChosenReads`, called by src/proxy/relay.ts).
  *
  * Why: Node allocates each read's buffer outside V8's heap, and V8 counts it as external memory.
  * A bulk relay (a FETCH of a large message, an APPEND or a DATA) allocates about as much as it
@@ -13,8 +13,8 @@ import type { Writable } from 'node:stream';
  * which a proxy with its modules and a few thousand sessions always is), that external memory
  * starts a full mark-compact every ~30 MB: 20–30 of them per `npm run bench` relay round, where
  * bare Node, below the threshold, ran one (docs/performance.md, changes 15 and 24). The
- * allocations cost on their own too: an upload relayed from Node's buffers took 1.6 ms of CPU per
- * MB, from chosen ones 0.7.
+ * allocations cost on their own too: an upload relayed from Node's buffers took about twice the
+ * CPU per MB it takes from chosen ones.
  *
  * How (Node asks for the next read's buffer right after each read):
  * - A read lands in one process-wide buffer (`PROBE`) and is copied out, exact size, before its
@@ -37,7 +37,6 @@ import type { Writable } from 'node:stream';
  */
 export const PROBE_SIZE = 4 * 1024;
 const BULK_SIZE = 64 * 1024;
-
 const PROBE = Buffer.allocUnsafe(PROBE_SIZE);
 /** Pool buffers no write or socket holds, ready for the next bulk read. */
 const spare: Buffer[] = [];
@@ -150,8 +149,8 @@ export function setBackendConsumer(socket: net.Socket, consumer: BytesConsumer |
   (socket as ReadingSocket)[READS]!.consumer = consumer;
 }
 
-/** Whether `socket` reads into chosen buffers (connectPlainBackend's): its bytes come to a consumer, not as `data` events. */
-export function readsIntoConsumer(socket: net.Socket): boolean {
+/** Whether `socket` reads into chosen buffers (connectPlainBackend's, or switched): its bytes come as callbacks, not `data` events. */
+export function readsIntoChosenBuffers(socket: net.Socket): boolean {
   return (socket as ReadingSocket)[READS] !== undefined;
 }
 
@@ -190,13 +189,13 @@ function readHooksOf(socket: net.Socket): ReadHooks | null {
 type UserBufferHandle = { useUserBuffer?: (buffer: Buffer) => void };
 
 /**
- * A direction of the relay whose socket Node made for its reads (the client's transport, the
- * accepted socket or the TLS socket over it; a backend over TLS): from now on it reads into
- * chosen buffers as a plaintext backend does, each read written to `to`. What the socket had
+ * A direction of the relay over a socket Postern did not make with `onread` (the client's
+ * transport, the accepted socket or the TLS socket over it; a backend over TLS): from now on it
+ * reads into chosen buffers as a plaintext backend does, each read written to `to`. What the socket had
  * read and not yet given out goes first. Returns false, changing nothing, where this Node cannot
  * (see ReadHooks): the caller then reads it with `data` events.
  */
-export function readIntoChosenBuffers(socket: net.Socket, to: Writable): boolean {
+export function switchToChosenReads(socket: net.Socket, to: Writable): boolean {
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
   const found = readHooksOf(socket);
   if (found === null || typeof handle?.useUserBuffer !== 'function' || (socket as ReadingSocket)[READS] !== undefined) return false;

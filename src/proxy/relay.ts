@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { PROBE_SIZE, readIntoChosenBuffers, readsIntoConsumer, relayChosenReads } from './relay-reads.js';
+import { PROBE_SIZE, readsIntoChosenBuffers, relayChosenReads, switchToChosenReads } from './relay-reads.js';
 
 export interface RelayOptions {
   /** Bytes for the client before anything else: the backend's login reply. */
@@ -49,16 +49,16 @@ function onData(this: RelaySocket, chunk: Buffer): void {
   // here rather than when the relay starts, so that a session that only trickles (an IDLE held
   // for hours) never holds what the switch adds (~0.3 KB per TLS session). After this callback:
   // no read comes before it, and Node is done with this one.
-  if (chunk.length >= PROBE_SIZE) queueMicrotask(() => readBulkIntoChosenBuffers(this));
+  if (chunk.length >= PROBE_SIZE) queueMicrotask(() => switchAfterBulkRead(this));
 }
 
-function readBulkIntoChosenBuffers(socket: RelaySocket): void {
+function switchAfterBulkRead(socket: RelaySocket): void {
   const direction = socket[OUT];
   // Done already (several bulk chunks in one turn), or the relay is over.
-  if (readsIntoConsumer(socket) || direction.relay.done || socket.destroyed) return;
+  if (readsIntoChosenBuffers(socket) || direction.relay.done || socket.destroyed) return;
   // Off first: what the socket had read and not given out is handed on by the switch itself.
   socket.off('data', onData);
-  if (!readIntoChosenBuffers(socket, direction.to)) socket.on('data', onData);
+  if (!switchToChosenReads(socket, direction.to)) socket.on('data', onData);
 }
 
 /** `to` has room again: its source may read on. */
@@ -117,7 +117,7 @@ function forward(relay: Relay, from: Socket, to: Socket, side: Direction['side']
   (to as RelaySocket)[IN] = direction;
   // A plaintext backend reads into chosen buffers (relay-reads.ts) from its connect, any other
   // socket once bulk data comes (onData); each pauses on a full `to` the same way.
-  if (readsIntoConsumer(from)) relayChosenReads(from, to);
+  if (readsIntoChosenBuffers(from)) relayChosenReads(from, to);
   else from.on('data', onData);
   to.on('drain', onDrain);
   from.on('end', onEnd);

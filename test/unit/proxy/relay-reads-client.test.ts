@@ -1,7 +1,7 @@
 /**
  * The relay reads the client's transport (an accepted socket, or a server TLS socket over one)
  * into chosen buffers, as a plaintext backend is read (src/proxy/relay-reads.ts,
- * `readIntoChosenBuffers`). Node offers that only for sockets it makes itself, so Postern finds
+ * `switchToChosenReads`). Node offers that only for sockets it makes itself, so Postern finds
  * the socket's own read hooks: these tests fail if a Node release takes them away (Postern would
  * then read with `data` events again, correct but dearer), and hold every byte of an upload, in
  * order, with what the transport had read before the relay going first.
@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { relay } from '../../../src/proxy/relay.js';
-import { readBuffers, readIntoChosenBuffers, readsIntoConsumer } from '../../../src/proxy/relay-reads.js';
+import { readBuffers, readsIntoChosenBuffers, switchToChosenReads } from '../../../src/proxy/relay-reads.js';
 import { generateCert, makeTempDir, removeDir } from '../../e2e/harness/index.js';
 import { socketPair } from './loopback.js';
 
@@ -83,10 +83,10 @@ describe.each([false, true])('relay reads of the client transport into chosen bu
         done();
       },
     });
-    expect(readIntoChosenBuffers(transport, sink)).toBe(true);
-    expect(readsIntoConsumer(transport)).toBe(true);
+    expect(switchToChosenReads(transport, sink)).toBe(true);
+    expect(readsIntoChosenBuffers(transport)).toBe(true);
     // Once: a socket already reading into chosen buffers is not taken again.
-    expect(readIntoChosenBuffers(transport, sink)).toBe(false);
+    expect(switchToChosenReads(transport, sink)).toBe(false);
     expect(Buffer.concat(got).equals(early)).toBe(true);
     const later = randomBytes(200_000);
     transport.resume();
@@ -119,7 +119,7 @@ describe.each([false, true])('relay reads of the client transport into chosen bu
     }
     client.end();
     const bytes = await received;
-    expect(readsIntoConsumer(transport)).toBe(true);
+    expect(readsIntoChosenBuffers(transport)).toBe(true);
     expect(bytes.length).toBe(prelude.length + 12_000 + upload.length);
     expect(sha(bytes)).toBe(sha(Buffer.concat([prelude, first, second, upload])));
     expect((await done).reason).toMatch(/closed connection/);
@@ -140,6 +140,6 @@ describe.each([false, true])('relay reads of the client transport into chosen bu
     client.end();
     expect((await received).toString()).toBe(lines);
     await done;
-    expect(readsIntoConsumer(transport)).toBe(false);
+    expect(readsIntoChosenBuffers(transport)).toBe(false);
   });
 });
