@@ -143,3 +143,23 @@ describe.each([false, true])('relay reads of the client transport into chosen bu
     expect(readsIntoChosenBuffers(transport)).toBe(false);
   });
 });
+
+describe('relay reads of a backend over TLS into chosen buffers', () => {
+  it('relays a download from a TLS backend whole and in order, and switches the backend socket once it is bulk', async () => {
+    const [transport, client] = await clientPair(false);
+    // Postern's side of a TLS backend connection is a client TLS socket; the backend's, a server one.
+    const [backendServer, backendSocket] = await clientPair(true);
+    const received: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => received.push(chunk));
+    const done = relay(transport, backendSocket, { toClient: Buffer.from('a1 OK\r\n'), toBackend: Buffer.alloc(0), idleTimeoutMs: 60_000 });
+    const download = randomBytes(3 * 1024 * 1024 + 77);
+    for (let at = 0; at < download.length; at += 50_000) {
+      if (!backendServer.write(download.subarray(at, at + 50_000))) await new Promise((r) => backendServer.once('drain', r));
+    }
+    for (let waited = 0; Buffer.concat(received).length < 7 + download.length && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    expect(sha(Buffer.concat(received))).toBe(sha(Buffer.concat([Buffer.from('a1 OK\r\n'), download])));
+    expect(readsIntoChosenBuffers(backendSocket)).toBe(true);
+    backendServer.end();
+    expect((await done).reason).toMatch(/upstream closed connection/);
+  });
+});
