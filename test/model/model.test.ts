@@ -39,7 +39,7 @@ const NOT_DRIVEN_TRANSITIONS: Array<[RegExp, string]> = [
   ],
 ];
 
-const FAST_TIMEOUT = 300;
+const FAST_TIMEOUT = 450;
 
 type Backend = { port: number; close(): Promise<void> };
 

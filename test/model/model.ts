@@ -41,7 +41,7 @@ export const AUTH_METHODS = {
 /** SMTP without `none`: MAIL is answered 530 (auth required). */
 const SMTP_AUTH_WITHOUT_NONE = ['plain', 'login', 'cram-md5', 'external'] as const;
 /** `smtp_greeting_delay` of the delayed SMTP configurations, in ms (below the fast proxy's `timeout`). */
-export const GREETING_DELAY_MS = 80;
+export const GREETING_DELAY_MS = 150;
 
 export const MODEL_CONFIGS: readonly ModelConfig[] = [
   ...(['pop3', 'imap', 'smtp', 'sieve'] as const).flatMap((protocol) => [
