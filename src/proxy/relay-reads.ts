@@ -65,7 +65,7 @@ class ChosenReads {
   /** The pool buffer chosen for the next read, or null (`PROBE`). */
   #lent: Buffer | null = null;
   /** The last read was at least the probe's size: more is likely waiting. */
-  #full = false;
+  #bulk = false;
   /** Bytes read while no one takes them (between the login and the relay): the client's first. */
   #held: Buffer[] | null = null;
 
@@ -73,7 +73,7 @@ class ChosenReads {
   next(): Buffer {
     // Asked again before a read came (net does not, today): the same one, so none is lost.
     if (this.#lent !== null) return this.#lent;
-    if (!this.#full || lent >= MAX_LENT) return PROBE;
+    if (!this.#bulk || lent >= MAX_LENT) return PROBE;
     lent += 1;
     return (this.#lent = spare.pop() ?? Buffer.allocUnsafe(BULK_SIZE));
   }
@@ -83,7 +83,7 @@ class ChosenReads {
     // At least the probe's worth: bulk data is flowing. (Not "filled its buffer": a TLS socket
     // hands over what it decrypted a record at a time, at most 16 KB, and the rest of a record
     // that began in the probe would never fill a pool buffer.)
-    this.#full = length >= PROBE_SIZE;
+    this.#bulk = length >= PROBE_SIZE;
     const pooled = buffer !== PROBE;
     if (pooled) this.#returned();
     const relayTo = this.#relayTo;
@@ -134,13 +134,18 @@ function onClose(this: ReadingSocket): void {
   this[READS]!.closed();
 }
 
+/** `socket` reads through `reads` from now on; its chosen buffer goes back when it closes. */
+function attach(socket: ReadingSocket, reads: ChosenReads): void {
+  socket[READS] = reads;
+  socket.on('close', onClose);
+}
+
 /** A plaintext connection to a backend whose reads are chosen as above; `consumer` gets them until the relay. */
 export function connectPlainBackend(options: net.TcpNetConnectOpts, consumer: BytesConsumer): net.Socket {
   const reads = new ChosenReads();
   reads.consumer = consumer;
   const socket: ReadingSocket = net.connect({ ...options, onread: { buffer: () => reads.next(), callback: onRead as (n: number, b: Uint8Array) => boolean } });
-  socket[READS] = reads;
-  socket.on('close', onClose);
+  attach(socket, reads);
   return socket;
 }
 
@@ -202,13 +207,12 @@ export function switchToChosenReads(socket: net.Socket, to: Writable): boolean {
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) to.write(chunk);
   const reads = new ChosenReads();
   const reading = socket as ReadingSocket & Record<symbol, unknown>;
-  reading[READS] = reads;
+  attach(reading, reads);
   reads.relayTo(to);
   const first = reads.next();
   reading[found.callback] = onRead;
   reading[found.next] = () => reads.next();
   reading[found.buffer] = first;
   handle.useUserBuffer(first);
-  socket.on('close', onClose);
   return true;
 }
